@@ -1,0 +1,109 @@
+"""`precoro-bot`: serve, check-config, gen-key, demo, emulator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.config import ConfigError, load_config
+from bot.vault import VaultError, generate_key
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO; ours are token-free, but keep the noise at WARNING.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _load(path: str):  # type: ignore[no-untyped-def]
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"config error in {path}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    try:
+        from bot.vault import Vault
+
+        Vault((k.id, k.key) for k in config.encryption_keys)
+    except VaultError as exc:
+        print(f"config error in {args.config}: encryption.keys: {exc}", file=sys.stderr)
+        return 2
+    companies = ", ".join(f"{c.id} ({c.base_url}; {', '.join(c.document_types)})" for c in config.companies)
+    print(f"{args.config} is valid: companies {companies}; storage {config.storage_url.split('://')[0]}; "
+          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s)")
+    return 0
+
+
+def cmd_gen_key(_: argparse.Namespace) -> int:
+    print(generate_key())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.runtime import Runtime
+    from bot.server import create_app
+
+    config = _load(args.config)
+    _setup_logging(config.log_level)
+    try:
+        rt = Runtime.build(config)
+    except VaultError as exc:
+        print(f"cannot start: encryption.keys: {exc}", file=sys.stderr)
+        return 2
+    uvicorn.run(create_app(rt), host=config.host, port=args.port or config.port, log_level="warning",
+                proxy_headers=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.demo import run_demo
+
+    _setup_logging("WARNING")
+    return asyncio.run(run_demo())
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.emulator.precoro import PrecoroEmulator, seed_demo
+
+    emulator = PrecoroEmulator(strict_duplicates=args.strict)
+    users = seed_demo(emulator)
+    for name, user in users.items():
+        print(f"{name}: email {user.email} token {user.token}")
+    uvicorn.run(emulator.app, host="127.0.0.1", port=args.port, log_level="warning")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server and the poll scheduler")
+    serve.add_argument("--config", default="config.yaml")
+    serve.add_argument("--port", type=int, default=None, help="override server.port")
+    serve.set_defaults(run=cmd_serve)
+    check = sub.add_parser("check-config", help="validate a config file and say which key is wrong")
+    check.add_argument("--config", default="config.yaml")
+    check.set_defaults(run=cmd_check_config)
+    sub.add_parser("gen-key", help="print a new encryption key").set_defaults(run=cmd_gen_key)
+    sub.add_parser("demo", help="watch a document go from waiting to approved, with no accounts").set_defaults(
+        run=cmd_demo)
+    emulator = sub.add_parser("emulator", help="run the bundled Precoro emulator with demo data")
+    emulator.add_argument("--port", type=int, default=8081)
+    emulator.add_argument("--strict", action="store_true", help="duplicate GETs keyed by company, not token")
+    emulator.set_defaults(run=cmd_emulator)
+    args = parser.parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

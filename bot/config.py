@@ -1,0 +1,275 @@
+"""Load and validate the YAML config; `${ENV}` references keep secrets out of the file.
+
+Every error names the exact key that is wrong (`precoro.companies[0].base_url: ...`), and no
+error message ever repeats a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.precoro import api
+from bot.quota.ledger import QuotaPolicy, Window
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_COMPANY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+
+
+class ConfigError(ValueError):
+    """A config problem, always naming the key at fault."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    signing_secret: str = field(repr=False)
+    bot_token: str = field(repr=False)
+    admins: tuple[str, ...]
+    api_url: str = DEFAULT_SLACK_API_URL
+
+
+@dataclass(frozen=True)
+class CompanyConfig:
+    id: str
+    base_url: str
+    web_url: str
+    document_types: tuple[str, ...]
+    quota: QuotaPolicy
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    id: str
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    slack: SlackConfig
+    companies: tuple[CompanyConfig, ...]
+    encryption_keys: tuple[EncryptionKey, ...]
+    storage_url: str = "sqlite:///precoro-bot.db"
+    host: str = "0.0.0.0"
+    port: int = 3000
+    tick_seconds: float = 5.0
+    min_poll_interval_seconds: float = 60.0
+    request_timeout_seconds: float = 20.0
+    interactive_wait_seconds: float = 10.0
+    log_level: str = "INFO"
+
+    def company(self, company_id: str) -> CompanyConfig:
+        for company in self.companies:
+            if company.id == company_id:
+                return company
+        raise KeyError(company_id)
+
+
+# --- reading helpers ---------------------------------------------------------------------------
+
+
+def _substitute(value: Any, key: str, env: Mapping[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{key}.{k}" if key else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(key, f"environment variable {name} is not set")
+
+    return _ENV_REF.sub(replace, value)
+
+
+class _Section:
+    """Typed access to one mapping of the config, with the key path for errors."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(path or "(top level)", "must be a mapping")
+        self.data: dict[str, Any] = data
+        self.path = path
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def section(self, name: str) -> _Section:
+        return _Section(self.data.get(name), self.key(name))
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self.data.get(name, default)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ConfigError(self.key(name), "is required")
+        if not isinstance(value, str | int | float):
+            raise ConfigError(self.key(name), "must be a string")
+        return str(value).strip()
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(self.key(name), f"must be a number, got {type(value).__name__}")
+        if value < minimum:
+            raise ConfigError(self.key(name), f"must be at least {minimum}")
+        return float(value)
+
+    def strings(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.data.get(name, list(default))
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(self.key(name), "must be a list of strings")
+        return tuple(v.strip() for v in value)
+
+
+def _url(section: _Section, name: str, default: str | None = None) -> str:
+    value = section.text(name, default)
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError(section.key(name), "must be an http(s) URL")
+    return value.rstrip("/")
+
+
+def _quota(section: _Section, base: QuotaPolicy) -> QuotaPolicy:
+    windows = base.windows
+    if "windows" in section.data:
+        raw = section.data["windows"]
+        if not isinstance(raw, list) or not raw:
+            raise ConfigError(section.key("windows"), "must be a non-empty list")
+        parsed = []
+        for i, item in enumerate(raw):
+            window = _Section(item, f"{section.key('windows')}[{i}]")
+            limit = int(window.number("limit", 0, minimum=1))
+            reserve = int(window.number("reserve", 0))
+            if reserve >= limit:
+                raise ConfigError(window.key("reserve"), f"must be below the limit ({limit})")
+            parsed.append(Window(window.number("seconds", 0, minimum=0.001), limit, reserve))
+        windows = tuple(parsed)
+    return QuotaPolicy(
+        windows=windows,
+        duplicate_get_seconds=section.number("duplicate_get_seconds", base.duplicate_get_seconds),
+        margin_seconds=section.number("margin_seconds", base.margin_seconds),
+    )
+
+
+def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
+    company_id = section.text("id", "default")
+    if not _COMPANY_ID.match(company_id):
+        raise ConfigError(section.key("id"), "must be lower-case letters, digits, - or _ (at most 40)")
+    types = section.strings("document_types", api.DEFAULT_DOCUMENT_TYPES)
+    for i, doc_type in enumerate(types):
+        if doc_type not in api.DOCUMENT_TYPES:
+            known = ", ".join(api.DOCUMENT_TYPES)
+            raise ConfigError(f"{section.key('document_types')}[{i}]", f"unknown type {doc_type!r}; known: {known}")
+    if not types:
+        raise ConfigError(section.key("document_types"), "must name at least one document type")
+    base_url = _url(section, "base_url", "https://api.precoro.com")
+    default_web = "https://app.precoro.us" if base_url.endswith(".us") else "https://app.precoro.com"
+    return CompanyConfig(
+        id=company_id,
+        base_url=base_url,
+        web_url=_url(section, "web_url", default_web),
+        document_types=types,
+        quota=_quota(section.section("quota"), quota),
+    )
+
+
+def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
+    """Validate an already-loaded YAML document; raises ConfigError naming the key."""
+    top = _Section(_substitute(raw, "", os.environ if env is None else env), "")
+
+    slack = top.section("slack")
+    admins = slack.strings("admins")
+    for i, admin in enumerate(admins):
+        if not _SLACK_USER.match(admin):
+            raise ConfigError(f"slack.admins[{i}]", f"{admin!r} is not a Slack user id (like U012ABCDEF)")
+    bot_token = slack.text("bot_token")
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError("slack.bot_token", "must be a bot token (starts with xoxb-)")
+    slack_config = SlackConfig(
+        signing_secret=slack.text("signing_secret"),
+        bot_token=bot_token,
+        admins=admins,
+        api_url=_url(slack, "api_url", DEFAULT_SLACK_API_URL) + "/",
+    )
+
+    quota = _quota(top.section("quota"), QuotaPolicy())
+    precoro = top.section("precoro")
+    if "companies" in precoro.data:
+        raw_companies = precoro.data["companies"]
+        if not isinstance(raw_companies, list) or not raw_companies:
+            raise ConfigError("precoro.companies", "must be a non-empty list")
+        companies = tuple(
+            _company(_Section(c, f"precoro.companies[{i}]"), quota) for i, c in enumerate(raw_companies)
+        )
+    else:
+        companies = (_company(precoro, quota),)
+    ids = [c.id for c in companies]
+    if len(set(ids)) != len(ids):
+        raise ConfigError("precoro.companies", "company ids must be unique")
+
+    encryption = top.section("encryption")
+    raw_keys = encryption.data.get("keys")
+    if not isinstance(raw_keys, list) or not raw_keys:
+        raise ConfigError("encryption.keys", "must list at least one key (make one with `precoro-bot gen-key`)")
+    keys = []
+    for i, item in enumerate(raw_keys):
+        entry = _Section(item, f"encryption.keys[{i}]")
+        keys.append(EncryptionKey(id=entry.text("id"), key=entry.text("key")))
+    if len({k.id for k in keys}) != len(keys):
+        raise ConfigError("encryption.keys", "key ids must be unique")
+
+    storage = top.section("storage")
+    server = top.section("server")
+    scheduler = top.section("scheduler")
+    port = server.number("port", 3000, minimum=0)
+    if port != int(port) or port > 65535:
+        raise ConfigError("server.port", "must be a whole number from 0 to 65535")
+    log_level = top.section("logging").text("level", "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("logging.level", "must be DEBUG, INFO, WARNING or ERROR")
+    return Config(
+        slack=slack_config,
+        companies=companies,
+        encryption_keys=tuple(keys),
+        storage_url=storage.text("url", "sqlite:///precoro-bot.db"),
+        host=server.text("host", "0.0.0.0"),
+        port=int(port),
+        tick_seconds=scheduler.number("tick_seconds", 5.0, minimum=0.05),
+        min_poll_interval_seconds=scheduler.number("min_poll_interval_seconds", 60.0, minimum=0.1),
+        request_timeout_seconds=precoro.number("request_timeout_seconds", 20.0, minimum=0.1),
+        interactive_wait_seconds=top.section("quota").number("interactive_wait_seconds", 10.0),
+        log_level=log_level,
+    )
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError("(file)", f"is not valid YAML at {where}") from None
+    return parse_config(raw, env)

@@ -1,0 +1,99 @@
+"""The real bot between a Precoro emulator and a Slack stand-in, all on loopback.
+
+Used by the end-to-end tests and by `precoro-bot demo`: nothing inside the bot is faked; it
+only talks to local servers instead of Slack and Precoro.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Config, parse_config
+from bot.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
+from bot.emulator.serve import RunningServer, serve_in_thread
+from bot.emulator.slack import SlackDriver, SlackStandIn
+from bot.runtime import Runtime
+from bot.server import create_app
+from bot.vault import generate_key
+
+ADMIN = "U0ADMIN"
+SLACK_USERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
+TEAM = "T0TEAM"
+
+# Precoro's rules on a faster clock: the 1 s spacing and the 60 s duplicate rule shrunk, and the
+# hour and day budgets raised so that a test sees a poll within a second. The real numbers are
+# exercised by the quota unit tests and the simulation.
+FAST_EMULATOR = {"windows": ((0.2, 1), (3600.0, 150_000), (86400.0, 3_000_000)), "duplicate_get_seconds": 3.0}
+FAST_QUOTA = {
+    "windows": [{"seconds": 0.2, "limit": 1}, {"seconds": 3600, "limit": 150_000, "reserve": 100},
+                {"seconds": 86400, "limit": 3_000_000, "reserve": 200}],
+    "duplicate_get_seconds": 3.0,
+    "margin_seconds": 0.05,
+}
+
+
+def stack_config(*, precoro_url: str, slack_url: str, database_url: str, signing_secret: str,
+                 key: str, **overrides: Any) -> Config:
+    raw: dict[str, Any] = {
+        "slack": {"signing_secret": signing_secret, "bot_token": "xoxb-test", "admins": [ADMIN],
+                  "api_url": f"{slack_url}/api/"},
+        "precoro": {"id": "acme", "base_url": precoro_url, "web_url": "https://app.precoro.test",
+                    "document_types": ["purchaseorders", "invoices"], "request_timeout_seconds": 3},
+        "quota": {**FAST_QUOTA, "interactive_wait_seconds": 3},
+        "storage": {"url": database_url},
+        "encryption": {"keys": [{"id": "k1", "key": key}]},
+        "scheduler": {"tick_seconds": 0.1, "min_poll_interval_seconds": 0.5},
+    }
+    for dotted, value in overrides.items():
+        section, name = dotted.split(".", 1)
+        raw.setdefault(section, {})[name] = value
+    return parse_config(raw, env={})
+
+
+@dataclass
+class LocalStack:
+    precoro: PrecoroEmulator
+    slack: SlackStandIn
+    driver: SlackDriver
+    runtime: Runtime
+    users: dict[str, EmUser]
+    signing_secret: str = field(repr=False)
+    key: str = field(repr=False)
+    servers: list[RunningServer] = field(default_factory=list)
+
+    @property
+    def bot_url(self) -> str:
+        return self.servers[-1].url
+
+    @classmethod
+    def start(cls, database_url: str, *, emulator: dict[str, Any] | None = None, **overrides: Any) -> LocalStack:
+        precoro = PrecoroEmulator(**{**FAST_EMULATOR, **(emulator or {})})
+        users = seed_demo(precoro)
+        slack = SlackStandIn(bot_token="xoxb-test", team_id=TEAM)
+        for name, user_id in SLACK_USERS.items():
+            slack.add_user(user_id, users[name].name, users[name].email)
+        slack.add_user(ADMIN, "Dana Admin", "admin@example.com")
+        servers = [serve_in_thread(precoro.app), serve_in_thread(slack.app)]
+        slack.base_url = servers[1].url
+        signing_secret, key = secrets.token_hex(16), generate_key()
+        config = stack_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
+                              signing_secret=signing_secret, key=key, **overrides)
+        runtime = Runtime.build(config)
+        servers.append(serve_in_thread(create_app(runtime)))
+        driver = SlackDriver(servers[2].url, signing_secret, slack, team_id=TEAM)
+        return cls(precoro, slack, driver, runtime, users, signing_secret, key, servers)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+    def token_of(self, name: str) -> str:
+        return self.users[name].token
+
+    async def register(self, name: str) -> None:
+        """The admin registers an approver in one line (the form path has its own tests)."""
+        user = self.users[name]
+        await self.driver.slash_command(ADMIN, f"register <@{SLACK_USERS[name]}> {user.email} {user.token}")
+        await self.slack.wait_for(lambda: self.runtime.store.approvers.find("acme", TEAM, SLACK_USERS[name]))

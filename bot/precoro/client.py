@@ -1,0 +1,173 @@
+"""Async Precoro API client. Every request passes the company's quota gate first.
+
+This is the one boundary where HTTP answers and transport failures become `errors` types.
+Tokens travel only in headers and never appear in an error, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.precoro import api
+from bot.precoro.errors import (
+    InvalidRequest,
+    NotAllowed,
+    NotFound,
+    NotWaiting,
+    PrecoroError,
+    RateLimited,
+    TokenRejected,
+    Unavailable,
+)
+from bot.quota.gate import QuotaGate, get_key
+from bot.quota.ledger import Lane, retry_at_from_429
+
+log = logging.getLogger(__name__)
+
+# Page-1 variants of the same list read: Precoro refuses an identical GET within 60 s, so a
+# poll that would repeat a recent URL takes another page size instead of waiting.
+_POLL_PAGE_SIZES = (200, 100, 50)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    email: str
+    token: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    has_next: bool
+
+
+class PrecoroClient:
+    """One company's Precoro API, as one approver (credentials are passed per call)."""
+
+    def __init__(self, company: str, base_url: str, gate: QuotaGate, http: httpx.AsyncClient, *,
+                 interactive_wait: float = 10.0, poll_wait: float = 2.0) -> None:
+        self.company = company
+        self.base_url = base_url.rstrip("/")
+        self.gate = gate
+        self.http = http
+        self.interactive_wait = interactive_wait
+        self.poll_wait = poll_wait
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def waiting_page(self, cred: Credentials, doc_type: str, *, page: int = 1,
+                           per_page: int | None = None, lane: Lane = Lane.POLL) -> tuple[Page, int]:
+        """One page of the documents waiting for this user; returns (page, page size used)."""
+        sizes = (per_page,) if per_page else _POLL_PAGE_SIZES
+        variants = [
+            [(api.WAITING_PARAM, api.WAITING_VALUE), (api.PAGE_PARAM, str(page)), (api.PER_PAGE_PARAM, str(size))]
+            for size in sizes
+        ]
+        body, chosen = await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
+        items = body.get(api.LIST_DATA) if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise InvalidRequest(f"GET {api.list_path(doc_type)}: answer has no '{api.LIST_DATA}' list")
+        pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
+        return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
+
+    async def waiting_documents(self, cred: Credentials, doc_type: str,
+                                lane: Lane = Lane.POLL) -> tuple[list[dict[str, Any]], int]:
+        """Every document waiting for this user (all pages); returns (items, requests spent)."""
+        page, size = await self.waiting_page(cred, doc_type, lane=lane)
+        items, spent, number = list(page.items), 1, 1
+        while page.has_next and number < 50:
+            number += 1
+            page, _ = await self.waiting_page(cred, doc_type, page=number, per_page=size, lane=lane)
+            items.extend(page.items)
+            spent += 1
+        return items, spent
+
+    async def document(self, cred: Credentials, doc_type: str, idn: str,
+                       lane: Lane = Lane.INTERACTIVE) -> dict[str, Any]:
+        body, _ = await self._send("GET", api.document_path(doc_type, idn), cred, lane, variants=[[]])
+        if not isinstance(body, dict):
+            raise InvalidRequest(f"GET {api.document_path(doc_type, idn)}: answer is not a document")
+        return body
+
+    # --- actions -----------------------------------------------------------------------------
+
+    async def approve(self, cred: Credentials, doc_type: str, idn: str) -> dict[str, Any]:
+        body, _ = await self._send("POST", api.approve_path(doc_type, idn), cred, Lane.INTERACTIVE, form={})
+        return body if isinstance(body, dict) else {}
+
+    async def reject(self, cred: Credentials, doc_type: str, idn: str, comment: str) -> dict[str, Any]:
+        form = {api.REJECT_COMMENT_FIELD: comment[: api.REJECT_COMMENT_MAX]}
+        body, _ = await self._send("POST", api.reject_path(doc_type, idn), cred, Lane.INTERACTIVE, form=form)
+        return body if isinstance(body, dict) else {}
+
+    # --- the boundary ------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
+                    variants: list[list[tuple[str, str]]] | None = None,
+                    form: dict[str, str] | None = None) -> tuple[Any, int]:
+        keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
+        wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
+        ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
+        params = variants[ticket.variant] if variants else []
+        headers = {api.TOKEN_HEADER: cred.token, api.EMAIL_HEADER: cred.email, "Accept": api.ACCEPT}
+        where = f"{method} {path}"
+        status: int | None = None
+        try:
+            response = await self.http.request(
+                method, self.base_url + path, params=params or None, headers=headers,
+                data=form if method != "GET" else None,
+            )
+            status = response.status_code
+        except httpx.TimeoutException:
+            raise Unavailable(f"{where}: Precoro did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise Unavailable(f"{where}: connection failed ({type(exc).__name__})") from None
+        finally:
+            self.gate.finish(ticket, status)
+        log.debug("precoro %s -> %s (%s lane)", where, status, lane.value)
+        return self._answer(where, response), ticket.variant
+
+    def _answer(self, where: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if 200 <= status < 300:
+            return body
+        detail = _message(body)
+        if status == 429:
+            now = self.gate.clock.now()
+            retry_at = retry_at_from_429(body if isinstance(body, dict) else {}, response.headers, now,
+                                         self.gate.policy(self.company))
+            limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
+            self.gate.block(self.company, retry_at, limit_type or "429")
+            log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
+                        retry_at)
+            raise RateLimited(f"{where}: rate limited ({limit_type or 'no type'})", retry_at=retry_at,
+                              limit_type=limit_type)
+        if status == 401 or (status == 403 and where.startswith("GET")):
+            raise TokenRejected(f"{where}: token refused ({status})", status=status)
+        if status == 403:
+            raise NotAllowed(f"{where}: not an approver of the current step ({detail})", status=status)
+        if status == 404:
+            raise NotFound(f"{where}: not found", status=status)
+        if status == 400 and where.endswith(("/approve", "/reject")):
+            raise NotWaiting(f"{where}: document is not waiting for approval ({detail})", status=status)
+        if status >= 500:
+            raise Unavailable(f"{where}: Precoro error {status}", status=status)
+        if 400 <= status < 500:
+            raise InvalidRequest(f"{where}: refused ({status}: {detail})", status=status)
+        raise PrecoroError(f"{where}: unexpected status {status}", status=status)
+
+
+def _message(body: Any) -> str:
+    if isinstance(body, dict):
+        for key in ("message", "error", "detail"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return ""

@@ -1,0 +1,181 @@
+"""Typed, tolerant views of Precoro documents.
+
+Real answers vary by document type and account settings, so parsing never fails on a
+missing or oddly typed field: it keeps what is present and leaves the rest empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from bot.precoro import api
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    quantity: str = ""
+    price: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalStep:
+    name: str
+    approvers: tuple[Person, ...] = ()
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class Document:
+    """One document as the bot needs it: what, who asked, supplier, amount, when."""
+
+    doc_type: str
+    id: int
+    idn: str
+    status: int | None = None
+    status_text: str = ""
+    total: Decimal | None = None
+    currency: str = ""
+    supplier: str = ""
+    creator: Person = field(default_factory=Person)
+    location: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    items: tuple[LineItem, ...] = ()
+    approval_steps: tuple[ApprovalStep, ...] = ()
+    current_step: ApprovalStep | None = None
+
+    @property
+    def type_name(self) -> str:
+        return api.DOCUMENT_TYPES.get(self.doc_type, self.doc_type)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == api.STATUS_PENDING
+
+    def fingerprint(self) -> str:
+        """What, if changed, makes the posted message worth redrawing."""
+        return f"{self.status}|{self.total}|{self.currency}|{self.supplier}|{self.updated_at}"
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        for key in ("name", "fullName", "title", "value"):
+            if value.get(key):
+                return str(value[key])
+        return ""
+    return str(value)
+
+
+def _person(value: Any) -> Person:
+    if not isinstance(value, dict):
+        return Person(name=_text(value))
+    name = value.get("fullName") or value.get("name") or ""
+    if not name and (value.get("firstName") or value.get("lastName")):
+        name = f"{value.get('firstName', '')} {value.get('lastName', '')}".strip()
+    return Person(name=str(name), email=str(value.get("email") or ""))
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Precoro dates come as ISO 8601 (with or without zone) or `dd.mm.yyyy`."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    for parse in (datetime.fromisoformat, lambda s: datetime.strptime(s, "%d.%m.%Y")):
+        try:
+            moment = parse(text)
+        except ValueError:
+            continue
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return None
+
+
+def _first(raw: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if raw.get(key) not in (None, ""):
+            return raw[key]
+    return None
+
+
+def _step(raw: Any) -> ApprovalStep | None:
+    if not isinstance(raw, dict):
+        return None
+    people = raw.get("approvers") or raw.get("users") or []
+    if isinstance(people, dict):
+        people = people.get("data", [])
+    approvers = tuple(_person(p) for p in people if isinstance(p, dict))
+    if not approvers and isinstance(raw.get("approver"), dict):
+        approvers = (_person(raw["approver"]),)
+    done = bool(raw.get("approved") or raw.get("isApproved") or raw.get("status") in ("approved", 2))
+    return ApprovalStep(name=_text(raw.get("name")) or f"Step {raw.get('position', '')}".strip(),
+                        approvers=approvers, done=done)
+
+
+def _items(raw: Any) -> tuple[LineItem, ...]:
+    if isinstance(raw, dict):
+        raw = raw.get("data", [])
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        LineItem(name=_text(i.get("name")), quantity=_text(i.get("quantity")), price=_text(i.get("price")))
+        for i in raw
+        if isinstance(i, dict)
+    )
+
+
+def parse_document(doc_type: str, raw: dict[str, Any]) -> Document | None:
+    """A document from a list item or a single-document answer; None if it has no IDN."""
+    if not isinstance(raw, dict):
+        return None
+    idn = raw.get("idn")
+    if idn in (None, ""):
+        return None
+    steps_raw = raw.get("approvalSteps") or []
+    if isinstance(steps_raw, dict):
+        steps_raw = steps_raw.get("data", [])
+    steps = tuple(s for s in (_step(r) for r in steps_raw if isinstance(steps_raw, list)) if s)
+    return Document(
+        doc_type=doc_type,
+        id=_int(raw.get("id")) or 0,
+        idn=str(idn),
+        status=_int(raw.get("status")),
+        status_text=_text(raw.get("statusString")),
+        total=_decimal(_first(raw, "sum", "netSum", "total")),
+        currency=_text(raw.get("currency")) if not isinstance(raw.get("currency"), dict)
+        else str(raw["currency"].get("code") or raw["currency"].get("name") or ""),
+        supplier=_text(raw.get("supplier")),
+        creator=_person(raw.get("creator") or raw.get("user") or {}),
+        location=_text(raw.get("location")),
+        created_at=parse_time(_first(raw, "createDate", "createdAt", "created_at", "date")),
+        updated_at=parse_time(_first(raw, "updateDate", "updatedAt", "updated_at")),
+        items=_items(raw.get("items")),
+        approval_steps=steps,
+        current_step=_step(raw.get("approvalStep")),
+    )

@@ -1,0 +1,69 @@
+"""Wires the parts together for one process: store, vault, quota gate, clients, services."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import httpx
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Config
+from bot.decisions import DecisionService
+from bot.precoro.client import PrecoroClient
+from bot.quota.gate import Clock, QuotaGate, SystemClock
+from bot.slack.notifier import Notifier
+from bot.store import Store
+from bot.sync.poller import Poller
+from bot.sync.scheduler import PollScheduler
+from bot.tokens import TokenService
+from bot.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    vault: Vault
+    clock: Clock
+    http: httpx.AsyncClient
+    slack: AsyncWebClient
+    gate: QuotaGate
+    clients: dict[str, PrecoroClient]
+    notifier: Notifier
+    tokens: TokenService
+    poller: Poller
+    decisions: DecisionService
+    scheduler: PollScheduler
+
+    @classmethod
+    def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
+              http: httpx.AsyncClient | None = None) -> Runtime:
+        clock = clock or SystemClock()
+        store = store or Store.open(config.storage_url)
+        vault = Vault((k.id, k.key) for k in config.encryption_keys)
+        http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
+        slack = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url,
+                               retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+        gate = QuotaGate(store.quota, {c.id: c.quota for c in config.companies}, clock,
+                         in_flight_timeout=config.request_timeout_seconds + 5.0)
+        clients = {
+            c.id: PrecoroClient(c.id, c.base_url, gate, http, interactive_wait=config.interactive_wait_seconds)
+            for c in config.companies
+        }
+        types = {c.id: c.document_types for c in config.companies}
+        web_urls = {c.id: c.web_url for c in config.companies}
+        notifier = Notifier(slack)
+        tokens = TokenService(store, vault, clients, types, notifier, config.slack.admins, clock)
+        poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
+        decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock)
+        scheduler = PollScheduler(config, store, poller, decisions, clock)
+        return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
+                   scheduler)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.store.close()

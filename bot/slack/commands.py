@@ -1,0 +1,153 @@
+"""`/precoro` and the registration form: help, list, status, register, remove."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.precoro.errors import PrecoroError, TokenRejected
+from bot.slack import messages
+from bot.slack.status import status_text
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
+
+
+def parse_mention(text: str) -> str | None:
+    """`<@U123|alice>` -> `U123` (Slack escapes mentions for commands with should_escape)."""
+    match = _MENTION.match(text.strip())
+    return match.group(1) if match else None
+
+
+def valid_email(text: str) -> bool:
+    return bool(_EMAIL.match(text)) and len(text) <= messages.EMAIL_MAX
+
+
+def valid_token(text: str) -> bool:
+    return bool(_TOKEN.match(text))
+
+
+def register(app: AsyncApp, rt: Runtime) -> None:
+    admins = set(rt.config.slack.admins)
+    company_ids = [c.id for c in rt.config.companies]
+
+    def pick_company(args: list[str]) -> tuple[str | None, list[str]]:
+        if args and args[0] in company_ids:
+            return args[0], args[1:]
+        if len(company_ids) == 1:
+            return company_ids[0], args
+        return None, args
+
+    @app.command("/precoro")
+    async def precoro(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient,
+                      respond: AsyncRespond) -> None:
+        user, team = command["user_id"], command["team_id"]
+        words = (command.get("text") or "").split()
+        sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
+        is_admin = user in admins
+
+        if sub in ("list", "register", "remove") and not is_admin:
+            await ack(messages.not_admin_text())
+            return
+        if sub == "list":
+            rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
+                    for a in rt.store.approvers.list() if a.team_id == team]
+            await ack(messages.registration_list(rows, await rt.notifier.tz(user)))
+        elif sub == "status":
+            await ack(status_text(rt, team=team, user=user, is_admin=is_admin))
+        elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
+            await ack()
+            await _remove(rt, respond, team, user, parse_mention(args[0]) or "")
+        elif sub == "register" and args and parse_mention(args[0]):
+            target = parse_mention(args[0]) or ""
+            company, rest = pick_company(args[1:])
+            if company is None:
+                await ack(messages.choose_company_text(company_ids))
+            elif not rest:
+                await ack()
+                profile = await rt.notifier.profile(target)
+                await client.views_open(trigger_id=command["trigger_id"], view=messages.register_modal(
+                    target_user=target, email=str(profile.get("email") or ""), company=company))
+            elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):
+                await ack(messages.checking_token_text(target))
+                text = await _register(rt, company, team, target, rest[0], rest[1], user)
+                await respond(text=text, response_type="ephemeral", replace_original=False)
+            else:
+                await ack(messages.register_usage_text())
+        else:
+            await ack(messages.help_text(is_admin))
+
+    @app.view(messages.REGISTER_CALLBACK)
+    async def register_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
+                                 client: AsyncWebClient) -> None:
+        user = body["user"]["id"]
+        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
+        if user not in admins:
+            await ack(response_action="errors", errors={messages.TOKEN_BLOCK: messages.not_admin_text()})
+            return
+        values = view.get("state", {}).get("values", {})
+        email = _value(values, messages.EMAIL_BLOCK, messages.EMAIL_ACTION)
+        token = _value(values, messages.TOKEN_BLOCK, messages.TOKEN_ACTION)
+        errors = {}
+        if not valid_email(email):
+            errors[messages.EMAIL_BLOCK] = messages.invalid_email_text()
+        if not valid_token(token):
+            errors[messages.TOKEN_BLOCK] = messages.invalid_token_text()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+            target, company = str(meta["user"]), str(meta["company"])
+        except (ValueError, KeyError, TypeError):
+            errors[messages.TOKEN_BLOCK] = messages.form_expired_text()
+            target = company = ""
+        if company and company not in company_ids:
+            errors[messages.TOKEN_BLOCK] = messages.form_expired_text()
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack(response_action="update", view=messages.notice_view(
+            "Register approver", messages.checking_token_text(target)))
+        text = await _register(rt, company, team, target, email, token, user)
+        await client.views_update(view_id=body["view"]["id"], view=messages.notice_view("Register approver", text))
+
+
+async def _register(rt: Runtime, company: str, team: str, target: str, email: str, token: str, by: str) -> str:
+    try:
+        await rt.tokens.register(company=company, team_id=team, user_id=target, email=email, token=token,
+                                 registered_by=by)
+    except TokenRejected:
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
+                              subject=f"<@{target}>", outcome="refused by Precoro")
+        return messages.token_rejected_text("the token or the email is wrong, or the token is disabled")
+    except PrecoroError as exc:
+        log.info("registration check for %s failed: %s", target, type(exc).__name__)
+        return messages.token_check_failed_text()
+    return messages.registered_text(target, email)
+
+
+async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target: str) -> None:
+    removed = False
+    for approver in rt.store.approvers.for_slack_user(team, target):
+        rt.tokens.remove(approver, by)
+        removed = True
+    text = messages.removed_text(target) if removed else messages.not_registered_text(target)
+    await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def _value(values: dict[str, Any], block: str, action: str) -> str:
+    return str(((values.get(block) or {}).get(action) or {}).get("value") or "").strip()
+
+
+def _dt(at: float | None) -> datetime | None:
+    return datetime.fromtimestamp(at, tz=UTC) if at else None

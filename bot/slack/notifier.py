@@ -1,0 +1,74 @@
+"""Everything the bot sends to Slack on its own initiative (not as a reply to a request)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.precoro.models import Document
+from bot.slack import messages
+from bot.slack.messages import MessageState
+
+log = logging.getLogger(__name__)
+
+
+class SlackUnavailable(Exception):
+    """Slack refused or failed a call; the caller keeps its state so the call is retried."""
+
+
+class Notifier:
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._profiles: dict[str, dict[str, Any]] = {}
+
+    async def profile(self, user_id: str) -> dict[str, Any]:
+        """The user's Slack profile (email, tz), cached; empty when Slack cannot tell."""
+        if user_id not in self._profiles:
+            try:
+                answer = await self.client.users_info(user=user_id)
+            except SlackApiError as exc:
+                log.info("users.info %s failed: %s", user_id, exc.response.get("error"))
+                return {}
+            user = answer.get("user") or {}
+            self._profiles[user_id] = {
+                "email": (user.get("profile") or {}).get("email") or "",
+                "tz": user.get("tz") or "UTC",
+                "name": user.get("real_name") or user.get("name") or "",
+            }
+        return self._profiles[user_id]
+
+    async def tz(self, user_id: str) -> str:
+        return str((await self.profile(user_id)).get("tz") or "UTC")
+
+    async def post_document(self, user_id: str, doc: Document, *, ref: str, link: str) -> tuple[str, str]:
+        """DM a waiting document to its approver; returns (channel, ts)."""
+        body = messages.document_message(doc, ref=ref, link=link, tz=await self.tz(user_id))
+        answer = await self._call("chat_postMessage", channel=user_id, unfurl_links=False, **body)
+        return str(answer["channel"]), str(answer["ts"])
+
+    async def show(self, channel: str, ts: str, doc: Document, *, owner: str, ref: str, link: str,
+                   state: MessageState, **details: Any) -> None:
+        """Redraw a posted document message in a new state."""
+        body = messages.document_message(doc, ref=ref, link=link, state=state, tz=await self.tz(owner),
+                                         **details)
+        await self._call("chat_update", channel=channel, ts=ts, **body)
+
+    async def dm(self, user_id: str, text: str) -> None:
+        await self._call("chat_postMessage", channel=user_id, text=text)
+
+    async def ephemeral(self, channel: str, user_id: str, text: str) -> None:
+        await self._call("chat_postEphemeral", channel=channel, user=user_id, text=text)
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            error = exc.response.get("error", "unknown")
+            log.warning("slack %s failed: %s", method.replace("_", "."), error)
+            raise SlackUnavailable(f"slack {method}: {error}") from None
+        except Exception as exc:  # aiohttp / network errors
+            log.warning("slack %s failed: %s", method.replace("_", "."), type(exc).__name__)
+            raise SlackUnavailable(f"slack {method}: {type(exc).__name__}") from None

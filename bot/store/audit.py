@@ -1,0 +1,42 @@
+"""Who did what, when, with what result: decisions and token changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select
+
+from bot.store.schema import audit_log
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: float
+    company: str
+    actor: str
+    action: str
+    subject: str
+    outcome: str
+
+
+class AuditRepo:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, *, at: float, company: str, actor: str, action: str, subject: str = "",
+               outcome: str = "") -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(audit_log).values(
+                    at=at, company=company, actor=actor, action=action, subject=subject[:120],
+                    outcome=outcome[:64],
+                )
+            )
+
+    def recent(self, company: str | None = None, limit: int = 20) -> list[AuditEntry]:
+        query = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
+        if company is not None:
+            query = query.where(audit_log.c.company == company)
+        with self.engine.connect() as conn:
+            return [AuditEntry(**r._mapping) for r in conn.execute(query).all()]

@@ -1,0 +1,76 @@
+"""Engine creation and versioned migrations, safe when several replicas start together."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+
+from bot.store.schema import metadata, schema_migrations
+
+# Append only: version N's function runs once, in order, under a database-wide lock.
+MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
+    (1, lambda conn: metadata.create_all(conn)),
+]
+_PG_MIGRATION_LOCK = 7_117_001  # arbitrary advisory-lock id for this app's migrations
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `sqlite:///file.db` or `postgresql://...` (psycopg 3)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # SQLAlchemy, not pysqlite, issues BEGIN
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # Switching a new file to WAL fails at once ("database is locked", no busy wait) when
+            # another connection is doing the same: retry for up to the busy timeout.
+            for attempt in range(300):
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 299:
+                        raise
+                    time.sleep(0.1)
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
+            # Take the write lock up front: read-then-write transactions (the quota ledger)
+            # must not interleave, and SQLite has no SELECT ... FOR UPDATE.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def open_database(url: str) -> Engine:
+    """Engine plus an up-to-date schema."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Apply pending migrations; returns the versions applied by this call."""
+    applied: list[int] = []
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_MIGRATION_LOCK})
+        schema_migrations.create(conn, checkfirst=True)
+        done = set(conn.execute(select(schema_migrations.c.version)).scalars())
+        for version, run in MIGRATIONS:
+            if version in done:
+                continue
+            run(conn)
+            conn.execute(insert(schema_migrations).values(version=version, applied_at=time.time()))
+            applied.append(version)
+    return applied

@@ -1,0 +1,124 @@
+"""Tables (SQLAlchemy Core). Times are epoch seconds (float) so pure code can compare them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+approvers = Table(
+    "approvers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company", String(40), nullable=False),
+    Column("team_id", String(32), nullable=False),
+    Column("slack_user_id", String(32), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("token_ciphertext", Text, nullable=False),
+    Column("status", String(16), nullable=False, default="active"),  # active | revoked
+    Column("registered_by", String(32), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("last_polled_at", Float),
+    Column("docs_seen", Integer, nullable=False, default=0),
+    UniqueConstraint("company", "team_id", "slack_user_id", name="uq_approver_owner"),
+)
+
+# One row per (approver, document): the Slack message we posted, or are about to post.
+posted_messages = Table(
+    "posted_messages",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("approver_id", Integer, ForeignKey("approvers.id", ondelete="CASCADE"), nullable=False),
+    Column("company", String(40), nullable=False),
+    Column("doc_type", String(40), nullable=False),
+    Column("idn", String(64), nullable=False),
+    Column("channel", String(32)),
+    Column("ts", String(32)),
+    Column("state", String(16), nullable=False),
+    Column("document", Text, nullable=False),  # the raw Precoro JSON, to redraw the message
+    Column("fingerprint", String(200), nullable=False, default=""),
+    Column("first_seen_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("post_claimed_until", Float),
+    UniqueConstraint("approver_id", "doc_type", "idn", name="uq_message_per_approver_document"),
+)
+Index("ix_posted_messages_company_state", posted_messages.c.company, posted_messages.c.state)
+
+# The outbox: a decision is written here before any POST and finished only after Precoro answers.
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("message_id", Integer, ForeignKey("posted_messages.id", ondelete="CASCADE"), nullable=False),
+    Column("approver_id", Integer, nullable=False),
+    Column("company", String(40), nullable=False),
+    Column("doc_type", String(40), nullable=False),
+    Column("idn", String(64), nullable=False),
+    Column("action", String(16), nullable=False),  # approve | reject
+    Column("comment", Text, nullable=False, default=""),
+    Column("clicked_by", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | sending | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("claimed_until", Float),
+    Column("outcome", String(32), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("message_id", name="uq_decision_per_message"),
+)
+Index("ix_decisions_state_next", decisions.c.state, decisions.c.next_attempt_at)
+
+# Every request sent (or about to be sent) to Precoro, per company: the shared quota ledger.
+quota_spends = Table(
+    "quota_spends",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company", String(40), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("lane", String(16), nullable=False),
+    Column("get_key", String(64)),
+    Column("finished_at", Float),
+    Column("status", Integer),
+)
+Index("ix_quota_spends_company_at", quota_spends.c.company, quota_spends.c.at)
+
+# One row per company: the lock target for ledger updates and the 429 gate.
+quota_gates = Table(
+    "quota_gates",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("blocked_until", Float, nullable=False, default=0.0),
+    Column("blocked_reason", String(80), nullable=False, default=""),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("company", String(40), nullable=False),
+    Column("actor", String(32), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", String(120), nullable=False, default=""),
+    Column("outcome", String(64), nullable=False, default=""),
+)
+Index("ix_audit_log_company_at", audit_log.c.company, audit_log.c.at)

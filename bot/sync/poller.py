@@ -1,0 +1,142 @@
+"""Per-approver polling: ask Precoro what waits for one approver and bring Slack in line."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.precoro import api
+from bot.precoro.client import PrecoroClient
+from bot.precoro.errors import PrecoroError, TokenRejected
+from bot.precoro.models import Document, parse_document
+from bot.quota.gate import Clock
+from bot.slack.messages import MessageState
+from bot.slack.notifier import Notifier, SlackUnavailable
+from bot.store import Store
+from bot.store.approvers import Approver
+from bot.sync.reconcile import Known, SyncPlan, reconcile
+from bot.tokens import TokenService
+from bot.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PollResult:
+    requests: int = 0
+    posted: int = 0
+    retired: int = 0
+    complete: bool = True
+    error: str = ""
+
+
+class Poller:
+    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+                 document_types: Mapping[str, tuple[str, ...]], web_urls: Mapping[str, str],
+                 notifier: Notifier, clock: Clock) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.clients = clients
+        self.document_types = document_types
+        self.web_urls = web_urls
+        self.notifier = notifier
+        self.clock = clock
+
+    def link(self, company: str, doc_type: str, idn: str) -> str:
+        return api.web_link(self.web_urls[company], doc_type, idn)
+
+    async def poll(self, approver: Approver) -> PollResult:
+        """Read every enabled type for this approver, then post, redraw and retire messages."""
+        started = self.clock.now()
+        try:
+            cred = self.tokens.credentials(approver)
+        except VaultError as exc:
+            log.error("approver %s: token cannot be decrypted (%s); skipping", approver.id, exc)
+            return PollResult(complete=False, error="vault")
+        client = self.clients[approver.company]
+        raws: dict[tuple[str, str], dict] = {}
+        waiting: list[Document] = []
+        complete: set[str] = set()
+        requests, error = 0, ""
+        for doc_type in self.document_types[approver.company]:
+            try:
+                items, spent = await client.waiting_documents(cred, doc_type)
+            except TokenRejected:
+                await self.tokens.revoked(approver, "poll")
+                return PollResult(requests=requests + 1, complete=False, error="token")
+            except PrecoroError as exc:
+                error = type(exc).__name__
+                log.info("poll of approver %s stopped at %s: %s", approver.id, doc_type, exc)
+                break
+            requests += spent
+            complete.add(doc_type)
+            for item in items:
+                doc = parse_document(doc_type, item)
+                if doc is not None:
+                    waiting.append(doc)
+                    raws[(doc_type, doc.idn)] = item
+        known = [
+            Known(m.id, m.doc_type, m.idn, m.state, m.fingerprint, m.posted, m.updated_at)
+            for m in self.store.messages.for_approver(approver.id)
+        ]
+        plan = reconcile(known, waiting, complete, started)
+        posted = await self._apply(approver, plan, raws)
+        self.store.approvers.mark_polled(approver.id, self.clock.now(), posted)
+        return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
+                          complete=len(complete) == len(self.document_types[approver.company]), error=error)
+
+    async def _apply(self, approver: Approver, plan: SyncPlan, raws: dict[tuple[str, str], dict]) -> int:
+        now = self.clock.now()
+        posted = 0
+        for doc in plan.new:
+            row = self.store.messages.claim_post(
+                approver_id=approver.id, company=approver.company, doc_type=doc.doc_type, idn=doc.idn,
+                document=raws[(doc.doc_type, doc.idn)], fingerprint=doc.fingerprint(), now=now,
+            )
+            if row is None:
+                continue  # posted already, or another worker is posting it
+            try:
+                link = self.link(approver.company, doc.doc_type, doc.idn)
+                channel, ts = await self.notifier.post_document(approver.slack_user_id, doc, ref=str(row.id), link=link)
+            except SlackUnavailable:
+                self.store.messages.release_claim(row.id)
+                continue
+            self.store.messages.mark_posted(row.id, channel, ts, self.clock.now())
+            posted += 1
+        for message_id, doc in plan.changed + plan.reopened:
+            await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)])
+        for message_id in plan.gone:
+            await self._retire(approver, message_id)
+        return posted
+
+    async def _redraw(self, approver: Approver, message_id: int, doc: Document, state: MessageState,
+                      raw: dict) -> None:
+        message = self.store.messages.get(message_id)
+        if message is None or not message.posted:
+            return
+        try:
+            await self.notifier.show(message.channel or "", message.ts or "", doc, owner=approver.slack_user_id,
+                                     ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
+                                     state=state)
+        except SlackUnavailable:
+            return  # fingerprint unchanged, so the next poll redraws it
+        self.store.messages.set_state(message_id, state.value, self.clock.now(), document=raw,
+                                      fingerprint=doc.fingerprint())
+
+    async def _retire(self, approver: Approver, message_id: int) -> None:
+        message = self.store.messages.get(message_id)
+        if message is None or not message.posted:
+            return
+        # Conditional: a click that started meanwhile owns the message from now on.
+        if not self.store.messages.set_state(message_id, "gone", self.clock.now(), only_from=("waiting", "failed")):
+            return
+        doc = parse_document(message.doc_type, message.raw_document)
+        if doc is None:
+            return
+        try:
+            await self.notifier.show(message.channel or "", message.ts or "", doc, owner=approver.slack_user_id,
+                                     ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
+                                     state=MessageState.GONE, reason="it was decided or changed in Precoro")
+        except SlackUnavailable:
+            self.store.messages.set_state(message_id, "waiting", self.clock.now(), only_from=("gone",))
