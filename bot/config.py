@@ -60,7 +60,7 @@ class Config:
     slack: SlackConfig
     companies: tuple[CompanyConfig, ...]
     encryption_keys: tuple[EncryptionKey, ...]
-    storage_url: str = "sqlite:///precoro-bot.db"
+    storage_url: str = field(default="sqlite:///precoro-bot.db", repr=False)  # may hold a password
     host: str = "0.0.0.0"
     port: int = 3000
     tick_seconds: float = 5.0
@@ -142,7 +142,7 @@ class _Section:
 
 def _url(section: _Section, name: str, default: str | None = None) -> str:
     value = section.text(name, default)
-    if not re.match(r"^https?://[^\s/]+", value):
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
         raise ConfigError(section.key(name), "must be an http(s) URL")
     return value.rstrip("/")
 
@@ -233,8 +233,9 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     for i, item in enumerate(raw_keys):
         entry = _Section(item, f"encryption.keys[{i}]")
         keys.append(EncryptionKey(id=entry.text("id"), key=entry.text("key")))
-    if len({k.id for k in keys}) != len(keys):
-        raise ConfigError("encryption.keys", "key ids must be unique")
+    for i, key in enumerate(keys):
+        if key.id in {k.id for k in keys[:i]}:
+            raise ConfigError(f"encryption.keys[{i}].id", f"duplicate key id {key.id!r}")
 
     storage = top.section("storage")
     server = top.section("server")

@@ -37,7 +37,7 @@ def owner_binding(company: str, team_id: str, user_id: str) -> bytes:
 
 def _decode_key(key_id: str, encoded: str) -> AESGCM:
     try:
-        raw = base64.urlsafe_b64decode(encoded.encode("ascii") + b"=" * (-len(encoded) % 4))
+        raw = base64.b64decode(encoded.encode("ascii") + b"=" * (-len(encoded) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise VaultError(f"encryption key {key_id!r} is not valid base64") from None
     if len(raw) != 32:

@@ -145,7 +145,7 @@ def test_parse_config_reads_os_environ_when_env_is_none(monkeypatch: pytest.Monk
         (with_("logging.level", "LOUD"), "logging.level"),
         (with_("encryption.keys", []), "encryption.keys"),
         (with_("encryption.keys", [{"id": "k1"}]), "encryption.keys[0].key"),
-        (with_("encryption.keys", [{"id": "k1", "key": KEY}, {"id": "k1", "key": KEY}]), "encryption.keys"),
+        (with_("encryption.keys", [{"id": "k1", "key": KEY}, {"id": "k1", "key": KEY}]), "encryption.keys[1].id"),
         (with_("slack", "not a mapping"), "slack"),
         (
             with_("quota.windows", [{"seconds": 1, "limit": 1}, {"seconds": 60, "limit": 9, "reserve": 9}]),

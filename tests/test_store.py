@@ -11,7 +11,7 @@ import pytest
 from bot.quota.ledger import Lane, Spend
 from bot.store import Store
 from bot.store.approvers import ACTIVE, REVOKED, Approver
-from bot.store.db import make_engine, migrate
+from bot.store.db import MIGRATIONS, make_engine, migrate
 from bot.store.decisions import DONE, FAILED, PENDING, SENDING, Decision
 from bot.store.messages import PostedMessage
 
@@ -476,11 +476,13 @@ def test_concurrent_decision_claims_are_exclusive(store: Store) -> None:
 
 # --- migrations ---------------------------------------------------------------------------------
 
+ALL_VERSIONS = [version for version, _ in MIGRATIONS]
+
 
 def test_migrate_twice_applies_nothing_the_second_time(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
-        assert migrate(engine) == [1]
+        assert migrate(engine) == ALL_VERSIONS
         assert migrate(engine) == []
     finally:
         engine.dispose()
@@ -508,4 +510,15 @@ def test_concurrent_migrations_apply_once(database_url: str) -> None:
     finally:
         for engine in engines:
             engine.dispose()
-    assert sorted(results) == [[], [], [], [1]]
+    assert sorted(results) == [[], [], [], ALL_VERSIONS]
+
+
+def test_company_lease_is_held_by_one_replica_and_taken_over_when_it_expires(store: Store) -> None:
+    assert store.leases.acquire("acme", "replica-a", now=100.0, seconds=30)
+    assert not store.leases.acquire("acme", "replica-b", now=110.0, seconds=30)
+    assert store.leases.acquire("acme", "replica-a", now=120.0, seconds=30)  # renewal
+    assert store.leases.holder("acme", now=140.0) == "replica-a"
+    assert store.leases.acquire("acme", "replica-b", now=151.0, seconds=30)  # a's lease ran out at 150
+    assert store.leases.holder("acme", now=151.0) == "replica-b"
+    store.leases.release("acme", "replica-b")
+    assert store.leases.acquire("acme", "replica-a", now=152.0, seconds=30)

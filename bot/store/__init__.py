@@ -10,6 +10,7 @@ from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
 from bot.store.db import open_database
 from bot.store.decisions import DecisionRepo
+from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
 
@@ -22,6 +23,7 @@ class Store:
     decisions: DecisionRepo
     quota: QuotaRepo
     audit: AuditRepo
+    leases: LeaseRepo
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -33,6 +35,7 @@ class Store:
             decisions=DecisionRepo(engine),
             quota=QuotaRepo(engine),
             audit=AuditRepo(engine),
+            leases=LeaseRepo(engine),
         )
 
     def close(self) -> None:

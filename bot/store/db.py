@@ -8,11 +8,13 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
 
-from bot.store.schema import metadata, schema_migrations
+from bot.store.schema import company_leases, metadata, schema_migrations
 
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
-    (1, lambda conn: metadata.create_all(conn)),
+    (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
+                                                        if t.name != "company_leases"])),
+    (2, lambda conn: company_leases.create(conn, checkfirst=True)),
 ]
 _PG_MIGRATION_LOCK = 7_117_001  # arbitrary advisory-lock id for this app's migrations
 

@@ -122,3 +122,12 @@ audit_log = Table(
     Column("outcome", String(64), nullable=False, default=""),
 )
 Index("ix_audit_log_company_at", audit_log.c.company, audit_log.c.at)
+
+# Which replica polls which company: a row claim with expiry, renewed every tick.
+company_leases = Table(
+    "company_leases",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

@@ -1,0 +1,51 @@
+"""Per-company leases: with several replicas on one database, one of them polls each company.
+
+A lease is a row claim with an expiry, renewed by its holder every tick. A replica that dies
+stops renewing, and another takes the company over once the lease expires.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.schema import company_leases
+
+
+class LeaseRepo:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def acquire(self, company: str, owner: str, now: float, seconds: float) -> bool:
+        """Take or renew the lease; True if `owner` holds it until now + seconds."""
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(company_leases)
+                .where((company_leases.c.company == company)
+                       & ((company_leases.c.owner == owner) | (company_leases.c.expires_at < now)))
+                .values(owner=owner, expires_at=now + seconds)
+            ).rowcount
+            if taken:
+                return True
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(company_leases).values(company=company, owner=owner, expires_at=now + seconds))
+            except IntegrityError:
+                return False  # someone else holds it
+        return True
+
+    def release(self, company: str, owner: str) -> None:
+        """Give the company up at once (graceful shutdown), so another replica need not wait."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(company_leases)
+                .where((company_leases.c.company == company) & (company_leases.c.owner == owner))
+                .values(expires_at=0.0)
+            )
+
+    def holder(self, company: str, now: float) -> str | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(company_leases.c.owner, company_leases.c.expires_at).where(company_leases.c.company == company)
+            ).first()
+        return str(row[0]) if row and row[1] >= now else None
