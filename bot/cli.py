@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from bot.config import ConfigError, load_config
+from bot.logs import setup_logging
 from bot.vault import VaultError, generate_key
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL at INFO; ours are token-free, but keep the noise at WARNING.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _load(path: str):  # type: ignore[no-untyped-def]
@@ -51,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from bot.server import create_app
 
     config = _load(args.config)
-    _setup_logging(config.log_level)
+    setup_logging(config.log_level, json_lines=config.log_json)
     try:
         rt = Runtime.build(config)
     except VaultError as exc:
@@ -67,7 +61,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from bot.demo import run_demo
 
-    _setup_logging("WARNING")
+    setup_logging("WARNING")
     return asyncio.run(run_demo())
 
 

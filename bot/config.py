@@ -68,6 +68,7 @@ class Config:
     request_timeout_seconds: float = 20.0
     interactive_wait_seconds: float = 10.0
     log_level: str = "INFO"
+    log_json: bool = False
 
     def company(self, company_id: str) -> CompanyConfig:
         for company in self.companies:
@@ -258,6 +259,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         request_timeout_seconds=precoro.number("request_timeout_seconds", 20.0, minimum=0.1),
         interactive_wait_seconds=top.section("quota").number("interactive_wait_seconds", 10.0),
         log_level=log_level,
+        log_json=top.section("logging").text("format", "text").lower() == "json",
     )
 
 

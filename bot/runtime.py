@@ -11,6 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 from bot.decisions import DecisionService
+from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.notifier import Notifier
@@ -38,6 +39,7 @@ class Runtime:
     poller: Poller
     decisions: DecisionService
     scheduler: PollScheduler
+    metrics: Metrics
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -56,13 +58,14 @@ class Runtime:
         }
         types = {c.id: c.document_types for c in config.companies}
         web_urls = {c.id: c.web_url for c in config.companies}
-        notifier = Notifier(slack)
+        metrics = Metrics(store, clock, config.companies)
+        notifier = Notifier(slack, on_error=metrics.slack_error)
         tokens = TokenService(store, vault, clients, types, notifier, config.slack.admins, clock)
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock)
         scheduler = PollScheduler(config, store, poller, decisions, clock)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler)
+                   scheduler, metrics)
 
     async def aclose(self) -> None:
         await self.http.aclose()

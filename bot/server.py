@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -13,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.logs import new_request_id
 from bot.runtime import Runtime
 from bot.slack.app import build_bolt_app
 
@@ -31,7 +33,11 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY:
             return PlainTextResponse("request body too large", status_code=413)
+        new_request_id()  # the listener task inherits it: its log lines carry this id
         return await handler.handle(request)
+
+    async def metrics(_: Request) -> Response:
+        return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -57,6 +63,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -61,7 +61,7 @@ async def dm(stack: LocalStack, user: str, idn: str) -> dict[str, Any]:
 
 def shown(stack: LocalStack, message: dict[str, Any]) -> str:
     """What the approver reads in that message now (after any chat.update)."""
-    return shown(stack, message)
+    return text_of(stack.slack.messages[(message["channel"], message["ts"])])
 
 
 async def opened_view(stack: LocalStack) -> dict[str, Any]:
@@ -242,3 +242,21 @@ async def test_precoro_outage_queues_the_click_and_retries(stack: LocalStack) ->
         lambda: "Approved by" in shown(stack, message), timeout=20)
     assert [r.status for r in posts_to(stack, "/approve")] == [500, 200]
     assert {r.token for r in posts_to(stack, "/approve")} == {stack.token_of("alice")}
+
+
+async def test_health_readiness_and_metrics(stack: LocalStack) -> None:
+    import httpx
+
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-1001")
+    await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)
+    await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
+    async with httpx.AsyncClient(base_url=stack.bot_url) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["database"] is True
+        metrics = (await http.get("/metrics")).text
+    assert 'precoro_quota_limit{company="acme",window_seconds="86400"} 3e+06' in metrics
+    assert 'precoro_decisions_total{action="approve",company="acme",outcome="approved",state="done"} 1.0' in metrics
+    assert "precoro_detection_delay_seconds_count" in metrics
+    assert stack.token_of("alice") not in metrics

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -20,8 +21,9 @@ class SlackUnavailable(Exception):
 
 
 class Notifier:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, on_error: Callable[[str, str], None] | None = None) -> None:
         self.client = client
+        self.on_error = on_error or (lambda method, error: None)
         self._profiles: dict[str, dict[str, Any]] = {}
 
     async def profile(self, user_id: str) -> dict[str, Any]:
@@ -66,9 +68,10 @@ class Notifier:
         try:
             return await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
-            error = exc.response.get("error", "unknown")
-            log.warning("slack %s failed: %s", method.replace("_", "."), error)
-            raise SlackUnavailable(f"slack {method}: {error}") from None
+            error = str(exc.response.get("error", "unknown"))
         except Exception as exc:  # aiohttp / network errors
-            log.warning("slack %s failed: %s", method.replace("_", "."), type(exc).__name__)
-            raise SlackUnavailable(f"slack {method}: {type(exc).__name__}") from None
+            error = type(exc).__name__
+        name = method.replace("_", ".")
+        log.warning("slack %s failed: %s", name, error)
+        self.on_error(name, error)
+        raise SlackUnavailable(f"slack {name}: {error}")
