@@ -1,4 +1,4 @@
-"""`precoro-bot`: serve, check-config, gen-key, demo, emulator."""
+"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator."""
 
 from __future__ import annotations
 
@@ -18,18 +18,81 @@ def _load(path: str):  # type: ignore[no-untyped-def]
         raise SystemExit(2) from None
 
 
+def _vault(config, path: str):  # type: ignore[no-untyped-def]
+    from bot.vault import Vault
+
+    try:
+        return Vault((k.id, k.key) for k in config.encryption_keys)
+    except VaultError as exc:
+        print(f"config error in {path}: encryption.keys: {exc}", file=sys.stderr)
+        return None
+
+
+def _stored_tokens_note(config, vault) -> tuple[str, bool]:  # type: ignore[no-untyped-def]
+    """(what the stored tokens look like, whether they are all readable); never migrates or creates."""
+    from pathlib import Path
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.keys import check_stored_tokens, describe
+    from bot.store.approvers import ApproverRepo
+    from bot.store.db import make_engine
+
+    url = config.storage_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return "no database yet", True
+    engine = make_engine(url)
+    try:
+        problems = check_stored_tokens(ApproverRepo(engine), vault)
+    except SQLAlchemyError as exc:  # unreachable, or not migrated yet: the config itself may be fine
+        return f"stored tokens not checked ({type(exc).__name__})", True
+    finally:
+        engine.dispose()
+    if problems:
+        return describe(problems), False
+    return "every stored token decrypts", True
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    try:
-        from bot.vault import Vault
-
-        Vault((k.id, k.key) for k in config.encryption_keys)
-    except VaultError as exc:
-        print(f"config error in {args.config}: encryption.keys: {exc}", file=sys.stderr)
+    vault = _vault(config, args.config)
+    if vault is None:
+        return 2
+    note, readable = _stored_tokens_note(config, vault)
+    if not readable:
+        print(f"config error in {args.config}: encryption.keys: {note}", file=sys.stderr)
         return 2
     companies = ", ".join(f"{c.id} ({c.base_url}; {', '.join(c.document_types)})" for c in config.companies)
     print(f"{args.config} is valid: companies {companies}; storage {config.storage_url.split('://')[0]}; "
-          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s)")
+          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {note}")
+    return 0
+
+
+def cmd_rotate_keys(args: argparse.Namespace) -> int:
+    """Re-encrypt every stored token under the first key; safe while the service runs."""
+    import time
+
+    from bot.keys import describe, rotate_all
+    from bot.store import Store
+
+    config = _load(args.config)
+    vault = _vault(config, args.config)
+    if vault is None:
+        return 2
+    store = Store.open(config.storage_url)
+    try:
+        report = rotate_all(store.approvers, vault)
+        for company, n in sorted(report.rotated_by_company.items()):
+            store.audit.record(at=time.time(), company=company, actor="rotate-keys", action="token.rekey",
+                               subject=f"key {vault.current_key_id}", outcome=f"{n} re-encrypted")
+    finally:
+        store.close()
+    print(f"rotate-keys: {report.rotated} token(s) re-encrypted under key {vault.current_key_id!r}; "
+          f"{report.current} already under it; {report.changed_meanwhile} changed meanwhile (left as registered); "
+          f"{len(report.problems)} unreadable")
+    if report.problems:
+        print(describe(report.problems), file=sys.stderr)
+        return 1
     return 0
 
 
@@ -50,6 +113,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         rt = Runtime.build(config)
     except VaultError as exc:
         print(f"cannot start: encryption.keys: {exc}", file=sys.stderr)
+        return 2
+    from bot.keys import check_stored_tokens, describe
+
+    problems = check_stored_tokens(rt.store.approvers, rt.vault)
+    if problems:  # refuse now, rather than fail in every click and poll of those approvers
+        print(f"cannot start: encryption.keys: {describe(problems)}", file=sys.stderr)
+        rt.store.close()
         return 2
     uvicorn.run(create_app(rt), host=config.host, port=args.port or config.port, log_level="warning",
                 proxy_headers=True)
@@ -88,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("check-config", help="validate a config file and say which key is wrong")
     check.add_argument("--config", default="config.yaml")
     check.set_defaults(run=cmd_check_config)
+    rotate = sub.add_parser("rotate-keys", help="re-encrypt every stored token under the first key (safe while "
+                                                "the service runs)")
+    rotate.add_argument("--config", default="config.yaml")
+    rotate.set_defaults(run=cmd_rotate_keys)
     sub.add_parser("gen-key", help="print a new encryption key").set_defaults(run=cmd_gen_key)
     sub.add_parser("demo", help="watch a document go from waiting to approved, with no accounts").set_defaults(
         run=cmd_demo)

@@ -4,7 +4,21 @@ A click's decision is written before any POST (unique per message, so double cli
 retries and other replicas open it once), claimed with a lease for each attempt, and finished
 only after Precoro answers. Retryable failures leave it pending for the worker; final ones are
 shown to the approver. Only the approver the message was posted for may decide, and only with
-their own token.
+their own token. Every click, accepted or not, ends in one audit entry (an accepted one when its
+decision ends); a click the database cannot record is answered "click again".
+
+Looking before sending (one `GET /{type}/{idn}` in the interactive lane, never more per attempt):
+- on a decision's first attempt when the approver's last poll is older than `fresh_seconds`
+  (10 min by default). A recent poll already told us the document waits for them, so the usual
+  click costs one request (the POST); a click on an old message costs two, and a stale message
+  is corrected ("no longer waiting: approved in Precoro") instead of answering with an error.
+  The look is advisory: Precoro's answer to the POST stays the authority, and a look that fails
+  with a retryable error just queues the decision like a failed POST would.
+- on any attempt after one whose POST may have reached Precoro (timeout, dropped connection, 5xx,
+  or a worker that died mid-attempt): if the document shows our decision (`lastApprover` is us,
+  a finished step whose only approver is us, or "rejected" for a rejection), the decision is
+  done without a second POST; if it no longer waits for us, it is gone; otherwise it is sent.
+  Sending again blindly could approve a later step that names the same person.
 """
 
 from __future__ import annotations
@@ -25,15 +39,17 @@ from bot.precoro.errors import (
     QuotaDeferred,
     RateLimited,
     TokenRejected,
+    Unavailable,
 )
-from bot.precoro.models import parse_document
+from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
 from bot.slack import messages
 from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
-from bot.store import Store
-from bot.store.decisions import DONE, FAILED, Decision
+from bot.store import DATABASE_UNAVAILABLE, Store
+from bot.store.approvers import Approver
+from bot.store.decisions import DONE, FAILED, UNSURE, Decision
 from bot.store.messages import PostedMessage
 from bot.tokens import TokenService
 from bot.vault import VaultError
@@ -45,6 +61,8 @@ REJECT = "reject"
 ATTEMPT_LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 30
 MAX_BACKOFF_SECONDS = 300.0
+RETRY_BASE_SECONDS = 5.0
+FRESH_SECONDS = 600.0  # a poll younger than this vouches for the message; older: look first
 
 
 @dataclass(frozen=True)
@@ -55,63 +73,124 @@ class ClickAnswer:
     text: str = ""
 
 
-def backoff(attempts: int) -> float:
+def message_id(ref: str) -> int | None:
+    """The posted-message id a button or form refers to; None for anything but a sane number."""
+    return int(ref) if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
+
+
+def backoff(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
     """Seconds before the next attempt: 5, 10, 20, ... capped at 5 minutes."""
-    return min(MAX_BACKOFF_SECONDS, 5.0 * 2 ** max(0, attempts - 1))
+    return min(MAX_BACKOFF_SECONDS, base * 2 ** max(0, attempts - 1))
+
+
+def attempt_lease(interactive_wait: float, request_timeout: float) -> float:
+    """How long one attempt may hold a decision: at most two requests (a look and the POST), each
+    waiting for its quota slot and then for Precoro, plus slack. A shorter lease could let another
+    worker send while this one still waits for an answer; a longer one delays a crashed one."""
+    return 2 * (interactive_wait + request_timeout) + 5.0
+
+
+def _email(text: str) -> str:
+    return text.strip().lower()
+
+
+def waits_for(doc: Document, email: str) -> bool | None:
+    """Does the document still wait for the approver with this email? None when it cannot tell."""
+    if doc.status is not None and doc.status != api.STATUS_PENDING:
+        return False
+    emails = {_email(p.email) for p in (doc.current_step.approvers if doc.current_step else ()) if p.email}
+    if not emails:
+        return None
+    return _email(email) in emails
+
+
+def shows_decision(doc: Document, action: str, email: str) -> bool:
+    """Does the document show that this approver's approve / reject went through?"""
+    if action == REJECT:
+        return doc.status == api.STATUS_DENIED
+    me = _email(email)
+    if doc.last_approver is not None and _email(doc.last_approver.email) == me:
+        return True
+    return any(
+        me in {_email(p.email) for p in step.approved_by}  # a step that says we approved it
+        # a finished step that names only us can only have been finished by us
+        or (step.done and {_email(p.email) for p in step.approvers} == {me})
+        for step in doc.approval_steps
+    )
 
 
 class DecisionService:
     def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
-                 web_urls: Mapping[str, str], notifier: Notifier, clock: Clock) -> None:
+                 web_urls: Mapping[str, str], notifier: Notifier, clock: Clock, *,
+                 lease_seconds: float = ATTEMPT_LEASE_SECONDS, retry_base_seconds: float = RETRY_BASE_SECONDS,
+                 fresh_seconds: float = FRESH_SECONDS) -> None:
         self.store = store
         self.tokens = tokens
         self.clients = clients
         self.web_urls = web_urls
         self.notifier = notifier
         self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.retry_base_seconds = retry_base_seconds
+        self.fresh_seconds = fresh_seconds
 
     # --- checks before anything is recorded -----------------------------------------------------
 
     def authorize(self, *, team_id: str, user_id: str, ref: str, action: str) -> tuple[PostedMessage | None, str]:
         """The message a click refers to, or a refusal text (a stranger's attempt is audited)."""
-        message = self.store.messages.get(int(ref)) if ref.isdigit() else None
+        found = message_id(ref)
+        message = self.store.messages.get(found) if found is not None else None
         if message is None:
             return None, messages.unknown_document_text()
         approver = self.store.approvers.get(message.approver_id)
         if approver is None:
             return None, messages.not_registered_text(user_id)
         if approver.slack_user_id != user_id or approver.team_id != team_id:
-            self.store.audit.record(at=self.clock.now(), company=message.company, actor=user_id,
-                                    action=f"decision.{action}", subject=f"{message.doc_type}/{message.idn}",
-                                    outcome="refused: not the approver")
+            self._audit_click(message, user_id, action, "refused: not the approver")
             return None, messages.wrong_user_text(approver.slack_user_id)
         if not approver.active:
+            self._audit_click(message, user_id, action, "refused: token revoked")
             return None, messages.token_revoked_text()
         return message, ""
 
     # --- the click --------------------------------------------------------------------------------
 
     async def click(self, *, team_id: str, user_id: str, ref: str, action: str, comment: str = "") -> ClickAnswer:
-        message, refusal = self.authorize(team_id=team_id, user_id=user_id, ref=ref, action=action)
-        if message is None:
-            log.info("click by %s on message %s refused", user_id, ref)
-            return ClickAnswer(False, refusal)
-        if message.state in ("working", "queued"):
-            return ClickAnswer(False, messages.decision_in_progress_text())
-        if message.state not in ("waiting", "failed"):
-            return ClickAnswer(False, messages.already_decided_text(message.state))
-        decision, created = self.store.decisions.open(
-            message_id=message.id, approver_id=message.approver_id, company=message.company,
-            doc_type=message.doc_type, idn=message.idn, action=action, comment=comment, clicked_by=user_id,
-            now=self.clock.now(),
-        )
-        if not created:
-            if decision.state == DONE:
-                return ClickAnswer(False, messages.already_decided_text(decision.outcome))
-            return ClickAnswer(False, messages.decision_in_progress_text())
-        self.store.messages.set_state(message.id, "working", self.clock.now())
-        await self._show(message, MessageState.WORKING, action=action)
-        await self.attempt(decision)
+        try:
+            message, refusal = self.authorize(team_id=team_id, user_id=user_id, ref=ref, action=action)
+            if message is None:
+                log.info("click by %s on message %s refused", user_id, ref)
+                return ClickAnswer(False, refusal)
+            if message.state in ("working", "queued"):
+                self._audit_click(message, user_id, action, "ignored: in progress")
+                return ClickAnswer(False, messages.decision_in_progress_text())
+            if message.state not in ("waiting", "failed"):
+                self._audit_click(message, user_id, action, f"ignored: already {message.state}")
+                return ClickAnswer(False, messages.already_decided_text(message.state))
+            decision, created = self.store.decisions.open(
+                message_id=message.id, approver_id=message.approver_id, company=message.company,
+                doc_type=message.doc_type, idn=message.idn, action=action, comment=comment, clicked_by=user_id,
+                now=self.clock.now(), first_attempt_at=self.clock.now() + self.lease_seconds,
+            )
+            if not created:
+                done = decision.state == DONE
+                self._audit_click(message, user_id, action, f"ignored: already {decision.outcome}" if done
+                                  else "ignored: in progress")
+                return ClickAnswer(False, messages.already_decided_text(decision.outcome) if done
+                                   else messages.decision_in_progress_text())
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("click by %s on message %s not recorded: database unavailable (%s)", user_id, ref,
+                        type(exc).__name__)
+            return ClickAnswer(False, messages.click_not_recorded_text())
+        try:
+            self.store.messages.set_state(message.id, "working", self.clock.now())
+            await self._show(message, MessageState.WORKING, action=action)
+            await self.attempt(decision)
+        except DATABASE_UNAVAILABLE as exc:
+            # The decision is in the outbox: the worker resumes it once the database is back.
+            log.warning("decision %s recorded, its attempt interrupted: database unavailable (%s)", decision.id,
+                        type(exc).__name__)
+            return ClickAnswer(True, messages.click_recorded_text())
         return ClickAnswer(True)
 
     async def run_due(self) -> int:
@@ -123,17 +202,33 @@ class DecisionService:
         return count
 
     async def attempt(self, decision: Decision) -> None:
-        claimed = self.store.decisions.claim(decision.id, self.clock.now(), ATTEMPT_LEASE_SECONDS)
+        claimed = self.store.decisions.claim(decision.id, self.clock.now(), self.lease_seconds)
         if claimed is None:
             return  # another worker or replica has it
         message = self.store.messages.get(claimed.message_id)
         approver = self.store.approvers.get(claimed.approver_id)
         if message is None or approver is None:
             self.store.decisions.finish(claimed.id, FAILED, "approver removed", self.clock.now())
+            self._audit(claimed, "failed: approver removed")
             return
         client = self.clients[claimed.company]
+        unsure = claimed.outcome.startswith(UNSURE)  # an earlier POST may have gone through
+        posting = False
         try:
             cred = self.tokens.credentials(approver)
+            if unsure or (claimed.attempts == 1 and self._stale(approver)):
+                raw = await client.document(cred, claimed.doc_type, claimed.idn, lane=Lane.INTERACTIVE)
+                doc = parse_document(claimed.doc_type, raw)
+                if doc is not None and unsure and shows_decision(doc, claimed.action, approver.email):
+                    log.info("decision %s: Precoro already shows it; not sent again", claimed.id)
+                    await self._done(claimed, message)
+                    return
+                still = waits_for(doc, approver.email) if doc is not None else None
+                if still is False:
+                    await self._gone(claimed, message, "checked", document=raw)
+                    return
+                unsure = unsure and still is None  # it waits for us: nothing of ours went through
+            posting = True
             if claimed.action == APPROVE:
                 await client.approve(cred, claimed.doc_type, claimed.idn)
             else:
@@ -144,19 +239,21 @@ class DecisionService:
             await self.tokens.revoked(approver, claimed.action)
             await self._fail(claimed, message, "token revoked", messages.token_revoked_text(), retry=True)
         except (NotWaiting, NotAllowed, NotFound) as exc:
-            if claimed.attempts > 1 and await self._already_done(claimed, client, cred):
-                await self._done(claimed, message)
-            else:
-                await self._gone(claimed, message, type(exc).__name__)
+            await self._gone(claimed, message, type(exc).__name__)
         except (RateLimited, QuotaDeferred, PrecoroError) as exc:
+            maybe_sent = unsure or (posting and isinstance(exc, Unavailable))
             if not exc.retryable or claimed.attempts >= MAX_ATTEMPTS:
                 reason = messages.precoro_refused_text(str(exc)) if not exc.retryable else \
                     messages.precoro_unavailable_text()
                 await self._fail(claimed, message, type(exc).__name__, reason, retry=True)
             else:
-                await self._queue(claimed, message, exc)
+                await self._queue(claimed, message, exc, maybe_sent=maybe_sent)
         else:
             await self._done(claimed, message)
+
+    def _stale(self, approver: Approver) -> bool:
+        polled = approver.last_polled_at
+        return polled is None or self.clock.now() - polled > self.fresh_seconds
 
     # --- outcomes ----------------------------------------------------------------------------------
 
@@ -170,12 +267,17 @@ class DecisionService:
         await self._show(message, state, actor=decision.clicked_by, reason=decision.comment,
                          at=datetime.fromtimestamp(now, tz=UTC))
 
-    async def _gone(self, decision: Decision, message: PostedMessage, why: str) -> None:
+    async def _gone(self, decision: Decision, message: PostedMessage, why: str,
+                    document: dict | None = None) -> None:
+        """Precoro no longer waits for this approver; `document` is its fresh copy when we looked."""
         now = self.clock.now()
+        fresh = parse_document(decision.doc_type, document) if document is not None else None
         self.store.decisions.finish(decision.id, FAILED, f"not waiting ({why})", now)
-        self.store.messages.set_state(message.id, "gone", now)
+        self.store.messages.set_state(message.id, "gone", now, document=document if fresh else None,
+                                      fingerprint=fresh.fingerprint() if fresh else None)
         self._audit(decision, "not waiting")
-        await self._show(message, MessageState.GONE, reason=messages.not_waiting_reason())
+        # With the fresh document the message says why (approved in Precoro, withdrawn, ...).
+        await self._show(message, MessageState.GONE, reason="" if fresh else messages.not_waiting_reason())
 
     async def _fail(self, decision: Decision, message: PostedMessage, outcome: str, reason: str,
                     *, retry: bool) -> None:
@@ -185,25 +287,17 @@ class DecisionService:
         self._audit(decision, outcome)
         await self._show(message, MessageState.FAILED, reason=reason, action=decision.action, retry_allowed=retry)
 
-    async def _queue(self, decision: Decision, message: PostedMessage, exc: PrecoroError) -> None:
+    async def _queue(self, decision: Decision, message: PostedMessage, exc: PrecoroError, *,
+                     maybe_sent: bool) -> None:
         now = self.clock.now()
         retry_at = getattr(exc, "retry_at", None) or 0.0
-        next_at = max(now + backoff(decision.attempts), retry_at)
-        self.store.decisions.retry_later(decision.id, next_at, type(exc).__name__, now)
+        next_at = max(now + backoff(decision.attempts, self.retry_base_seconds), retry_at)
+        outcome = f"{UNSURE}:{type(exc).__name__}" if maybe_sent else type(exc).__name__
+        self.store.decisions.retry_later(decision.id, next_at, outcome, now)
         if message.state != "queued":
             self.store.messages.set_state(message.id, "queued", now)
             await self._show(message, MessageState.QUEUED, action=decision.action)
-        log.info("decision %s queued until %.0f after %s", decision.id, next_at, type(exc).__name__)
-
-    async def _already_done(self, decision: Decision, client: PrecoroClient, cred: object) -> bool:
-        """After an attempt whose answer was lost, did our earlier POST go through?"""
-        try:
-            raw = await client.document(cred, decision.doc_type, decision.idn, lane=Lane.INTERACTIVE)  # type: ignore[arg-type]
-        except PrecoroError:
-            return False
-        wanted = api.STATUS_APPROVED if decision.action == APPROVE else api.STATUS_DENIED
-        doc = parse_document(decision.doc_type, raw)
-        return doc is not None and doc.status == wanted
+        log.info("decision %s queued until %.0f after %s", decision.id, next_at, outcome)
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -221,4 +315,10 @@ class DecisionService:
     def _audit(self, decision: Decision, outcome: str) -> None:
         self.store.audit.record(at=self.clock.now(), company=decision.company, actor=decision.clicked_by,
                                 action=f"decision.{decision.action}", subject=f"{decision.doc_type}/{decision.idn}",
+                                outcome=outcome)
+
+    def _audit_click(self, message: PostedMessage, user_id: str, action: str, outcome: str) -> None:
+        """A click that opened no decision (refused or ignored) still leaves its trace."""
+        self.store.audit.record(at=self.clock.now(), company=message.company, actor=user_id,
+                                action=f"decision.{action}", subject=f"{message.doc_type}/{message.idn}",
                                 outcome=outcome)

@@ -10,7 +10,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
-from bot.decisions import DecisionService
+from bot.decisions import DecisionService, attempt_lease
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
@@ -43,7 +43,8 @@ class Runtime:
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
-              http: httpx.AsyncClient | None = None) -> Runtime:
+              http: httpx.AsyncClient | None = None, notifier: Notifier | None = None) -> Runtime:
+        """`notifier` replaces the Slack Web API sender (the simulation records instead of posting)."""
         clock = clock or SystemClock()
         store = store or Store.open(config.storage_url)
         vault = Vault((k.id, k.key) for k in config.encryption_keys)
@@ -59,10 +60,11 @@ class Runtime:
         types = {c.id: c.document_types for c in config.companies}
         web_urls = {c.id: c.web_url for c in config.companies}
         metrics = Metrics(store, clock, config.companies)
-        notifier = Notifier(slack, on_error=metrics.slack_error)
+        notifier = notifier or Notifier(slack, on_error=metrics.slack_error)
         tokens = TokenService(store, vault, clients, types, notifier, config.slack.admins, clock)
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
-        decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock)
+        decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
+            config.interactive_wait_seconds, config.request_timeout_seconds))
         scheduler = PollScheduler(config, store, poller, decisions, clock)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics)

@@ -6,14 +6,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from sqlalchemy import text
+from slack_bolt.request.internals import parse_body
+from sqlalchemy import make_url, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot import redact
 from bot.logs import new_request_id
 from bot.runtime import Runtime
 from bot.slack.app import build_bolt_app
@@ -24,6 +27,8 @@ MAX_SLACK_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything
 
 
 def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
+    redact.install([rt.config.slack.signing_secret, rt.config.slack.bot_token,
+                    *(k.key for k in rt.config.encryption_keys), _password(rt.config.storage_url)])
     handler = AsyncSlackRequestHandler(build_bolt_app(rt))
 
     async def slack_events(request: Request) -> Response:
@@ -33,8 +38,15 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY:
             return PlainTextResponse("request body too large", status_code=413)
+        if not _parseable(body, request.headers.get("content-type")):
+            return PlainTextResponse("malformed request body", status_code=400)
         new_request_id()  # the listener task inherits it: its log lines carry this id
-        return await handler.handle(request)
+        try:
+            return await handler.handle(request)
+        except Exception as exc:  # Bolt itself tripped on a malformed payload: refuse it, never a 500
+            log.warning("slack request refused: Bolt could not dispatch it (%s)", type(exc).__name__)
+            log.debug("dispatch failure", exc_info=exc)
+            return PlainTextResponse("request could not be handled", status_code=400)
 
     async def metrics(_: Request) -> Response:
         return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -48,6 +60,9 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        # One kept-alive session for the Web API (slack_sdk otherwise opens a connection per call);
+        # made here, in the serving event loop, which it belongs to.
+        rt.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.timeout))
         if run_scheduler:
             rt.scheduler.start()
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
@@ -56,6 +71,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             yield
         finally:
             rt.scheduler.shutdown()
+            await rt.slack.session.close()
             await rt.aclose()
 
     return Starlette(
@@ -67,6 +83,22 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def _parseable(body: bytes, content_type: str | None) -> bool:
+    """Whether Bolt can read this body (its own parser) into a payload object; a truncated or
+    non-UTF-8 body or `payload=` that is not a JSON object would make it raise (a 500)."""
+    try:
+        return isinstance(parse_body(body.decode("utf-8"), content_type), dict)
+    except (UnicodeDecodeError, ValueError):
+        return False
+
+
+def _password(url: str) -> str | None:
+    try:
+        return make_url(url).password
+    except Exception:
+        return None
 
 
 def _database_ok(rt: Runtime) -> bool:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import Mapping
 
+from bot import redact
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
@@ -33,13 +34,16 @@ class TokenService:
     def credentials(self, approver: Approver) -> Credentials:
         """Decrypt an approver's token; raises VaultError (never containing the token)."""
         binding = owner_binding(approver.company, approver.team_id, approver.slack_user_id)
-        return Credentials(email=approver.email, token=self.vault.decrypt(approver.token_ciphertext, binding=binding))
+        token = self.vault.decrypt(approver.token_ciphertext, binding=binding)
+        redact.remember(token)  # from now on no log line of this process shows it
+        return Credentials(email=approver.email, token=token)
 
     async def register(self, *, company: str, team_id: str, user_id: str, email: str, token: str,
                        registered_by: str) -> tuple[Approver, bool]:
         """Check the token with one cheap Precoro read, then store it encrypted.
 
         Raises the client's errors (TokenRejected for a wrong token or email); nothing is stored then."""
+        redact.remember(token)
         cred = Credentials(email=email, token=token)
         doc_type = self.document_types[company][0]
         await self.clients[company].waiting_page(cred, doc_type, lane=Lane.INTERACTIVE)

@@ -76,6 +76,11 @@ class Vault:
             raise VaultError("token does not decrypt: tampered, or bound to another owner") from None
         return plaintext.decode("utf-8")
 
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """The configured key ids, the current (encrypting) one first."""
+        return tuple(self._keys)
+
     def key_id_of(self, ciphertext: str) -> str:
         return self._split(ciphertext)[1]
 

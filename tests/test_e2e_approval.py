@@ -209,6 +209,8 @@ async def test_document_decided_elsewhere_retires_the_buttons(stack: LocalStack)
 async def test_click_on_a_document_already_decided_in_precoro(stack: LocalStack) -> None:
     await stack.register("alice")
     message = await dm(stack, ALICE, "PO-1001")
+    # Shutting down cancels a running tick: let the post of this message be recorded first.
+    await stack.slack.wait_for(lambda: all(m.posted for m in stack.runtime.store.messages.for_approver(1)))
     stack.runtime.scheduler.shutdown()  # no poll corrects the message before the click
     stack.precoro.approve_as(stack.users["alice"].id, "purchaseorders", "PO-1001")
     await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)

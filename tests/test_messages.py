@@ -493,3 +493,27 @@ def test_any_document_renders_valid_blocks(
 ) -> None:
     render(doc, state=state, actor="U1", at=AT, reason=reason, retry_allowed=retry, tz=tz)
     validate_view(m.reject_modal(REF, doc))
+
+
+# --- the audit log ----------------------------------------------------------------------------------
+def test_audit_log_text_shows_who_what_when_and_result() -> None:
+    rows = [(AT, "acme", "U0ALICE", "decision.approve", "purchaseorders/PO-1", "approved"),
+            (AT, "acme", "precoro", "token.revoked", "<@U0BOB>", "poll"),
+            (AT, "globex", "U0ADMIN", "token.register", "<@U0CAROL>", "refused by Precoro")]
+    assert m.audit_log_text(rows, "America/New_York").splitlines() == [
+        "*Audit log: the last 3 entries*",
+        "• Jan 06, 14:02 EST · <@U0ALICE> · decision.approve purchaseorders/PO-1 → approved",
+        "• Jan 06, 14:02 EST · precoro · token.revoked <@U0BOB> → poll",
+        "• Jan 06, 14:02 EST · <@U0ADMIN> · token.register <@U0CAROL> → refused by Precoro",
+    ]
+    assert "· globex ·" in m.audit_log_text(rows, "UTC", show_company=True)
+    assert "empty" in m.audit_log_text([], "UTC")
+
+
+def test_audit_log_text_escapes_and_stays_within_a_section() -> None:
+    sneaky = [(AT, "acme", "<!channel>", "decision.approve", "invoices/<!here>", "x" * 500)]
+    text = m.audit_log_text(sneaky, "UTC")
+    assert "<!" not in text and "&lt;!channel&gt;" in text
+    rows = [(AT, "acme", f"U{i:08d}", "decision.approve", f"invoices/INV-{i}", "approved") for i in range(300)]
+    text = m.audit_log_text(rows, "UTC")
+    assert len(text) <= 3000 and re.search(r"\nand \d+ more$", text)

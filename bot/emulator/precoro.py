@@ -12,6 +12,10 @@ Quota rules, per company (all its tokens share them):
 - an identical GET (path + query, order-insensitive) within `duplicate_get_seconds` of the last
   one that was not refused by a limit: 429 (keyed by token + URL, or company + URL if strict);
 - when several limits are hit, the answer names the one that frees last.
+
+Faults (`inject`, or `chaos` for random ones): "500", "429", "drop" (the connection breaks before
+an answer) and "timeout" (no answer) leave Precoro unchanged; "timeout_after" performs the
+request and then never answers, the lost answer a client must not mistake for a failure.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import itertools
 import logging
 import math
+import random
 import secrets
 import threading
 import time
@@ -40,7 +45,7 @@ from starlette.types import Receive, Scope, Send
 
 from bot.precoro import api
 
-FAULT_KINDS = ("500", "timeout", "drop", "429")
+FAULT_KINDS = ("500", "timeout", "drop", "429", "timeout_after")
 DEFAULT_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 1), (3600.0, 1500), (86400.0, 3000))
 IDN_PREFIXES = {"purchaserequisitions": "PR", "purchaseorders": "PO", "invoices": "INV",
                 "expenses": "EXP", "receipts": "REC", "warehouserequests": "WR"}
@@ -105,6 +110,7 @@ class EmDocument:
     updated_at: float = 0.0
     items: list[dict[str, str]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    last_approver_id: int | None = None
 
     @property
     def current_step(self) -> EmStep | None:
@@ -132,6 +138,7 @@ class RecordedRequest:
     form: dict[str, str] = field(default_factory=dict)
     status: int | None = None  # None: no answer was sent (dropped, timed out)
     limit_type: str = ""  # RateLimit-Type of a 429
+    applied: bool = False  # a write Precoro carried out (even if its answer was then lost)
 
 
 @dataclass
@@ -166,6 +173,8 @@ class PrecoroEmulator:
         self.requests: list[RecordedRequest] = []
         self.rate_limited: Counter[str] = Counter()  # 429s answered, per company
         self.faults: list[Fault] = []
+        self.faults_fired: Counter[str] = Counter()  # by kind, injected and random alike
+        self._chaos: tuple[float, tuple[str, ...], random.Random, str | None] | None = None
         self._lock = threading.Lock()
         self._hits: dict[str, list[float]] = {}  # arrival times per company, sorted
         self._in_flight: Counter[str] = Counter()
@@ -254,11 +263,21 @@ class PrecoroEmulator:
             return self.users[user_id]
 
     def inject(self, kind: str, count: int = 1, path_contains: str | None = None) -> None:
-        """Make the next `count` matching requests fail: "500", "timeout", "drop" or "429"."""
+        """Make the next `count` matching requests fail: "500", "timeout", "drop", "429" or
+        "timeout_after" (carried out, then no answer)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
         with self._lock:
             self.faults.append(Fault(kind, count, path_contains))
+
+    def chaos(self, rate: float, kinds: tuple[str, ...] = FAULT_KINDS, *, seed: int = 0,
+              path_contains: str | None = None) -> None:
+        """Fail each matching request with probability `rate`, with a kind drawn from `kinds`
+        (reproducible with `seed`); `rate` 0 stops it. Injected faults are used up first."""
+        if any(k not in FAULT_KINDS for k in kinds) or not 0.0 <= rate <= 1.0:
+            raise ValueError(f"rate must be in [0, 1] and kinds among {FAULT_KINDS}")
+        with self._lock:
+            self._chaos = (rate, tuple(kinds), random.Random(seed), path_contains) if rate else None
 
     # --- looking ------------------------------------------------------------------------------
 
@@ -341,9 +360,12 @@ class PrecoroEmulator:
                     await asyncio.sleep(self.latency)
                 with self._lock:
                     status, payload = self._handle(user, email, method, path, request, form)
+                    rec.applied = method in _WRITES and 200 <= status < 300
             finally:
                 with self._lock:
                     self._in_flight[rec.company or ""] -= 1
+            if verdict == "timeout_after" and await self._hang(receive):
+                return  # done in Precoro, but the client never hears of it
         with self._lock:
             rec.status = status
         await JSONResponse(payload, status_code=status)(scope, receive, send)
@@ -372,14 +394,20 @@ class PrecoroEmulator:
             fault.remaining -= 1
             if fault.remaining <= 0:
                 self.faults.remove(fault)
-            if fault.kind == "429":
-                return self._too_many(rec, api.RATE_LIMIT_TYPE_CONCURRENCY, now + 1.0, 1)
+        elif self._chaos is not None:
+            rate, kinds, rng, where = self._chaos
+            if (where is None or where in rec.path) and rng.random() < rate:
+                fault = Fault(rng.choice(kinds), 0)
+        if fault:
+            self.faults_fired[fault.kind] += 1
+        if fault and fault.kind == "429":
+            return self._too_many(rec, api.RATE_LIMIT_TYPE_CONCURRENCY, now + 1.0, 1)
         if dup_key is not None:
             self._last_get[dup_key] = now
-        if fault:
+        if fault and fault.kind != "timeout_after":
             return fault.kind
         self._in_flight[company or ""] += 1
-        return None
+        return fault.kind if fault else None
 
     def _limit_hit(self, company: str, now: float,
                    dup_key: tuple[str, str] | None) -> tuple[str, float, int] | None:
@@ -511,6 +539,7 @@ class PrecoroEmulator:
         step = doc.current_step
         assert step is not None
         step.approved_by.append(user.id)
+        doc.last_approver_id = user.id
         if all(s.done for s in doc.steps):
             doc.status = api.STATUS_APPROVED
         doc.updated_at = self.clock()
@@ -546,7 +575,8 @@ class PrecoroEmulator:
     def _render(self, doc: EmDocument) -> dict[str, Any]:
         """The document as Precoro's API answers it."""
         steps = [{"name": s.name, "position": i, "approved": s.done,
-                  "approvers": [self._person(uid) for uid in s.approver_ids]}
+                  "approvers": [self._person(uid) for uid in s.approver_ids],
+                  "approvedBy": [self._person(uid) for uid in s.approved_by]}
                  for i, s in enumerate(doc.steps, 1)]
         current = doc.current_step
         return {
@@ -562,6 +592,7 @@ class PrecoroEmulator:
             "attachments": [],
             "approvalSteps": steps,
             "approvalStep": next((steps[i] for i, s in enumerate(doc.steps) if s is current), None),
+            "lastApprover": self._person(doc.last_approver_id) if doc.last_approver_id else None,
         }
 
 

@@ -36,6 +36,15 @@ FAST_QUOTA = {
 
 def stack_config(*, precoro_url: str, slack_url: str, database_url: str, signing_secret: str,
                  key: str, **overrides: Any) -> Config:
+    raw = stack_raw_config(precoro_url=precoro_url, slack_url=slack_url, database_url=database_url,
+                           signing_secret=signing_secret, key=key, **overrides)
+    return parse_config(raw, env={})
+
+
+def stack_raw_config(*, precoro_url: str, slack_url: str, database_url: str, signing_secret: str,
+                     key: str, **overrides: Any) -> dict[str, Any]:
+    """The stack's config as a YAML-ready mapping (for a bot run as its own process);
+    `overrides` are `section.name=value`."""
     raw: dict[str, Any] = {
         "slack": {"signing_secret": signing_secret, "bot_token": "xoxb-test", "admins": [ADMIN],
                   "api_url": f"{slack_url}/api/"},
@@ -49,7 +58,7 @@ def stack_config(*, precoro_url: str, slack_url: str, database_url: str, signing
     for dotted, value in overrides.items():
         section, name = dotted.split(".", 1)
         raw.setdefault(section, {})[name] = value
-    return parse_config(raw, env={})
+    return raw
 
 
 @dataclass

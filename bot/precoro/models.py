@@ -32,6 +32,7 @@ class ApprovalStep:
     name: str
     approvers: tuple[Person, ...] = ()
     done: bool = False
+    approved_by: tuple[Person, ...] = ()  # *unconfirmed* field name (`approvedBy`); empty when absent
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Document:
     items: tuple[LineItem, ...] = ()
     approval_steps: tuple[ApprovalStep, ...] = ()
     current_step: ApprovalStep | None = None
+    last_approver: Person | None = None  # `lastApprover`: who approved most recently, when present
 
     @property
     def type_name(self) -> str:
@@ -134,8 +136,11 @@ def _step(raw: Any) -> ApprovalStep | None:
     if not approvers and isinstance(raw.get("approver"), dict):
         approvers = (_person(raw["approver"]),)
     done = bool(raw.get("approved") or raw.get("isApproved") or raw.get("status") in ("approved", 2))
+    approved_by = raw.get("approvedBy") or []
     return ApprovalStep(name=_text(raw.get("name")) or f"Step {raw.get('position', '')}".strip(),
-                        approvers=approvers, done=done)
+                        approvers=approvers, done=done,
+                        approved_by=tuple(_person(p) for p in approved_by if isinstance(p, dict))
+                        if isinstance(approved_by, list) else ())
 
 
 def _items(raw: Any) -> tuple[LineItem, ...]:
@@ -178,4 +183,5 @@ def parse_document(doc_type: str, raw: dict[str, Any]) -> Document | None:
         items=_items(raw.get("items")),
         approval_steps=steps,
         current_step=_step(raw.get("approvalStep")),
+        last_approver=_person(raw["lastApprover"]) if isinstance(raw.get("lastApprover"), dict) else None,
     )

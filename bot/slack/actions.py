@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.decisions import APPROVE, REJECT
+from bot.decisions import APPROVE, REJECT, message_id
 from bot.precoro.api import REJECT_COMMENT_MAX
 from bot.precoro.models import parse_document
 from bot.slack import messages
 from bot.slack.notifier import SlackUnavailable
+from bot.slack.payload import action_value, guarded, input_value, team_id, text_field, user_id
+from bot.store import DATABASE_UNAVAILABLE
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -21,60 +23,88 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _team(body: dict[str, Any]) -> str:
-    return str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "")
-
-
-def _ref(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
-
-
 def register(app: AsyncApp, rt: Runtime) -> None:
-    async def tell(respond: AsyncRespond, text: str) -> None:
-        if text:
+    async def tell(respond: AsyncRespond, text: str, user: str) -> None:
+        """Answer the clicker privately (response_url; a DM if that fails)."""
+        if not text:
+            return
+        try:
             await respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception as exc:  # no or a broken response_url
+            log.info("could not answer %s through response_url (%s); sending a DM", user, type(exc).__name__)
+            with contextlib.suppress(SlackUnavailable):
+                await rt.notifier.dm(user, text)
 
     @app.action(messages.ACTION_APPROVE)
+    @guarded(rt.notifier, "approve click")
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
-        answer = await rt.decisions.click(team_id=_team(body), user_id=body["user"]["id"], ref=_ref(body),
+        user = user_id(body)
+        if not user:
+            log.info("approve click without a user ignored")
+            return
+        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=action_value(body),
                                           action=APPROVE)
-        await tell(respond, answer.text)
+        await tell(respond, answer.text, user)
 
     @app.action(messages.ACTION_REJECT)
+    @guarded(rt.notifier, "reject click")
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
-        ref = _ref(body)
-        message, refusal = rt.decisions.authorize(team_id=_team(body), user_id=body["user"]["id"], ref=ref,
-                                                  action=REJECT)
+        user, ref = user_id(body), action_value(body)
+        if not user:
+            log.info("reject click without a user ignored")
+            return
+        try:
+            message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action=REJECT)
+        except DATABASE_UNAVAILABLE:
+            await tell(respond, messages.click_not_recorded_text(), user)
+            return
         if message is None:
-            await tell(respond, refusal)
+            await tell(respond, refusal, user)
             return
         doc = parse_document(message.doc_type, message.raw_document)
         if doc is None or message.state not in ("waiting", "failed"):
-            await tell(respond, messages.already_decided_text(message.state))
+            await tell(respond, messages.already_decided_text(message.state), user)
             return
-        await client.views_open(trigger_id=body["trigger_id"], view=messages.reject_modal(ref, doc))
+        trigger = text_field(body, "trigger_id")
+        if not trigger:
+            await tell(respond, messages.unreadable_request_text(), user)
+            return
+        await client.views_open(trigger_id=trigger, view=messages.reject_modal(ref, doc))
 
     @app.action(messages.ACTION_OPEN)
     async def open_link(ack: AsyncAck) -> None:
         await ack()  # a URL button: Slack opens the link, we only acknowledge
 
     @app.view(messages.REJECT_CALLBACK)
+    @guarded(rt.notifier, "reject reason")
     async def reject_reason(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
-        values = view.get("state", {}).get("values", {})
-        reason = str(((values.get(messages.REASON_BLOCK) or {}).get(messages.REASON_ACTION) or {})
-                     .get("value") or "").strip()
+        reason = input_value(view, messages.REASON_BLOCK, messages.REASON_ACTION)
         if not reason or len(reason) > REJECT_COMMENT_MAX:
             await ack(response_action="errors", errors={messages.REASON_BLOCK: messages.reason_required_text()})
             return
         await ack()
-        user = body["user"]["id"]
-        ref = str(view.get("private_metadata") or "")
-        answer = await rt.decisions.click(team_id=_team(body), user_id=user, ref=ref, action=REJECT,
+        user = user_id(body)
+        if not user:
+            log.info("reject reason without a user ignored")
+            return
+        ref = text_field(view, "private_metadata")
+        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=REJECT,
                                           comment=reason)
-        message = rt.store.messages.get(int(ref)) if ref.isdigit() else None
-        if answer.text and message is not None and message.channel:
-            with contextlib.suppress(SlackUnavailable):
-                await rt.notifier.ephemeral(message.channel, user, answer.text)
+        if answer.text:
+            await _tell_submitter(rt, ref, user, answer.text)
+
+
+async def _tell_submitter(rt: Runtime, ref: str, user: str, text: str) -> None:
+    """A modal has no response_url: answer next to the document message, or in a DM."""
+    channel = None
+    with contextlib.suppress(*DATABASE_UNAVAILABLE):
+        found = message_id(ref)
+        message = rt.store.messages.get(found) if found is not None else None
+        channel = message.channel if message is not None else None
+    with contextlib.suppress(SlackUnavailable):
+        if channel:
+            await rt.notifier.ephemeral(channel, user, text)
+        else:
+            await rt.notifier.dm(user, text)

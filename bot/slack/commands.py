@@ -1,4 +1,4 @@
-"""`/precoro` and the registration form: help, list, status, register, remove."""
+"""`/precoro` and the registration form: help, list, status, register, remove, audit."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.slack import messages
+from bot.slack.payload import guarded, input_value, team_id, user_id
 from bot.slack.status import status_text
 
 if TYPE_CHECKING:
@@ -51,17 +52,30 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         return None, args
 
     @app.command("/precoro")
+    @guarded(rt.notifier, "/precoro")
     async def precoro(ack: AsyncAck, command: dict[str, Any], client: AsyncWebClient,
                       respond: AsyncRespond) -> None:
-        user, team = command["user_id"], command["team_id"]
-        words = (command.get("text") or "").split()
+        user, team, text = (command.get(k) for k in ("user_id", "team_id", "text"))
+        if not isinstance(user, str) or not user or not isinstance(team, str) or not team:
+            await ack(messages.unreadable_request_text())
+            return
+        words = text.split() if isinstance(text, str) else []
         sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
         is_admin = user in admins
 
-        if sub in ("list", "register", "remove") and not is_admin:
+        if sub in ("list", "register", "remove", "audit") and not is_admin:
             await ack(messages.not_admin_text())
             return
-        if sub == "list":
+        if sub == "audit":
+            limit = _audit_limit(args)
+            if limit is None:
+                await ack(messages.audit_usage_text())
+                return
+            entries = rt.store.audit.recent(company_ids, limit=limit)
+            rows = [(_dt(e.at) or datetime.now(UTC), e.company, e.actor, e.action, e.subject, e.outcome)
+                    for e in entries]
+            await ack(messages.audit_log_text(rows, await rt.notifier.tz(user), show_company=len(company_ids) > 1))
+        elif sub == "list":
             rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
                     for a in rt.store.approvers.list() if a.team_id == team]
             await ack(messages.registration_list(rows, await rt.notifier.tz(user)))
@@ -78,7 +92,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             elif not rest:
                 await ack()
                 profile = await rt.notifier.profile(target)
-                await client.views_open(trigger_id=command["trigger_id"], view=messages.register_modal(
+                await client.views_open(trigger_id=str(command.get("trigger_id") or ""), view=messages.register_modal(
                     target_user=target, email=str(profile.get("email") or ""), company=company))
             elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):
                 await ack(messages.checking_token_text(target))
@@ -90,16 +104,15 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await ack(messages.help_text(is_admin))
 
     @app.view(messages.REGISTER_CALLBACK)
+    @guarded(rt.notifier, "registration form")
     async def register_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                                  client: AsyncWebClient) -> None:
-        user = body["user"]["id"]
-        team = (body.get("team") or {}).get("id") or body["user"].get("team_id", "")
-        if user not in admins:
+        user, team = user_id(body), team_id(body)
+        if user not in admins or not team:
             await ack(response_action="errors", errors={messages.TOKEN_BLOCK: messages.not_admin_text()})
             return
-        values = view.get("state", {}).get("values", {})
-        email = _value(values, messages.EMAIL_BLOCK, messages.EMAIL_ACTION)
-        token = _value(values, messages.TOKEN_BLOCK, messages.TOKEN_ACTION)
+        email = input_value(view, messages.EMAIL_BLOCK, messages.EMAIL_ACTION)
+        token = input_value(view, messages.TOKEN_BLOCK, messages.TOKEN_ACTION)
         errors = {}
         if not valid_email(email):
             errors[messages.EMAIL_BLOCK] = messages.invalid_email_text()
@@ -119,7 +132,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await ack(response_action="update", view=messages.notice_view(
             "Register approver", messages.checking_token_text(target)))
         text = await _register(rt, company, team, target, email, token, user)
-        await client.views_update(view_id=body["view"]["id"], view=messages.notice_view("Register approver", text))
+        await client.views_update(view_id=str(view.get("id") or ""),
+                                  view=messages.notice_view("Register approver", text))
 
 
 async def _register(rt: Runtime, company: str, team: str, target: str, email: str, token: str, by: str) -> str:
@@ -145,8 +159,13 @@ async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target
     await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
-def _value(values: dict[str, Any], block: str, action: str) -> str:
-    return str(((values.get(block) or {}).get(action) or {}).get("value") or "").strip()
+def _audit_limit(args: list[str]) -> int | None:
+    """`/precoro audit [N]`: N in 1..AUDIT_MAX (default AUDIT_DEFAULT); None when malformed."""
+    if not args:
+        return messages.AUDIT_DEFAULT
+    if len(args) == 1 and args[0].isascii() and args[0].isdigit() and len(args[0]) <= 6:
+        return min(max(1, int(args[0])), messages.AUDIT_MAX)
+    return None
 
 
 def _dt(at: float | None) -> datetime | None:

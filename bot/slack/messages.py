@@ -497,6 +497,8 @@ def help_text(is_admin: bool) -> str:
             "• `/precoro register @user`: register an approver (a form asks for the token)",
             "• `/precoro register @user email token`: register in one line",
             "• `/precoro remove @user`: remove an approver and delete their token",
+            f"• `/precoro audit [N]`: the last N decisions and token changes (default {AUDIT_DEFAULT}, "
+            f"at most {AUDIT_MAX})",
         ]
     return "\n".join(lines)
 
@@ -634,6 +636,60 @@ def invalid_token_text() -> str:
 
 def form_expired_text() -> str:
     return "This form is out of date; run `/precoro register @user` again."
+
+
+def click_not_recorded_text() -> str:
+    """The database could not record a click: nothing happened, the user should click again."""
+    return ("Your click could not be recorded (the bot's database is unavailable for a moment); nothing was "
+            "sent to Precoro. Please click again in a minute.")
+
+
+def click_recorded_text() -> str:
+    """The decision is in the outbox but its attempt was interrupted (database hiccup)."""
+    return ("Your decision is saved; the bot sends it to Precoro as soon as its database answers again "
+            "and updates the message then. No need to click again.")
+
+
+def request_failed_text() -> str:
+    """The safety net of every handler: something unexpected failed; never a traceback."""
+    return "Something went wrong on the bot's side and your request was not completed. Please try again."
+
+
+def unreadable_request_text() -> str:
+    return "The bot could not read that request from Slack; nothing was done. Please try again."
+
+
+AUDIT_DEFAULT = 20
+AUDIT_MAX = 100
+_SUBJECT_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)>$")
+
+
+def audit_usage_text() -> str:
+    return f"Usage: `/precoro audit [N]`: the last N audit entries (1 to {AUDIT_MAX}, default {AUDIT_DEFAULT})."
+
+
+def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz: str, *,
+                   show_company: bool = False) -> str:
+    """Rows of (when, company, actor, action, subject, outcome), newest first, as one mrkdwn list
+    of at most 3000 characters: who did what, when, with what result."""
+    if not rows:
+        return "The audit log is empty: no decisions or token changes yet."
+    head = f"*Audit log: the last {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}*"
+    lines: list[str] = []
+    used = len(head)
+    for shown, (at, company, actor, action, subject, outcome) in enumerate(rows):
+        who = mention(actor) if _USER_ID.match(actor or "") else safe(actor, 40) or DASH
+        match = _SUBJECT_MENTION.match(subject or "")
+        what = f"{safe(action, 40)} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
+        where = f" · {safe(company, 40)}" if show_company else ""
+        line = f"• {format_time(at, tz)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
+        left = len(rows) - shown
+        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
+            lines.append(f"and {left} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([head, *lines])
 
 
 def token_check_failed_text() -> str:

@@ -8,11 +8,13 @@ from sqlalchemy import Engine
 
 from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
-from bot.store.db import open_database
+from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
+
+__all__ = ["DATABASE_UNAVAILABLE", "Store"]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, insert, select
@@ -34,9 +35,12 @@ class AuditRepo:
                 )
             )
 
-    def recent(self, company: str | None = None, limit: int = 20) -> list[AuditEntry]:
+    def recent(self, company: str | Sequence[str] | None = None, limit: int = 20) -> list[AuditEntry]:
+        """Newest first; of one company, of several, or of all (None)."""
         query = select(audit_log).order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit)
-        if company is not None:
+        if isinstance(company, str):
             query = query.where(audit_log.c.company == company)
+        elif company is not None:
+            query = query.where(audit_log.c.company.in_(list(company)))
         with self.engine.connect() as conn:
             return [AuditEntry(**r._mapping) for r in conn.execute(query).all()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, Row, insert, or_, select, update
+from sqlalchemy import Engine, Row, case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.schema import decisions
@@ -13,6 +13,9 @@ PENDING = "pending"  # waiting for its (next) attempt
 SENDING = "sending"  # claimed by a worker; a lapsed claim means that worker died
 DONE = "done"
 FAILED = "failed"  # final for this click; a new click may reopen it
+# Outcome prefix of a decision whose earlier POST may have reached Precoro (its answer was lost,
+# or the worker died while sending): the next attempt looks at the document before sending again.
+UNSURE = "unsure"
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,14 @@ class DecisionRepo:
 
     def open(
         self, *, message_id: int, approver_id: int, company: str, doc_type: str, idn: str, action: str,
-        comment: str, clicked_by: str, now: float,
+        comment: str, clicked_by: str, now: float, first_attempt_at: float | None = None,
     ) -> tuple[Decision, bool]:
         """Record a click's decision. Returns (decision, True) only for the click that opened it:
-        a double click, a retried Slack request or another replica gets (existing, False)."""
+        a double click, a retried Slack request or another replica gets (existing, False).
+
+        `first_attempt_at` is when the worker may take it if the click itself never does (the click
+        attempts it at once; a worker that took it first would leave the clicker without an answer)."""
+        first = now if first_attempt_at is None else first_attempt_at
         with self.engine.begin() as conn:
             try:
                 with conn.begin_nested():
@@ -56,7 +63,7 @@ class DecisionRepo:
                         insert(decisions).values(
                             message_id=message_id, approver_id=approver_id, company=company,
                             doc_type=doc_type, idn=idn, action=action, comment=comment,
-                            clicked_by=clicked_by, state=PENDING, attempts=0, next_attempt_at=now,
+                            clicked_by=clicked_by, state=PENDING, attempts=0, next_attempt_at=first,
                             outcome="", created_at=now, updated_at=now,
                         )
                     )
@@ -67,7 +74,7 @@ class DecisionRepo:
                         update(decisions)
                         .where((decisions.c.message_id == message_id) & (decisions.c.state == FAILED))
                         .values(action=action, comment=comment, clicked_by=clicked_by, state=PENDING,
-                                attempts=0, next_attempt_at=now, claimed_until=None, outcome="",
+                                attempts=0, next_attempt_at=first, claimed_until=None, outcome="",
                                 updated_at=now)
                     ).rowcount
                 )
@@ -75,7 +82,10 @@ class DecisionRepo:
         return _decision(row), created
 
     def claim(self, decision_id: int, now: float, lease_seconds: float) -> Decision | None:
-        """Take a pending (or abandoned) decision for one attempt; None if someone else has it."""
+        """Take a pending (or abandoned) decision for one attempt; None if someone else has it.
+
+        Taking over an abandoned one (its worker died mid-attempt) marks it UNSURE: that worker
+        may have sent the POST."""
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(decisions)
@@ -87,7 +97,8 @@ class DecisionRepo:
                     )
                 )
                 .values(state=SENDING, claimed_until=now + lease_seconds, attempts=decisions.c.attempts + 1,
-                        updated_at=now)
+                        updated_at=now,
+                        outcome=case((decisions.c.state == SENDING, literal(UNSURE)), else_=decisions.c.outcome))
             ).rowcount
             if not changed:
                 return None

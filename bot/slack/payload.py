@@ -1,0 +1,95 @@
+"""Reading Slack payloads defensively, and failing politely.
+
+Slack's payloads are signed, so they are Slack's, but a handler must still never assume a key or
+a type: a missing `user`, a `view` that is a string or a truncated form must end in a polite
+answer or nothing, never in a KeyError that leaves the user in silence or a traceback in Slack.
+`guarded` is every listener's safety net: it logs the failure (its type and stack, never the
+payload) and tells the user, if it can, that the request was not completed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.slack import messages
+from bot.slack.notifier import Notifier, SlackUnavailable
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[..., Awaitable[None]]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def user_id(body: Any) -> str:
+    """The acting user of an interaction (`user.id`); "" when absent or malformed."""
+    return _text(_dict(_dict(body).get("user")).get("id"))
+
+
+def team_id(body: Any) -> str:
+    body = _dict(body)
+    return _text(_dict(body.get("team")).get("id")) or _text(_dict(body.get("user")).get("team_id"))
+
+
+def action_value(body: Any) -> str:
+    """The `value` of the first action of a block_actions payload."""
+    actions = _dict(body).get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    return _text(_dict(first).get("value"))
+
+
+def text_field(body: Any, name: str) -> str:
+    return _text(_dict(body).get(name))
+
+
+def input_value(view: Any, block_id: str, action_id: str) -> str:
+    """A submitted plain-text input of a modal, stripped; "" when missing."""
+    values = _dict(_dict(_dict(view).get("state")).get("values"))
+    return _text(_dict(_dict(values.get(block_id)).get(action_id)).get("value")).strip()
+
+
+def guarded(notifier: Notifier, what: str) -> Callable[[Listener], Listener]:
+    """Wrap a Bolt listener (its signature is kept, so Bolt still injects ack, body, respond...)."""
+
+    def wrap(listener: Listener) -> Listener:
+        @functools.wraps(listener)
+        async def run(**kwargs: Any) -> None:
+            try:
+                await listener(**kwargs)
+            except Exception as exc:
+                log.error("%s failed: %s", what, type(exc).__name__, exc_info=exc)
+                await _tell_failure(notifier, kwargs)
+
+        return run
+
+    return wrap
+
+
+async def _tell_failure(notifier: Notifier, kwargs: dict[str, Any]) -> None:
+    ack = kwargs.get("ack")
+    if ack is not None and getattr(ack, "response", None) is None:
+        with contextlib.suppress(Exception):
+            await ack()  # Slack gets a plain 200, never a 500
+    body = _dict(kwargs.get("body")) or _dict(kwargs.get("command"))
+    user = user_id(body) or text_field(body, "user_id")
+    text = messages.request_failed_text()
+    respond = kwargs.get("respond")
+    if respond is not None and _text(body.get("response_url")):
+        try:
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+            return
+        except Exception as exc:
+            log.info("could not answer through response_url: %s", type(exc).__name__)
+    if user:
+        with contextlib.suppress(SlackUnavailable):
+            await notifier.dm(user, text)
