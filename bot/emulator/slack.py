@@ -382,15 +382,20 @@ class SlackStandIn:
         self._state.views[view_id] = stored
         return copy.deepcopy(stored)
 
-    def apply_view_ack(self, view_id: str, response: httpx.Response) -> None:
-        """Do what Slack does with a view_submission ack of `response_action: update`."""
+    def apply_view_ack(self, view_id: str, submitted_hash: str | None, response: httpx.Response) -> None:
+        """Do what Slack does with a view_submission ack of `response_action: update`.
+
+        Slack applies the ack as it arrives, before any later `views.update`; here the driver hands
+        the ack over only after reading the response, so a `views.update` the bot made meanwhile must
+        win: the ack is applied only while the view is still the one that was submitted."""
         try:
             answer = response.json() if response.content else {}
         except ValueError:
             return
         if isinstance(answer, dict) and answer.get("response_action") == "update":
             with self._lock:
-                if view_id in self._state.views:
+                current = self._state.views.get(view_id)
+                if current is not None and current.get("hash") == submitted_hash:
                     self._store_view(answer.get("view"), view_id)
 
     def _views_open(self, args: Json) -> Json:
@@ -614,7 +619,7 @@ class SlackDriver:
         payload = {"type": "view_submission", **self._who(user_id), "view": submitted,
                    "trigger_id": self.standin.issue_trigger_id(), "response_urls": []}
         response = await self._send_payload(payload)
-        self.standin.apply_view_ack(submitted["id"], response)
+        self.standin.apply_view_ack(submitted["id"], submitted.get("hash"), response)
         return response
 
     def _who(self, user_id: str) -> Json:
