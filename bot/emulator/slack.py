@@ -231,7 +231,7 @@ class SlackStandIn:
         with self._lock:
             return copy.deepcopy(self._state.users.get(user_id))
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
+    async def wait_for(self, predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.02) -> T:
         """Poll `predicate` until it returns something truthy and return that.
 
         For tests over real HTTP, where the bot keeps working after it acked a request. Async so
