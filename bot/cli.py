@@ -1,4 +1,4 @@
-"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator."""
+"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator, simulate, status."""
 
 from __future__ import annotations
 
@@ -148,6 +148,27 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.sim.main import run
+
+    setup_logging("ERROR")
+    return run(args)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.runtime import Runtime
+    from bot.sync.scheduler import describe
+
+    config = _load(args.config)
+    rt = Runtime.build(config)
+    try:
+        for company in config.companies:
+            print("\n".join(describe(rt.scheduler.snapshot(company), limit=None if args.all else 50)))
+    finally:
+        rt.store.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--port", type=int, default=8081)
     emulator.add_argument("--strict", action="store_true", help="duplicate GETs keyed by company, not token")
     emulator.set_defaults(run=cmd_emulator)
+    from bot.sim.main import DESCRIPTION, add_arguments
+
+    simulate = sub.add_parser("simulate", help="simulated days of the quota planner (the benchmark)",
+                              description=DESCRIPTION)
+    add_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
+    status = sub.add_parser("status", help="each company's quota use, poll budget and next polls")
+    status.add_argument("--config", default="config.yaml")
+    status.add_argument("--all", action="store_true", help="list every approver (default: the next 50)")
+    status.set_defaults(run=cmd_status)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

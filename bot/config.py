@@ -65,6 +65,7 @@ class Config:
     port: int = 3000
     tick_seconds: float = 5.0
     min_poll_interval_seconds: float = 60.0
+    lease_seconds: float = 30.0  # how long a replica's claim to poll a company lasts unrenewed
     request_timeout_seconds: float = 20.0
     interactive_wait_seconds: float = 10.0
     log_level: str = "INFO"
@@ -242,6 +243,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     server = top.section("server")
     scheduler = top.section("scheduler")
     port = server.number("port", 3000, minimum=0)
+    tick = scheduler.number("tick_seconds", 5.0, minimum=0.05)
     if port != int(port) or port > 65535:
         raise ConfigError("server.port", "must be a whole number from 0 to 65535")
     log_level = top.section("logging").text("level", "INFO").upper()
@@ -254,8 +256,11 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         storage_url=storage.text("url", "sqlite:///precoro-bot.db"),
         host=server.text("host", "0.0.0.0"),
         port=int(port),
-        tick_seconds=scheduler.number("tick_seconds", 5.0, minimum=0.05),
+        tick_seconds=tick,
         min_poll_interval_seconds=scheduler.number("min_poll_interval_seconds", 60.0, minimum=0.1),
+        # renewed every tick: a lease of several ticks survives a slow one, and a lost replica's
+        # companies are taken over after at most this long
+        lease_seconds=scheduler.number("lease_seconds", max(30.0, 6 * tick), minimum=2 * tick),
         request_timeout_seconds=precoro.number("request_timeout_seconds", 20.0, minimum=0.1),
         interactive_wait_seconds=top.section("quota").number("interactive_wait_seconds", 10.0),
         log_level=log_level,

@@ -6,7 +6,14 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from aiohttp import ServerDisconnectedError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
@@ -22,6 +29,20 @@ from bot.tokens import TokenService
 from bot.vault import Vault
 
 log = logging.getLogger(__name__)
+
+
+class StaleConnectionRetryHandler(AsyncConnectionErrorRetryHandler):
+    """Retry once a call whose kept-alive connection the server closed as it was reused (the
+    server saw no request), except a post: a connection lost after Slack took it would double it."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retry_count=1, error_types=[ServerDisconnectedError])
+
+    async def _can_retry_async(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                               error: Exception | None = None) -> bool:
+        if request.url.rstrip("/").endswith(("chat.postMessage", "chat.postEphemeral")):
+            return False
+        return await super()._can_retry_async(state=state, request=request, response=response, error=error)
 
 
 @dataclass
@@ -50,7 +71,8 @@ class Runtime:
         vault = Vault((k.id, k.key) for k in config.encryption_keys)
         http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
         slack = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url,
-                               retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2)])
+                               retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                                               StaleConnectionRetryHandler()])
         gate = QuotaGate(store.quota, {c.id: c.quota for c in config.companies}, clock,
                          in_flight_timeout=config.request_timeout_seconds + 5.0)
         clients = {

@@ -60,9 +60,11 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        # One kept-alive session for the Web API (slack_sdk otherwise opens a connection per call);
-        # made here, in the serving event loop, which it belongs to.
-        rt.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.timeout))
+        # One kept-alive session for the Web API (slack_sdk otherwise opens a connection per call),
+        # made here, in the serving event loop, which it belongs to. Idle connections are dropped
+        # before a server's own idle timeout (uvicorn's is 5 s) could close one as it is reused.
+        rt.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.timeout),
+                                                 connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
         if run_scheduler:
             rt.scheduler.start()
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),

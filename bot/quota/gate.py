@@ -4,6 +4,12 @@ A request may be sent only once its spend is written, inside the company's ledge
 slot `earliest_slot` allows; so counts survive restarts and replicas never overspend together.
 A request occupies the ledger until it finishes (in flight counts as "now"), which keeps one
 request at a time per company and spaces requests from the end of the previous one.
+
+The gate keeps each company's spends in memory as a write-through cache of the database: under
+the lock it reads only the rows it has not seen (newer ids, which another replica or process may
+have added; ids of one company grow in commit order because they are taken under its lock) and
+the ones still in flight, so a booking costs one small query however many spends the day holds.
+A new process starts from the database, so a restart forgets nothing.
 """
 
 from __future__ import annotations
@@ -11,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
+
+from sqlalchemy import Connection, bindparam, select
 
 from bot.precoro.errors import QuotaDeferred
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, earliest_slot
 from bot.store.quota import QuotaRepo, StoredSpend
+from bot.store.schema import quota_spends
 
 
 class Clock(Protocol):
@@ -49,6 +59,63 @@ def get_key(path: str, params: list[tuple[str, str]]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_SPEND_COLUMNS = (quota_spends.c.id, quota_spends.c.at, quota_spends.c.lane, quota_spends.c.get_key,
+                  quota_spends.c.finished_at, quota_spends.c.status)
+_SPENDS_SINCE = (  # the first read: the whole horizon
+    select(*_SPEND_COLUMNS)
+    .where((quota_spends.c.company == bindparam("company")) & (quota_spends.c.at >= bindparam("since")))
+    .order_by(quota_spends.c.id)
+)
+_NEW_SPENDS = (  # later reads: rows not seen yet (a primary-key range)
+    select(*_SPEND_COLUMNS)
+    .where((quota_spends.c.id > bindparam("after")) & (quota_spends.c.company == bindparam("company")))
+    .order_by(quota_spends.c.id)
+)
+_SPENDS_BY_ID = select(*_SPEND_COLUMNS).where(quota_spends.c.id.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass
+class _Book:
+    """One company's spends as last read: finished ones sorted by effective time, open ones apart."""
+
+    last_id: int = 0
+    times: list[float] = field(default_factory=list)  # effective times of finished spends, sorted
+    done: list[Spend] = field(default_factory=list)  # in the same order
+    open: dict[int, StoredSpend] = field(default_factory=dict)  # not finished (in flight, or abandoned)
+    latest: dict[str, float] = field(default_factory=dict)  # lane -> latest send time seen
+    mine: set[int] = field(default_factory=set)  # open spends this gate booked
+    blocked_until: float = 0.0  # as last read
+    refreshed_at: float = -1e300
+
+    def absorb(self, rows: Iterable[StoredSpend]) -> None:
+        for row in rows:
+            self.last_id = max(self.last_id, row.id)
+            self.latest[row.lane] = max(self.latest.get(row.lane, row.at), row.at)
+            if row.finished_at is None:
+                self.open[row.id] = row
+            else:
+                self.open.pop(row.id, None)
+                self._insert(Spend(max(row.at, row.finished_at), Lane(row.lane), row.get_key))
+
+    def finish(self, spend_id: int, finished_at: float) -> None:
+        self.mine.discard(spend_id)
+        row = self.open.pop(spend_id, None)
+        if row is not None:
+            self._insert(Spend(max(row.at, finished_at), Lane(row.lane), row.get_key))
+
+    def _insert(self, spend: Spend) -> None:
+        i = bisect_right(self.times, spend.at)
+        self.times.insert(i, spend.at)
+        self.done.insert(i, spend)
+
+    def expire(self, before: float) -> None:
+        cut = bisect_left(self.times, before)
+        del self.times[:cut], self.done[:cut]
+        for spend_id in [i for i, row in self.open.items() if row.at < before]:
+            del self.open[spend_id]
+            self.mine.discard(spend_id)
+
+
 class QuotaGate:
     def __init__(self, repo: QuotaRepo, policies: dict[str, QuotaPolicy], clock: Clock,
                  *, in_flight_timeout: float) -> None:
@@ -57,36 +124,89 @@ class QuotaGate:
         self.clock = clock
         self.in_flight_timeout = in_flight_timeout
         self._clicks_waiting: Counter[str] = Counter()
+        self._books: dict[str, _Book] = {}
+        self._trouble: dict[str, float] = {}
 
     def policy(self, company: str) -> QuotaPolicy:
         return self.policies[company]
 
-    def _effective(self, spends: list[StoredSpend], now: float) -> list[Spend]:
-        result = []
-        for s in spends:
-            if s.finished_at is not None:
-                at = max(s.at, s.finished_at)
-            elif now - s.at < self.in_flight_timeout:
-                at = max(s.at, now)  # still in flight: it blocks the spacing window
-            else:
-                at = s.at  # its sender died; it counted when sent
-            result.append(Spend(at=at, lane=Lane(s.lane), get_key=s.get_key))
-        return result
+    def _horizon(self, company: str) -> float:
+        policy = self.policy(company)
+        return max(w.seconds for w in policy.windows) + policy.margin_seconds + self.in_flight_timeout
+
+    def _refresh(self, conn: Connection, company: str, now: float) -> _Book:
+        """Bring the cached book up to date with the database (call under the lock to book)."""
+        book = self._books.get(company)
+        since = now - self._horizon(company)
+        if book is None:
+            book = self._books[company] = _Book()
+            rows = conn.execute(_SPENDS_SINCE, {"company": company, "since": since}).all()
+        else:
+            book.expire(since)
+            rows = conn.execute(_NEW_SPENDS, {"company": company, "after": book.last_id}).all()
+            if others := [i for i in book.open if i not in book.mine]:  # in flight elsewhere: finished yet?
+                rows += conn.execute(_SPENDS_BY_ID, {"ids": others}).all()
+        book.absorb(StoredSpend(*r) for r in rows)
+        book.refreshed_at = now
+        return book
+
+    def _in_flight(self, book: _Book, now: float, *, mine_only: bool = False) -> list[Spend]:
+        """Unfinished spends: still in flight they sit at `now` (blocking the spacing window);
+        older than the in-flight timeout their sender died, and they count when sent."""
+        return [Spend(at=max(s.at, now) if now - s.at < self.in_flight_timeout else s.at, lane=Lane(s.lane),
+                      get_key=s.get_key) for i, s in book.open.items() if not mine_only or i in book.mine]
+
+    def _cached_slot(self, company: str, lane: Lane, keys: Sequence[str | None]) -> float | None:
+        """A lower bound of the earliest slot, from the cache alone (no lock, no database): the
+        database can only hold more spends and a later block. None when there is no cache yet or
+        the lane can never send. Other processes' requests still in flight are left out, as the
+        cache may not know that they have finished."""
+        book = self._books.get(company)
+        if book is None:
+            return None
+        policy, now = self.policy(company), self.clock.now()
+        spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
+        slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=book.blocked_until) for k in keys]
+        return min((s for s in slots if s is not None), default=None)
+
+    def recent_spends(self, company: str, *, max_age: float = 0.0) -> list[Spend]:
+        """The company's spends of the last day and a bit, as the ledger sees them, sorted by time
+        (for planning; read from the database unless the cache is younger than `max_age`)."""
+        now = self.clock.now()
+        book = self._books.get(company)
+        if book is None or now - book.refreshed_at > max_age:
+            with self.repo.engine.connect() as conn:
+                book = self._refresh(conn, company, now)
+        in_flight = self._in_flight(book, now)
+        return sorted(book.done + in_flight, key=lambda s: s.at) if in_flight else list(book.done)
+
+    def last_trouble(self, company: str) -> float | None:
+        """When an interactive request of the company last failed in a way that gets a decision
+        queued for a retry (no answer, 429, 5xx) or found no slot in time, in this process."""
+        return self._trouble.get(company)
+
+    def last_sent(self, company: str, lane: Lane) -> float | None:
+        """The latest `lane` request of the company this gate has seen (no database read)."""
+        book = self._books.get(company)
+        return book.latest.get(lane.value) if book is not None else None
 
     def _try_book(self, company: str, lane: Lane,
                   keys: Sequence[str | None]) -> tuple[Ticket | None, float | None]:
         policy = self.policy(company)
-        horizon = max(w.seconds for w in policy.windows) + policy.margin_seconds + self.in_flight_timeout
-        with self.repo.locked(company) as book:
+        with self.repo.locked(company) as locked:
             now = self.clock.now()  # read under the lock: waiting for it takes time
-            spends = self._effective(book.spends_since(now - horizon), now)
-            blocked = book.blocked_until()
+            book = self._refresh(locked.conn, company, now)
+            spends = _binding(book, self._in_flight(book, now), policy, lane, now)
+            blocked = book.blocked_until = locked.blocked_until()
             slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=blocked) for k in keys]
             best = min((i for i, s in enumerate(slots) if s is not None), key=lambda i: slots[i], default=None)
             if best is None:
                 return None, None
             if slots[best] <= now:  # type: ignore[operator]
-                return Ticket(company, book.add(now, lane.value, keys[best]), now, best), now
+                spend_id = locked.add(now, lane.value, keys[best])
+                book.absorb([StoredSpend(spend_id, now, lane.value, keys[best], None, None)])
+                book.mine.add(spend_id)
+                return Ticket(company, spend_id, now, best), now
             return None, slots[best]
 
     async def acquire(self, company: str, lane: Lane, *, get_keys: Sequence[str | None],
@@ -102,18 +222,57 @@ class QuotaGate:
             while True:
                 if lane is Lane.POLL and self._clicks_waiting[company]:
                     raise QuotaDeferred("polls wait while a click is sent", retry_at=self.clock.now() + 1)
+                slot = self._cached_slot(company, lane, get_keys)
+                if slot is not None and slot > self.clock.now():  # surely not yet: wait without a transaction
+                    if slot > deadline:
+                        self._deferred(company, lane)
+                        raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
+                    await self.clock.sleep(slot - self.clock.now())
+                    continue
                 ticket, slot = self._try_book(company, lane, get_keys)
                 if ticket is not None:
                     return ticket
                 if slot is None or slot > deadline:
+                    self._deferred(company, lane)
                     raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
                 await self.clock.sleep(slot - self.clock.now())
         finally:
             if lane is Lane.INTERACTIVE:
                 self._clicks_waiting[company] -= 1
 
+    def _deferred(self, company: str, lane: Lane) -> None:
+        if lane is Lane.INTERACTIVE:
+            self._trouble[company] = self.clock.now()
+
     def finish(self, ticket: Ticket, status: int | None) -> None:
-        self.repo.finish(ticket.spend_id, self.clock.now(), status)
+        now = self.clock.now()
+        self.repo.finish(ticket.spend_id, now, status)
+        if (book := self._books.get(ticket.company)) is not None:
+            row = book.open.get(ticket.spend_id)
+            if row is not None and row.lane == Lane.INTERACTIVE.value and (status is None or status == 429
+                                                                           or status >= 500):
+                self._trouble[ticket.company] = now
+            book.finish(ticket.spend_id, now)
 
     def block(self, company: str, until: float, reason: str) -> None:
         self.repo.block(company, until, reason)
+        if (book := self._books.get(company)) is not None:
+            book.blocked_until = max(book.blocked_until, until)
+
+
+def _binding(book: _Book, open_spends: list[Spend], policy: QuotaPolicy, lane: Lane, now: float) -> list[Spend]:
+    """The spends that can still decide `earliest_slot` from `now` on: exact, and much shorter.
+
+    A spend at `s` occupies a window of width `w` (seconds + margin) only for `t < s + w`, so
+    for `t >= now` only spends after `now - w` can collide, and their number never grows as `t`
+    moves on. A window with fewer of them than its lane limit can therefore never bind, and
+    dropping older spends only lowers its count further; so only spends newer than the widest
+    window that may bind (or than the duplicate-GET window) have to be looked at."""
+    keep_after = now - (policy.duplicate_get_seconds + policy.margin_seconds)
+    times = book.times
+    for w in policy.windows:
+        width = w.seconds + policy.margin_seconds
+        colliding = len(times) - bisect_right(times, now - width) + sum(1 for s in open_spends if s.at > now - width)
+        if colliding >= w.lane_limit(lane):
+            keep_after = min(keep_after, now - width)
+    return book.done[bisect_right(times, keep_after):] + open_spends

@@ -1,10 +1,12 @@
 """Whose turn is it to be polled: pure poll planning within the company's quota.
 
-Policy and why:
+The goal: the shortest mean delay from "a document waits for an approver" to "its Slack message",
+for the requests the quota leaves to polls, never a 429, never a click queued behind a poll.
 
 - Budget. Polls get what the tightest window leaves after the interactive reserve and the
-  expected clicks, scaled to requests per day (`poll_budget_per_day`). With the defaults the day
-  window binds: about 2800 - clicks per day.
+  interactive use (learned: the clicks and their reads of the last day, at least a floor),
+  less the pacing burst (`poll_budget_per_day`). With the defaults the day window binds:
+  3000 - 200 reserve - clicks per day.
 - Intervals. Polling approver i every T_i seconds costs c_i * 86400 / T_i requests a day (c_i =
   one GET per document type, plus pages), so the plan keeps sum(c_i * 86400 / T_i) <= B.
   A document arriving at a random moment waits T_i / 2 on average, so with arrival rates
@@ -13,26 +15,45 @@ Policy and why:
   are polled more often, but only by the square root of how much busier they are. With no
   history every approver gets the same interval T = sum(c) * 86400 / B; for N approvers of
   equal cost c and rate that is the best possible, a mean delay of T / 2 = N * c / (2 * B) days.
-- A prior of `PRIOR_DOCS_PER_DAY` is added to every learned rate so a quiet approver is never
-  starved, and `max_interval` caps everyone's interval (a minimum polling frequency) while the
-  budget allows it; `min_interval` keeps polls apart (identical GETs within 60 s are refused).
-  After clamping, the free intervals are rescaled so the budget still holds.
-- Working hours. Outside their local working hours an approver's weight is divided by
-  `OFF_HOURS_DIVISOR` (fewer documents come at night), so budget moves to approvers at work.
-  It is relative: with every approver off hours the pace stays the same; pacing (below) keeps
-  the day budget spread evenly either way.
-- Due. An approver is due once (now - last_polled) / T_i >= 1; the most overdue go first
-  (never polled first of all), as many as the request allowance covers, stopping at the first
-  that does not fit so an expensive approver is not overtaken forever.
-- Pacing. `poll_allowance` is a token bucket refilled at B / 86400 per second with a small
-  burst, replayed from the last day's poll spends, so the day budget is not burnt by noon.
+- Learned rates (`learned_rates`). Counts of documents per approver over the last week are
+  noisy: chasing the noise with the square-root law costs delay when the rates are in truth
+  equal. So they are shrunk towards the company mean by empirical Bayes (a gamma prior fitted
+  by moments): when the spread between approvers is no larger than Poisson noise, everyone gets
+  the mean (equal intervals, the optimum above); when it is, the busy ones keep their rates.
+  Nobody starves: every weight is at least `STARVATION_FLOOR` of the mean, so no interval is
+  more than sqrt(1 / STARVATION_FLOOR) times that of an average approver, and `max_interval`
+  (hourly) caps everyone while the budget allows it; `min_interval` keeps polls of one
+  approver apart (identical GETs within 60 s are refused).
+- Time of day (`day_profile`). The same law holds over time: with arrivals following a daily
+  profile g(t), the request rate that minimizes delay is proportional to sqrt(g(t)). The
+  profile is learned per UTC hour from when the last week's documents started waiting,
+  shrunk to flat the same way (a flat history gives a flat profile, the optimum for uniform
+  arrivals), floored at `PROFILE_FLOOR` so nights are still watched, and normalized to mean 1;
+  the budget of the current hour is B * profile[hour]. Over any 24 hours it still adds up to B,
+  so the sliding day window is respected however the day is shaped.
+- Working hours (per approver, optional). Outside their local working hours an approver's
+  weight is divided by `OFF_HOURS_DIVISOR`, so budget moves to approvers at work.
+- Pace and order. The pacing bucket (`poll_allowance`: refilled at B * profile[hour] / 86400
+  per second, a small burst, replayed from the last day's poll spends so the day budget is not
+  burnt by noon, and capped by the poll lane's room in every window of a minute or more) sets
+  when polls happen: whenever it holds a poll's cost, one goes out, so no budget is lost to
+  rounding, ticks or idle gaps. The intervals set who: the approver with the highest
+  (time since its last poll start) / T_i, time running on the profile's clock (`weighted_time`)
+  so intervals stretch at quiet hours; never polled first of all; never twice within
+  `min_interval` real seconds (`due(..., early=True)`). For equal intervals that is plain round
+  robin; for unequal ones each approver's share of polls is proportional to 1 / T_i.
+- Round robin (`ROUND_ROBIN`), the baseline the benchmark compares with: the same budget and
+  even pacing, equal intervals, so the least recently polled approver goes next (a fixed cycle);
+  no learned rates, no time of day.
 
 Nothing here reads a clock or does I/O: `now` is an argument, times are epoch seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +65,31 @@ OFF_HOURS_DIVISOR = 4.0  # weight divisor outside working hours: intervals grow 
 DEFAULT_MAX_INTERVAL = 3600.0  # everyone polled at least hourly while the budget allows
 DEFAULT_BURST = 10.0  # requests the pacing bucket may save up
 PACED_WINDOW_MIN_SECONDS = 60.0  # shorter windows are spacing, which the gate enforces by waiting
+STARVATION_FLOOR = 0.25  # least weight, as a share of the mean learned rate
+PROFILE_FLOOR = 0.25  # least poll intensity of an hour, as a share of the day's mean
+HOURS = 24
+FLAT: tuple[float, ...] = (1.0,) * HOURS
+LOOKAHEAD_HOURS = (3.0, 6.0, 12.0, 24.0)  # horizons `window_budget` looks ahead
+
+
+@dataclass(frozen=True)
+class PlanPolicy:
+    """How the scheduler plans: the adaptive default, or the naive round-robin baseline."""
+
+    name: str = "adaptive"
+    learn_rates: bool = True  # square-root law over learned arrival rates
+    time_of_day: bool = True  # shape the day's budget by the learned arrival profile
+
+    @classmethod
+    def named(cls, name: str) -> PlanPolicy:
+        for policy in (ADAPTIVE, ROUND_ROBIN):
+            if policy.name == name:
+                return policy
+        raise ValueError(f"unknown planner policy {name!r}: adaptive or round_robin")
+
+
+ADAPTIVE = PlanPolicy()
+ROUND_ROBIN = PlanPolicy("round_robin", learn_rates=False, time_of_day=False)
 
 
 @dataclass(frozen=True)
@@ -59,7 +105,8 @@ class Approver:
 
 def poll_budget_per_day(policy: QuotaPolicy, interactive_per_day: float) -> float:
     """Requests per day polls may spend: the tightest window's poll lane (limit - reserve),
-    widened by the margin and scaled to a day, minus the expected interactive use."""
+    widened by the margin and scaled to a day, minus the expected interactive use (the caller
+    adds the pacing burst to it, so that bursts too stay within the day window)."""
     budgets = [
         (w.limit - w.reserve) * DAY / (w.seconds + policy.margin_seconds) - interactive_per_day
         for w in policy.windows
@@ -77,12 +124,14 @@ def in_working_hours(approver: Approver, now: float) -> bool:
 
 
 def intervals(approvers: Sequence[Approver], budget_per_day: float, now: float, *,
-              min_interval: float = 60.0, max_interval: float = DEFAULT_MAX_INTERVAL) -> dict[str, float]:
+              min_interval: float = 60.0, max_interval: float = DEFAULT_MAX_INTERVAL,
+              prior_per_day: float = PRIOR_DOCS_PER_DAY) -> dict[str, float]:
     """Target poll interval (seconds) per approver key, with sum(cost * 86400 / T) <= budget.
 
-    Equal intervals without history, the square-root law with it; clamped to
-    [min_interval, max_interval] and rescaled. If even max_interval for everyone would exceed
-    the budget, the budget wins and intervals grow past max_interval. A zero budget gives inf."""
+    Equal intervals without history, the square-root law with it (weight: docs_per_day plus
+    `prior_per_day`); clamped to [min_interval, max_interval] and rescaled. If even max_interval
+    for everyone would exceed the budget, the budget wins and intervals grow past max_interval.
+    A zero budget gives inf."""
     if not 0 < min_interval <= max_interval:
         raise ValueError("need 0 < min_interval <= max_interval")
     if not approvers:
@@ -90,7 +139,7 @@ def intervals(approvers: Sequence[Approver], budget_per_day: float, now: float, 
     if budget_per_day <= 0:
         return {a.key: math.inf for a in approvers}
     learned = any(a.docs_per_day > 0 for a in approvers)
-    shape = {a.key: _shape(a, now, learned) for a in approvers}
+    shape = {a.key: _shape(a, now, learned, prior_per_day) for a in approvers}
     costs = {a.key: max(a.cost, 0) for a in approvers}
 
     def use(scale: float, hi: float) -> float:  # requests/day at T_i = clamp(scale * shape_i)
@@ -116,32 +165,53 @@ def intervals(approvers: Sequence[Approver], budget_per_day: float, now: float, 
     return {k: min(max(hi_scale * s, min_interval), hi) for k, s in shape.items()}
 
 
-def _shape(approver: Approver, now: float, learned: bool) -> float:
+def _shape(approver: Approver, now: float, learned: bool, prior_per_day: float) -> float:
     """Relative interval: sqrt(cost / weight) with history, sqrt(1 / weight factor) without."""
     factor = 1.0 if in_working_hours(approver, now) else 1.0 / OFF_HOURS_DIVISOR
     if not learned:
         return math.sqrt(1.0 / factor)
-    weight = (approver.docs_per_day + PRIOR_DOCS_PER_DAY) * factor
+    weight = max(approver.docs_per_day + prior_per_day, 1e-9) * factor
     return math.sqrt(max(approver.cost, 1) / weight)
 
 
+def affordable_max_interval(approvers: Sequence[Approver], budget_per_day: float, max_interval: float, *,
+                            share: float = 0.5) -> float:
+    """`max_interval` if polling everyone that often takes at most `share` of the budget, else inf.
+
+    A minimum polling frequency that eats most of the budget would leave nothing to spend where
+    documents actually arrive; the starvation floor of the rates still bounds every interval."""
+    floor_use = sum(max(a.cost, 0) for a in approvers) * DAY / max_interval
+    return max_interval if floor_use <= share * budget_per_day else math.inf
+
+
 def due(approvers: Iterable[Approver], intervals: Mapping[str, float], now: float, *,
-        max_requests: int) -> list[str]:
-    """Keys to poll now: due approvers, most overdue first (never polled first; ties by key),
-    while their costs fit in max_requests. Approvers without an interval are skipped."""
+        max_requests: int, lead: float = 0.0, fixed_order: bool = False, profile: Sequence[float] = FLAT,
+        min_interval: float = 0.0, early: bool = False) -> list[str]:
+    """Keys to poll now: due approvers (due `lead` seconds early), most overdue first (never
+    polled first; ties by key) or, with `fixed_order`, by key; while their costs fit in
+    max_requests. Approvers without an interval are skipped. With `early`, approvers not due yet
+    follow, in the same order (the pacing bucket, not the intervals, then sets the pace).
+
+    Time since the last poll runs on the profile's clock (`weighted_time`): intervals planned
+    for the day's budget stretch at quiet hours and shrink at busy ones, smoothly, in step with
+    the pacing bucket. Polls of one approver stay `min_interval` real seconds apart."""
     ranked: list[tuple[float, str, int]] = []
+    now_w = weighted_time(profile, now)
+    lead_w = lead * profile[_hour(now)]
     for a in approvers:
         interval = intervals.get(a.key)
         if interval is None:
             continue
         if a.last_polled is None:
             ratio = math.inf
+        elif now - a.last_polled + lead < min_interval:
+            ratio = 0.0
         elif interval <= 0:
             ratio = math.inf if now >= a.last_polled else 0.0
         else:
-            ratio = (now - a.last_polled) / interval
-        if ratio >= 1.0:
-            ranked.append((-ratio, a.key, a.cost))
+            ratio = (now_w - weighted_time(profile, a.last_polled) + lead_w) / interval
+        if ratio >= 1.0 or (early and ratio > 0.0):
+            ranked.append((0.0 if fixed_order else -ratio, a.key, a.cost))
     ranked.sort()
     chosen: list[str] = []
     left = max_requests
@@ -153,23 +223,273 @@ def due(approvers: Iterable[Approver], intervals: Mapping[str, float], now: floa
     return chosen
 
 
-def poll_allowance(spends: Sequence[Spend], policy: QuotaPolicy, budget_per_day: float, now: float, *,
-                   burst: float = DEFAULT_BURST) -> int:
-    """Poll requests that may be sent now so polls track an even spread of the day budget.
-
-    A token bucket (capacity `burst`, refilled at budget / 86400 per second) is replayed over
-    the last day's poll spends, starting full. The result is also capped by the poll lane's
-    room in every window of at least a minute (shorter ones are spacing: the gate waits)."""
+def bucket_level(spends: Sequence[Spend], budget_per_day: float, now: float, *, burst: float = DEFAULT_BURST,
+                 profile: Sequence[float] = FLAT, since: float | None = None,
+                 tokens_then: float | None = None) -> float:
+    """Tokens in the pacing bucket at `now`: capacity `burst`, refilled at
+    budget / 86400 * profile[hour] per second, replayed over the last day's poll spends from full;
+    or, given the level `tokens_then` at `since`, replayed from there (to save a day's replay)."""
     rate = max(budget_per_day, 0.0) / DAY
-    tokens = burst
-    last = now - DAY
-    for at in sorted(s.at for s in spends if s.lane is Lane.POLL and now - DAY < s.at <= now):
-        tokens = min(burst, tokens + rate * (at - last)) - 1.0
+    last, tokens = (now - DAY, burst) if since is None or tokens_then is None else (since, tokens_then)
+    for at in sorted(s.at for s in spends if s.lane is Lane.POLL and last < s.at <= now):
+        tokens = min(burst, tokens + rate * weighted_seconds(profile, last, at)) - 1.0
         last = at
-    tokens = min(burst, tokens + rate * (now - last))
+    return min(burst, tokens + rate * weighted_seconds(profile, last, now))
+
+
+def refill_time(level: float, wanted: float, budget_per_day: float, now: float, *,
+                profile: Sequence[float] = FLAT) -> float:
+    """When a bucket holding `level` tokens at `now` holds `wanted` (inf if it never will)."""
+    if level >= wanted:
+        return now
+    rate = max(budget_per_day, 0.0) / DAY
+    if rate <= 0 or max(profile) <= 0:
+        return math.inf
+    return after_weighted(profile, now, (wanted - level) / rate)
+
+
+def window_budget(poll_times: Sequence[float], click_times: Sequence[float], policy: QuotaPolicy,
+                  budget_per_day: float, now: float, *, interactive_per_day: float, profile: Sequence[float] = FLAT,
+                  burst: float = DEFAULT_BURST, horizons: Sequence[float] = LOOKAHEAD_HOURS) -> float:
+    """The poll budget per day, lowered if spending it would fill a long window (an hour or more)
+    before its old requests leave it: a shortfall (a day with more clicks than the last one) is
+    spread over the coming hours instead of stalling every poll once the window is full.
+
+    For each horizon h, the window at now + h holds: what it holds now, less what leaves it by
+    then (known), plus the polls of the next h (the budget shaped by the profile) and the clicks
+    of the next h (the same as left in that time, a day earlier, scaled up to the estimate
+    `interactive_per_day`). The budget is the largest that keeps that within the poll lane's
+    limit (less the burst) for every horizon. Both time lists sorted."""
+    best = budget_per_day
+    for w in policy.windows:
+        if w.seconds < 3600.0:
+            continue
+        width = w.seconds + policy.margin_seconds
+        first_p, first_c = bisect_right(poll_times, now - width), bisect_right(click_times, now - width)
+        polls_in = bisect_right(poll_times, now) - first_p
+        clicks_in = bisect_right(click_times, now) - first_c
+        room = w.limit - w.reserve - burst - polls_in - clicks_in
+        clicks_scale = interactive_per_day * w.seconds / DAY / clicks_in if clicks_in else 0.0
+        for hours in horizons:
+            h = min(hours * 3600.0, w.seconds)
+            share = weighted_seconds(profile, now, now + h) / DAY  # of a day's budget spent in h
+            polls_out = bisect_right(poll_times, now - width + h) - first_p
+            clicks_out = bisect_right(click_times, now - width + h) - first_c
+            clicks_next = max(clicks_out * clicks_scale, interactive_per_day * h / DAY if not clicks_in else 0.0)
+            if share > 0:
+                best = min(best, (room + polls_out + clicks_out - clicks_next) / share)
+    return max(0.0, best)
+
+
+def poll_allowance(spends: Sequence[Spend], policy: QuotaPolicy, budget_per_day: float, now: float, *,
+                   burst: float = DEFAULT_BURST, profile: Sequence[float] = FLAT, tokens: float | None = None,
+                   sorted_times: Sequence[float] | None = None) -> int:
+    """Poll requests that may be sent now so polls track the day budget, spread by `profile`.
+
+    The pacing bucket's whole tokens (`bucket_level`, unless `tokens` gives them), also capped by
+    the poll lane's room in every window of at least a minute (shorter ones are spacing: the
+    gate waits). `sorted_times`, the spends' times in order, makes the counting quick."""
+    if tokens is None:
+        tokens = bucket_level(spends, budget_per_day, now, burst=burst, profile=profile)
     allowance = max(0, math.floor(tokens + 1e-9))
     for w in policy.windows:
         if w.seconds >= PACED_WINDOW_MIN_SECONDS:
-            widened = Window(w.seconds + policy.margin_seconds, w.limit, w.reserve)
-            allowance = min(allowance, max(0, w.limit - w.reserve - spent(spends, widened, now)))
+            width = w.seconds + policy.margin_seconds
+            if sorted_times is not None:
+                used = bisect_right(sorted_times, now) - bisect_right(sorted_times, now - width)
+            else:
+                used = spent(spends, Window(width, w.limit, w.reserve), now)
+            allowance = min(allowance, max(0, w.limit - w.reserve - used))
     return allowance
+
+
+# --- learning ------------------------------------------------------------------------------------
+
+
+def learned_rates(counts: Mapping[str, float], exposure_days: Mapping[str, float]) -> dict[str, float]:
+    """Documents per day per approver key, shrunk towards the company mean (empirical Bayes).
+
+    Rates are taken as gamma distributed across approvers, with mean and variance fitted by
+    moments: the variance is what the spread of count / exposure shows beyond Poisson noise.
+    Each approver then gets the posterior mean (a + count) / (b + exposure). No spread beyond
+    noise (equal rates): everyone gets the mean. An approver without exposure gets the mean."""
+    exposed = {k: e for k, e in exposure_days.items() if e > 0}
+    total_exposure = sum(exposed.values())
+    total = sum(counts.get(k, 0.0) for k in exposed)
+    if not exposed or total <= 0:
+        return {k: 0.0 for k in exposure_days}
+    mean = total / total_exposure
+    spread = sum(e * (counts.get(k, 0.0) / e - mean) ** 2 for k, e in exposed.items()) / total_exposure
+    noise = mean * len(exposed) / total_exposure  # exposure-weighted mean of Var(count / e) = rate / e
+    variance = spread - noise
+    if variance <= 1e-12 * mean * mean:
+        return {k: mean for k in exposure_days}
+    a, b = mean * mean / variance, mean / variance
+    return {k: (a + counts.get(k, 0.0)) / (b + exposed[k]) if k in exposed else mean for k in exposure_days}
+
+
+def arrival_profile(waiting_since: Iterable[float], start: float, end: float) -> tuple[float, ...]:
+    """Relative arrival rate per UTC hour (mean 1) of documents that started waiting within
+    [start, end]: count / hours observed, shrunk towards flat with `learned_rates` (a flat or
+    short history gives `FLAT`)."""
+    counts: dict[str, float] = {str(h): 0.0 for h in range(HOURS)}
+    for at in waiting_since:
+        if start <= at <= end:
+            counts[str(int(at % DAY // 3600.0) % HOURS)] += 1
+    exposure = {str(h): 0.0 for h in range(HOURS)}
+    t = start
+    while t < end:
+        stop = min(end, (math.floor(t / 3600.0) + 1) * 3600.0)
+        exposure[str(int(t % DAY // 3600.0) % HOURS)] += (stop - t) / 3600.0
+        t = stop
+    rates = learned_rates(counts, exposure)
+    if len(set(rates.values())) <= 1:
+        return FLAT
+    mean = sum(rates.values()) / HOURS
+    return tuple(rates[str(h)] / mean for h in range(HOURS))
+
+
+def day_profile(waiting_since: Iterable[float], start: float, end: float) -> tuple[float, ...]:
+    """Relative poll intensity per UTC hour (mean 1) from when documents started waiting,
+    observed over [start, end]: the square root of `arrival_profile`, at least `PROFILE_FLOOR`,
+    normalized to mean 1 so that a day's budget stays the day's budget."""
+    return pace_profile(arrival_profile(waiting_since, start, end))
+
+
+def pace_profile(arrivals: Sequence[float]) -> tuple[float, ...]:
+    """The poll intensity for an arrival profile: its square root, floored, mean 1."""
+    if arrivals is FLAT or len(set(arrivals)) <= 1:
+        return FLAT
+    intensity = [math.sqrt(max(0.0, a)) for a in arrivals]
+    for _ in range(3):  # the floor lifts the mean; a few rounds settle it
+        average = sum(intensity) / HOURS
+        intensity = [max(PROFILE_FLOOR, x / average) for x in intensity]
+    average = sum(intensity) / HOURS
+    return tuple(x / average for x in intensity)
+
+
+def backlog_order(approvers: Iterable[Approver], now: float, *, max_requests: int,
+                  arrivals: Sequence[float] = FLAT, min_interval: float = 0.0) -> list[str]:
+    """Keys to poll now, best first, as many as fit in max_requests (stopping at the first that
+    does not fit): never polled first, then by the waiting the poll would end, per request.
+
+    The index of an approver is rate * integral over (last poll, now] of arrivals(s) * (now - s) ds,
+    the expected total time that the documents which arrived since its last poll have waited so
+    far (`arrivals`: the day's relative arrival rate, mean 1; `docs_per_day`: the approver's
+    rate). With steady rates it is rate * tau^2 / 2, and serving the largest first equalizes
+    rate * tau^2: the square-root law. With a daily rhythm it also picks good moments: an
+    approver polled a few times a day is polled after the busy hours, not in the quiet ones.
+    Approvers polled less than `min_interval` real seconds ago wait."""
+    ranked: list[tuple[float, str, int]] = []
+    for a in approvers:
+        if a.last_polled is None:
+            index = math.inf
+        elif now - a.last_polled < min_interval:
+            continue
+        else:
+            index = max(a.docs_per_day, 1e-12) * waiting_mass(arrivals, a.last_polled, now) / max(a.cost, 1)
+        ranked.append((-index, a.key, a.cost))
+    ranked.sort()
+    chosen: list[str] = []
+    left = max_requests
+    for _, key, cost in ranked:
+        if cost > left:
+            break
+        chosen.append(key)
+        left -= cost
+    return chosen
+
+
+def waiting_mass(arrivals: Sequence[float], start: float, end: float) -> float:
+    """The integral over [start, end] of arrivals[UTC hour of s] * (end - s) ds, in seconds^2
+    (more than three days back counts as three days)."""
+    start = max(start, end - 3 * DAY)
+    if end <= start:
+        return 0.0
+    if arrivals is FLAT:
+        return (end - start) ** 2 / 2.0
+    total, t = 0.0, start
+    while t < end:
+        stop = min(end, (math.floor(t / 3600.0) + 1) * 3600.0)
+        total += arrivals[_hour(t)] * ((end - t) ** 2 - (end - stop) ** 2) / 2.0
+        t = stop
+    return total
+
+
+def next_due(approver: Approver, interval: float, now: float, *, lead: float = 0.0,
+             profile: Sequence[float] = FLAT, min_interval: float = 0.0) -> float:
+    """When `due` will first count the approver as due (now if it already does)."""
+    if approver.last_polled is None:
+        return now
+    if not math.isfinite(interval):
+        return math.inf
+    at = after_weighted(profile, approver.last_polled, max(0.0, interval - lead * profile[_hour(now)]))
+    return max(now, at, approver.last_polled + min_interval - lead)
+
+
+def _hour(at: float) -> int:
+    return int(at % DAY // 3600.0) % HOURS
+
+
+def cap_profile(profile: Sequence[float], cap: float) -> tuple[float, ...]:
+    """The profile with no hour above `cap` (the pace polls cannot exceed: every approver at
+    `min_interval`), what is cut given to the other hours in proportion, so the day's total
+    stays (water filling). If `cap` is below the mean, every hour gets `cap`."""
+    weights = list(profile)
+    total, n = sum(weights), len(weights)
+    if not weights or max(weights) <= cap:
+        return tuple(weights)
+    if cap * n <= total:
+        return (cap,) * n
+    capped: set[int] = set()
+    while over := [i for i in range(n) if i not in capped and weights[i] > cap]:
+        capped.update(over)
+        free = [i for i in range(n) if i not in capped]
+        scale = (total - cap * len(capped)) / sum(profile[i] for i in free)
+        weights = [cap if i in capped else profile[i] * scale for i in range(n)]
+    return tuple(weights)
+
+
+def weighted_seconds(profile: Sequence[float], start: float, end: float) -> float:
+    """The integral of profile[UTC hour] over [start, end] (seconds at weight 1 per second)."""
+    if end <= start:
+        return 0.0
+    if profile is FLAT:
+        return end - start
+    return weighted_time(profile, end) - weighted_time(profile, start)
+
+
+def weighted_time(profile: Sequence[float], at: float) -> float:
+    """The integral of profile[UTC hour] from the epoch to `at`: a clock that runs at the
+    profile's pace (differences of it are `weighted_seconds`)."""
+    if profile is FLAT:
+        return at
+    prefix = _prefix(tuple(profile))
+    day = math.floor(at / DAY)
+    within = at - day * DAY
+    hour = min(HOURS - 1, int(within // 3600.0))
+    return day * prefix[HOURS] + prefix[hour] + (within - hour * 3600.0) * profile[hour]
+
+
+def after_weighted(profile: Sequence[float], start: float, amount: float) -> float:
+    """The time t >= start with weighted_seconds(profile, start, t) == amount (amount >= 0;
+    every weight of the profile positive)."""
+    if amount <= 0:
+        return start
+    if profile is FLAT:
+        return start + amount
+    prefix = _prefix(tuple(profile))
+    target = weighted_time(profile, start) + amount
+    day = math.floor(target / prefix[HOURS])
+    rest = target - day * prefix[HOURS]
+    hour = max(0, min(HOURS - 1, bisect_right(prefix, rest) - 1))
+    return max(start, day * DAY + hour * 3600.0 + (rest - prefix[hour]) / profile[hour])
+
+
+@functools.lru_cache(maxsize=64)
+def _prefix(profile: tuple[float, ...]) -> tuple[float, ...]:
+    """Weighted seconds from midnight to the start of each hour (and of the next day)."""
+    out = [0.0]
+    for weight in profile:
+        out.append(out[-1] + 3600.0 * weight)
+    return tuple(out)

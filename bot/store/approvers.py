@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, Row, delete, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
 
 from bot.store.schema import approvers
 
@@ -34,6 +34,11 @@ class Approver:
 
 def _approver(row: Row) -> Approver:
     return Approver(**row._mapping)
+
+
+# Built once: every click reads its approver several times, and building the statement would
+# cost more than running it.
+_BY_ID = select(approvers).where(approvers.c.id == bindparam("id"))
 
 
 class ApproverRepo:
@@ -70,7 +75,7 @@ class ApproverRepo:
 
     def get(self, approver_id: int) -> Approver | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(approvers).where(approvers.c.id == approver_id)).first()
+            row = conn.execute(_BY_ID, {"id": approver_id}).first()
         return _approver(row) if row else None
 
     def find(self, company: str, team_id: str, slack_user_id: str) -> Approver | None:

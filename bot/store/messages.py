@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, or_, select, update
+from sqlalchemy import Engine, Row, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.schema import posted_messages
@@ -43,6 +43,11 @@ class PostedMessage:
 
 def _message(row: Row) -> PostedMessage:
     return PostedMessage(**row._mapping)
+
+
+# Built once: every click reads its message several times, and building the statement would
+# cost more than running it.
+_BY_ID = select(posted_messages).where(posted_messages.c.id == bindparam("id"))
 
 
 class MessageRepo:
@@ -111,7 +116,7 @@ class MessageRepo:
 
     def get(self, message_id: int) -> PostedMessage | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(posted_messages).where(posted_messages.c.id == message_id)).first()
+            row = conn.execute(_BY_ID, {"id": message_id}).first()
         return _message(row) if row else None
 
     def for_approver(self, approver_id: int, doc_types: Iterable[str] | None = None) -> list[PostedMessage]:

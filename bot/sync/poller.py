@@ -81,8 +81,9 @@ class Poller:
             for m in self.store.messages.for_approver(approver.id)
         ]
         plan = reconcile(known, waiting, complete, started)
+        # Marked before posting: a click on a message posted now must find Precoro freshly read.
+        self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
         posted = await self._apply(approver, plan, raws)
-        self.store.approvers.mark_polled(approver.id, self.clock.now(), posted)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 

@@ -1,29 +1,139 @@
 """The tick: retry due decisions first, then poll the approvers whose turn it is.
 
-APScheduler 3 (in-memory job, one per process) calls `tick` every few seconds; all the
-deciding is done by the pure planner over what the database says, so a restart loses nothing.
+APScheduler 3 (in-memory job, one per process) calls `tick` every few seconds. The deciding is
+done by the pure planner (`bot.quota.planner`, whose docstring explains the policy); this module
+gathers its inputs and keeps them cheap enough to look at on every tick:
+
+- the approvers: reloaded when the table changes (checked every `APPROVERS_CHECK_SECONDS`, or ten
+  ticks if that is shorter);
+- what is learned (arrival rate per approver, the day's arrival profile, the interactive use)
+  from the last `LEARN_DAYS` of posted messages and the ledger, every `LEARN_SECONDS`;
+- the spends, from the quota gate's cache;
+- when the next poll can happen (someone due, and the pacing bucket holding their cost): ticks
+  before that only look for due decisions.
+
+Clicks never wait behind polls: no poll starts while a decision of the company is being sent or
+is due within a tick, and the gate makes polls step aside for a click that waits for a slot. A
+poll cut short by that (or by the quota) counts as not done: its approver is due again at once.
+
+Everything is read back from the database, so a restart forgets nothing that matters; only the
+exact start times of this process's polls (used instead of their end times) are in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import bindparam, func, or_, select
 
 from bot.config import CompanyConfig, Config
-from bot.decisions import DecisionService
+from bot.decisions import MAX_BACKOFF_SECONDS, DecisionService
+from bot.precoro.models import parse_time
 from bot.quota import planner
 from bot.quota.gate import Clock
+from bot.quota.ledger import Lane, Spend, Window, spent
 from bot.store import Store
 from bot.store.approvers import Approver
+from bot.store.decisions import PENDING, SENDING
+from bot.store.schema import approvers as approvers_table
+from bot.store.schema import decisions as decisions_table
+from bot.store.schema import posted_messages
 from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
 
 DAY = 86400.0
-# Expected interactive use per day kept out of the poll budget (besides the configured reserve).
+# Interactive use per day kept out of the poll budget at least (the learned use when larger).
 INTERACTIVE_PER_DAY = 100.0
+INTERACTIVE_SLACK = 10.0  # added to the learned interactive use
+# Until a full day has been seen, keep at least this share of the day's budget for clicks: the
+# day window remembers a first day that polled too much for a whole day.
+FIRST_DAY_INTERACTIVE_SHARE = 0.15
+LEARN_DAYS = 7.0
+LEARN_SECONDS = 900.0
+APPROVERS_CHECK_SECONDS = 15.0  # a new approver is polled this soon (or ten ticks, if shorter)
+REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
+# A decision is queued only after its request failed (no answer, 429, 5xx) or found no quota
+# slot, which the gate notes: within the longest retry backoff of that, due decisions are looked
+# for on every tick; otherwise at least this often (a dead worker's lease runs out, another
+# replica queued one).
+DECISION_SWEEP_SECONDS = 30.0
+PLAN_SPENDS_MAX_AGE = 60.0  # planning may use the gate's cached spends this old (booking never does)
+BUCKET_CHECKPOINT_LAG = 120.0  # pacing is replayed from a checkpoint this old (older than in-flight)
+# The client offers this many page sizes of one list read, so as many polls may start within
+# Precoro's duplicate-GET window (the ledger keys identical GETs company-wide).
+LIST_URL_VARIANTS = 3
+
+_DUE_DECISION = (
+    select(decisions_table.c.id)
+    .where(or_((decisions_table.c.state == PENDING) & (decisions_table.c.next_attempt_at <= bindparam("now")),
+               (decisions_table.c.state == SENDING) & (decisions_table.c.claimed_until < bindparam("now"))))
+    .limit(1)
+)
+_BUSY_DECISION = (
+    select(decisions_table.c.id)
+    .where((decisions_table.c.company == bindparam("company"))
+           & or_((decisions_table.c.state == PENDING) & (decisions_table.c.next_attempt_at <= bindparam("soon")),
+                 decisions_table.c.state == SENDING))
+    .limit(1)
+)
+_APPROVERS_STAMP = (
+    select(func.count(), func.max(approvers_table.c.updated_at), func.max(approvers_table.c.id))
+    .where(approvers_table.c.company == bindparam("company"))
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One company's plan at `at`: inputs and outcome of the planner."""
+
+    at: float
+    approvers: list[Approver]
+    loads: list[planner.Approver]
+    budget_per_day: float  # poll requests per day (before the day profile)
+    hour_budget_per_day: float  # the same at this hour's intensity
+    profile: tuple[float, ...]
+    interactive_per_day: float
+    intervals: dict[str, float]
+    bucket: float  # pacing tokens now
+    allowance: int  # poll requests that may start now
+    list_room: int  # polls that may start now without repeating a recent list URL
+    spends: list[Spend] = field(repr=False, default_factory=list)
+
+    min_interval: float = 60.0
+
+    def next_due(self, lead: float) -> dict[str, float]:
+        """When each approver is next due (now if overdue or never polled)."""
+        return {a.key: planner.next_due(a, self.intervals[a.key], self.at, lead=lead, profile=self.profile,
+                                        min_interval=self.min_interval)
+                for a in self.loads if a.key in self.intervals}
+
+
+@dataclass
+class _Company:
+    approvers: list[Approver] = field(default_factory=list)
+    stamp: tuple[object, ...] | None = None
+    checked_at: float = -math.inf
+    learned_at: float = -math.inf
+    rates: dict[str, float] = field(default_factory=dict)
+    profile: tuple[float, ...] = planner.FLAT  # poll pace per UTC hour
+    arrivals: tuple[float, ...] = planner.FLAT  # document arrivals per UTC hour
+    interactive_per_day: float = INTERACTIVE_PER_DAY
+    started: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (start, end) of last poll
+    retry: set[str] = field(default_factory=set)  # polls cut short: due again at once
+    next_poll_at: float = -math.inf
+    waiting_since: dict[int, float] = field(default_factory=dict)  # message id -> when it started waiting
+    version: int = 0  # bumped when approvers or learned values change
+    intervals_key: tuple[object, ...] | None = None
+    intervals: dict[str, float] = field(default_factory=dict)
+    checkpoint: tuple[float, float] | None = None  # pacing bucket: (at, tokens)
 
 
 class PollScheduler:
@@ -34,8 +144,11 @@ class PollScheduler:
         self.poller = poller
         self.decisions = decisions
         self.clock = clock
+        self.policy = planner.ADAPTIVE
         self._scheduler: AsyncIOScheduler | None = None
         self._lock = asyncio.Lock()
+        self._companies: dict[str, _Company] = {}
+        self._decisions_checked_at = -math.inf
         self.ticks = 0
 
     def start(self) -> None:
@@ -61,43 +174,325 @@ class PollScheduler:
         async with self._lock:
             self.ticks += 1
             try:
-                await self.decisions.run_due()
+                if self._decision_due(self.clock.now()):
+                    await self.decisions.run_due()
                 for company in self.config.companies:
                     await self.poll_company(company)
             except Exception:
                 log.exception("tick failed; the next tick starts over from the database")
 
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def _decision_due(self, now: float) -> bool:
+        recent = False
+        for company in self.config.companies:
+            client = self.poller.clients.get(company.id)
+            trouble = client.gate.last_trouble(company.id) if client is not None else now
+            recent = recent or (trouble is not None and now - trouble <= MAX_BACKOFF_SECONDS + self.config.tick_seconds)
+        if not recent and now - self._decisions_checked_at < DECISION_SWEEP_SECONDS:
+            return False
+        self._decisions_checked_at = now
+        with self.store.engine.connect() as conn:
+            return conn.execute(_DUE_DECISION, {"now": now}).first() is not None
+
+    def _click_busy(self, company: str, now: float) -> bool:
+        """A decision of the company is being sent, or is due within a tick: polls wait."""
+        with self.store.engine.connect() as conn:
+            return conn.execute(_BUSY_DECISION, {"company": company,
+                                                 "soon": now + self.config.tick_seconds}).first() is not None
+
+    def _state(self, company: CompanyConfig, now: float) -> _Company:
+        state = self._companies.setdefault(company.id, _Company())
+        if now - state.checked_at >= min(APPROVERS_CHECK_SECONDS, 10 * self.config.tick_seconds):
+            state.checked_at = now
+            with self.store.engine.connect() as conn:
+                stamp = tuple(conn.execute(_APPROVERS_STAMP, {"company": company.id}).one())
+            if stamp != state.stamp:
+                state.stamp = stamp
+                state.approvers = self.store.approvers.list(company.id, active_only=True)
+                state.next_poll_at = -math.inf
+                state.learned_at = -math.inf
+                state.version += 1
+        if now - state.learned_at >= LEARN_SECONDS:
+            self._learn(company, state, now)
+        return state
+
+    def _learn(self, company: CompanyConfig, state: _Company, now: float) -> None:
+        """Rates per approver and the day profile from the last week's documents; interactive use."""
+        state.learned_at = now
+        state.next_poll_at = -math.inf
+        state.version += 1
+        spends = self._gate_spends(company.id)
+        clicks = sum(1 for s in spends if s.lane is Lane.INTERACTIVE and now - DAY < s.at <= now)
+        # The last day's: more clicks than that are met by `planner.window_budget` slowing polls down.
+        state.interactive_per_day = max(INTERACTIVE_PER_DAY, clicks) + INTERACTIVE_SLACK
+        started = min((a.created_at for a in state.approvers), default=now)
+        if now - started < DAY:  # no full day seen yet: what was spent in it may have been spent too early
+            first_day = FIRST_DAY_INTERACTIVE_SHARE * planner.poll_budget_per_day(company.quota, 0.0)
+            state.interactive_per_day = max(state.interactive_per_day, first_day)
+        if not (self.policy.learn_rates or self.policy.time_of_day) or not state.approvers:
+            state.rates, state.profile, state.arrivals = {}, planner.FLAT, planner.FLAT
+            return
+        since = now - LEARN_DAYS * DAY
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(posted_messages.c.id, posted_messages.c.approver_id, posted_messages.c.first_seen_at)
+                .where((posted_messages.c.company == company.id) & (posted_messages.c.first_seen_at >= since))
+            ).all()
+            missing = [r.id for r in rows if r.id not in state.waiting_since]
+            for i in range(0, len(missing), 500):
+                for message_id, seen, document in conn.execute(
+                    select(posted_messages.c.id, posted_messages.c.first_seen_at, posted_messages.c.document)
+                    .where(posted_messages.c.id.in_(missing[i:i + 500]))
+                ):
+                    state.waiting_since[message_id] = _waiting_since(document, seen)
+        current = {r.id for r in rows}
+        state.waiting_since = {k: v for k, v in state.waiting_since.items() if k in current}
+        history_from = max(since, min(a.created_at for a in state.approvers))
+        counts: dict[str, float] = {}
+        for r in rows:
+            counts[str(r.approver_id)] = counts.get(str(r.approver_id), 0.0) + 1.0
+        exposure = {str(a.id): max(0.0, now - max(since, a.created_at)) / DAY for a in state.approvers}
+        state.rates = planner.learned_rates(counts, exposure) if self.policy.learn_rates else {}
+        # Whole hours only: a partial hour has seen too little to tell how busy it is, and would
+        # be shrunk towards the mean just while it is the hour whose pace counts.
+        whole_hours = math.floor(now / 3600.0) * 3600.0
+        if not self.policy.time_of_day:
+            state.profile = state.arrivals = planner.FLAT
+            return
+        state.arrivals = planner.arrival_profile(state.waiting_since.values(), history_from, whole_hours)
+        profile = planner.pace_profile(state.arrivals)
+        # No hour may ask for more than polling everyone every `min_interval` can spend.
+        budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+        fastest = len(state.approvers) * len(company.document_types) * DAY / self.config.min_poll_interval_seconds
+        state.profile = planner.cap_profile(profile, fastest / budget) if budget > 0 else profile
+        if max(state.profile) == min(state.profile):
+            state.profile = planner.FLAT
+
+    def _gate_spends(self, company: str) -> list[Spend]:
+        """The company's spends of the last day, sorted by time."""
+        client = self.poller.clients.get(company)
+        if client is not None:
+            return client.gate.recent_spends(company, max_age=PLAN_SPENDS_MAX_AGE)
+        policy = self.config.company(company).quota
+        spends = self.store.quota.recent_spends(company, self.clock.now() - DAY - policy.margin_seconds)
+        return sorted(spends, key=lambda s: s.at)
+
+    # --- planning -------------------------------------------------------------------------------
+
     def plan(self, company: CompanyConfig) -> tuple[list[Approver], dict[str, float], int]:
         """(approvers, interval per approver key, poll requests allowed now)."""
+        p = self.plan_now(company)
+        return p.approvers, p.intervals, p.allowance
+
+    def plan_now(self, company: CompanyConfig) -> Plan:
         now = self.clock.now()
-        approvers = self.store.approvers.list(company.id, active_only=True)
+        return self._plan(company, self._state(company, now), now)
+
+    def _plan(self, company: CompanyConfig, state: _Company, now: float) -> Plan:
         cost = len(company.document_types)
+        rates = state.rates
+        floor = planner.STARVATION_FLOOR * (sum(rates.values()) / len(rates)) if rates else 0.0
         loads = [
-            planner.Approver(
-                key=str(a.id), cost=cost, last_polled=a.last_polled_at,
-                docs_per_day=a.docs_seen / max(1.0, (now - a.created_at) / DAY),
-            )
-            for a in approvers
+            planner.Approver(key=str(a.id), cost=cost, last_polled=self._last_polled(state, a),
+                             docs_per_day=max(rates.get(str(a.id), 0.0), floor))
+            for a in state.approvers
         ]
-        budget = planner.poll_budget_per_day(company.quota, INTERACTIVE_PER_DAY)
-        intervals = planner.intervals(loads, budget, now, min_interval=self.config.min_poll_interval_seconds)
-        spends = self.store.quota.recent_spends(company.id, now - DAY - company.quota.margin_seconds)
-        allowance = planner.poll_allowance(spends, company.quota, budget, now)
-        return approvers, intervals, allowance
+        budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+        if state.intervals_key != (state.version, budget):  # rates and budget change slowly
+            max_interval = planner.affordable_max_interval(loads, budget, planner.DEFAULT_MAX_INTERVAL)
+            state.intervals = planner.intervals(loads, budget, now, min_interval=self.config.min_poll_interval_seconds,
+                                                max_interval=max_interval, prior_per_day=0.0)
+            state.intervals_key = (state.version, budget)
+        spends = self._gate_spends(company.id)
+        times = [s.at for s in spends]
+        # Intervals only rank approvers (the bucket sets the pace): the window may lower the pace.
+        budget = planner.window_budget([s.at for s in spends if s.lane is Lane.POLL],
+                                       [s.at for s in spends if s.lane is Lane.INTERACTIVE], company.quota, budget,
+                                       now, interactive_per_day=state.interactive_per_day, profile=state.profile)
+        hour_budget = budget * state.profile[int(now % DAY // 3600) % planner.HOURS]
+        bucket = self._bucket(state, spends, times, budget, now)
+        allowance = planner.poll_allowance(spends, company.quota, budget, now, tokens=bucket, sorted_times=times)
+        return Plan(now, state.approvers, loads, budget, hour_budget, state.profile, state.interactive_per_day,
+                    state.intervals, bucket, allowance, _list_room(spends, company, now), spends,
+                    self.config.min_poll_interval_seconds)
+
+    @staticmethod
+    def _bucket(state: _Company, spends: list[Spend], times: list[float], budget: float, now: float) -> float:
+        """The pacing bucket's level: replayed over the last day once (at start), then carried
+        forward from a checkpoint, at whatever rate the budget and profile give at the time (a
+        fresh day-long replay at a new rate would charge the past at that rate)."""
+        mark = now - BUCKET_CHECKPOINT_LAG
+        cp = state.checkpoint
+        if cp is None or cp[0] > now:
+            tokens = planner.bucket_level(spends, budget, mark, profile=state.profile)
+            state.checkpoint = cp = (mark, tokens)
+        elif mark > cp[0]:
+            tail = spends[bisect_right(times, cp[0]):]
+            tokens = planner.bucket_level(tail, budget, mark, profile=state.profile, since=cp[0], tokens_then=cp[1])
+            state.checkpoint = cp = (mark, tokens)
+        tail = spends[bisect_right(times, cp[0]):]
+        return planner.bucket_level(tail, budget, now, profile=state.profile, since=cp[0], tokens_then=cp[1])
+
+    def _last_polled(self, state: _Company, approver: Approver) -> float | None:
+        """When the approver's last complete poll started: this process's own record (the
+        database holds its end), unless the database shows a later poll by another process."""
+        key = str(approver.id)
+        mine = state.started.get(key)
+        if key in state.retry:
+            return mine[0] if mine else None
+        if mine and (approver.last_polled_at is None or approver.last_polled_at <= mine[1] + 1e-6):
+            return mine[0]
+        return approver.last_polled_at
+
+    # --- polling --------------------------------------------------------------------------------
 
     async def poll_company(self, company: CompanyConfig) -> int:
-        approvers, intervals, allowance = self.plan(company)
-        if allowance <= 0 or not approvers:
+        now = self.clock.now()
+        state = self._state(company, now)
+        if now < state.next_poll_at or not state.approvers:
             return 0
-        loads = [
-            planner.Approver(key=str(a.id), cost=len(company.document_types), last_polled=a.last_polled_at)
-            for a in approvers
-        ]
-        by_key = {str(a.id): a for a in approvers}
+        if self._click_busy(company.id, now):
+            state.next_poll_at = now + self.config.tick_seconds
+            return 0
+        p = self._plan(company, state, now)
+        cost = len(company.document_types)
+        room = min(p.allowance, p.list_room * cost)
+        keys = planner.backlog_order(p.loads, now, max_requests=room, arrivals=state.arrivals,
+                                     min_interval=p.min_interval)
+        if not keys:
+            state.next_poll_at = self._next_poll_at(p, company)
+            return 0
+        by_key = {str(a.id): a for a in state.approvers}
         polled = 0
-        for key in planner.due(loads, intervals, self.clock.now(), max_requests=allowance):
+        for key in keys:
+            started = self.clock.now()
             result = await self.poller.poll(by_key[key])
             polled += 1
+            if result.complete:
+                state.started[key] = (started, self.clock.now())
+                state.retry.discard(key)
+            elif result.error == "QuotaDeferred":
+                state.retry.add(key)  # stepped aside for a click, or no room: not a poll
             if not result.complete and result.error not in ("", "token", "vault"):
                 break  # quota or outage: leave the rest for a later tick
+        state.next_poll_at = -math.inf
         return polled
+
+    def _next_poll_at(self, p: Plan, company: CompanyConfig) -> float:
+        """The earliest time a poll could start: the bucket holding a poll's cost and someone
+        past their `min_interval`; never later than the next hour or `REPLAN_SECONDS`."""
+        now, tick = p.at, self.config.tick_seconds
+        cost = len(company.document_types)
+        limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS)
+        someone = min((now if a.last_polled is None else a.last_polled + p.min_interval for a in p.loads),
+                      default=math.inf)
+        if p.bucket < cost:
+            ready = planner.refill_time(p.bucket, float(cost), p.budget_per_day, now, profile=p.profile)
+        else:  # tokens are there: a window's room or the list URLs are short, or nobody may go yet
+            ready = now + tick if p.allowance < cost or p.list_room <= 0 else now
+        return min(limit, max(someone, ready, now + tick))
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def snapshot(self, company: CompanyConfig) -> CompanyStatus:
+        """What `precoro-bot status` and `/precoro status` show for one company."""
+        p = self.plan_now(company)
+        next_due = p.next_due(0.0)
+        windows = [
+            (w, spent(p.spends, Window(w.seconds, w.limit, w.reserve), p.at)) for w in company.quota.windows
+        ]
+        rows = [
+            ApproverStatus(approver=a, interval=p.intervals.get(str(a.id), math.inf),
+                           rate_per_day=load.docs_per_day, last_polled=load.last_polled,
+                           next_poll=next_due.get(str(a.id), math.inf))
+            for a, load in zip(p.approvers, p.loads, strict=True)
+        ]
+        rows.sort(key=lambda r: (r.next_poll, r.approver.id))
+        return CompanyStatus(company=company.id, at=p.at, windows=windows, plan=p, approvers=rows,
+                             policy=self.policy.name)
+
+
+@dataclass(frozen=True)
+class ApproverStatus:
+    approver: Approver
+    interval: float
+    rate_per_day: float
+    last_polled: float | None
+    next_poll: float
+
+
+@dataclass(frozen=True)
+class CompanyStatus:
+    company: str
+    at: float
+    windows: list[tuple[Window, int]]  # each window and the requests in it now
+    plan: Plan
+    approvers: list[ApproverStatus]  # soonest next poll first
+    policy: str
+
+
+def _list_room(spends: list[Spend], company: CompanyConfig, now: float) -> int:
+    """Polls that may start now without a list URL repeating within the duplicate-GET window."""
+    window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
+    reads = 0
+    for s in reversed(spends):  # finished ones come sorted, the few in flight last
+        if s.at > now - window:
+            reads += s.lane is Lane.POLL and s.get_key is not None
+        elif s.at < now - window - 600.0:
+            break
+    started = math.ceil(reads / max(1, len(company.document_types)))
+    return max(0, LIST_URL_VARIANTS - started)
+
+
+def _waiting_since(document: str, seen: float) -> float:
+    """When a posted document started waiting: its last change in Precoro before we saw it
+    (`updateDate`, else `createDate`), within the week before; else when we first saw it."""
+    try:
+        raw = json.loads(document)
+    except ValueError:
+        return seen
+    changed = parse_time(raw.get("updateDate") or raw.get("createDate")) if isinstance(raw, dict) else None
+    if changed is None:
+        return seen
+    at = changed.timestamp()
+    return at if seen - LEARN_DAYS * DAY <= at <= seen else seen
+
+
+def describe(status: CompanyStatus, *, limit: int | None = 50) -> list[str]:
+    """`precoro-bot status` lines for one company (pure: everything comes from the snapshot)."""
+    p = status.plan
+    lines = [f"company {status.company} (planner: {status.policy}) at {_utc(status.at)}"]
+    for window, used in status.windows:
+        lines.append(f"  window {_span(window.seconds)}: {used} of {window.limit} requests used, "
+                     f"{window.reserve} kept for clicks")
+    pace = p.hour_budget_per_day / p.budget_per_day if p.budget_per_day > 0 else 0.0
+    lines.append(f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "
+                 f"{p.interactive_per_day:.0f}/day); this hour at x{pace:.2f} pace; "
+                 f"bucket {p.bucket:.1f}; may start now: {p.allowance} request(s)")
+    rows = status.approvers if limit is None else status.approvers[:limit]
+    lines.append(f"  {len(status.approvers)} active approver(s), next poll first:")
+    for r in rows:
+        lines.append(f"    {r.approver.slack_user_id} {r.approver.email}: every {_span(r.interval)}, "
+                     f"~{r.rate_per_day:.1f} documents/day, last {_utc(r.last_polled)}, next {_utc(r.next_poll)}")
+    if len(rows) < len(status.approvers):
+        lines.append(f"    ... and {len(status.approvers) - len(rows)} more (--all shows them)")
+    return lines
+
+
+def _utc(at: float | None) -> str:
+    if at is None or not math.isfinite(at):
+        return "never" if at is None else "-"
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _span(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "never"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

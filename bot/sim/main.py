@@ -1,0 +1,124 @@
+"""`precoro-bot simulate`: run scenarios on virtual time and print the benchmark's table.
+
+    precoro-bot simulate                        # every scenario of bench/README.md
+    precoro-bot simulate --scenario "skewed N=50" --scenario "equal N=10"
+    precoro-bot simulate --approvers 30 --skewed --days 1 --warmup-days 1 --no-baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot.sim.scenario import Scenario, standard
+
+if TYPE_CHECKING:
+    from bot.sim.report import Row
+    from bot.sim.run import Result
+
+DESCRIPTION = "Run the real bot against the Precoro emulator on virtual time and print the benchmark's table."
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="precoro-bot simulate", description=DESCRIPTION)
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `precoro-bot simulate` (this module imports nothing heavy)."""
+    p.add_argument("--scenario", action="append", default=[], metavar="NAME",
+                   help="a scenario of the benchmark by name (repeatable; default: all of them; see --list)")
+    p.add_argument("--list", action="store_true", help="list the benchmark's scenarios and exit")
+    p.add_argument("--approvers", type=int, help="run one custom scenario with this many approvers instead")
+    p.add_argument("--skewed", action="store_true", help="custom scenario: Zipf rates, 90%% in working hours")
+    p.add_argument("--strict", action="store_true", help="custom scenario: duplicate GETs keyed by company")
+    p.add_argument("--restart-at", type=float, action="append", default=[], metavar="HOUR",
+                   help="custom scenario: restart the bot at this hour of the measured day (repeatable)")
+    p.add_argument("--burst", type=int, default=0, metavar="CLICKS", help="custom scenario: a burst of clicks")
+    p.add_argument("--docs-per-day", type=float, help="override the arrival rate (documents per day)")
+    p.add_argument("--warmup-days", type=float, help="override the days simulated before the measured one")
+    p.add_argument("--days", type=float, help="override the measured days")
+    p.add_argument("--seed", type=int, help="override the random seed")
+    p.add_argument("--no-baseline", action="store_true", help="skip the round-robin baseline runs")
+    p.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel processes (default 1)")
+
+
+def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
+    known = {s.name: s for s in standard()}
+    if args.approvers is not None:
+        chosen = [Scenario(
+            f"{'skewed' if args.skewed else 'equal'} N={args.approvers}"
+            + (" strict" if args.strict else "") + (" restart" if args.restart_at else "")
+            + (f" burst {args.burst}" if args.burst else ""),
+            args.approvers, zipf=1.0 if args.skewed else 0.0, work_share=0.9 if args.skewed else None,
+            strict_duplicates=args.strict, restart_at_hours=tuple(args.restart_at), burst_clicks=args.burst)]
+    else:
+        unknown = [n for n in args.scenario if n not in known]
+        if unknown:
+            raise SystemExit(f"unknown scenario {unknown[0]!r}; --list shows them")
+        chosen = [known[n] for n in args.scenario] or list(known.values())
+    overrides = {k: v for k, v in (("docs_per_day", args.docs_per_day), ("warmup_days", args.warmup_days),
+                                   ("days", args.days), ("seed", args.seed)) if v is not None}
+    return [dataclasses.replace(s, **overrides) for s in chosen]
+
+
+def run_rows(scenarios: list[Scenario], *, baseline: bool = True, jobs: int = 1,
+             progress: Callable[[str], None] | None = None) -> list[Row]:
+    """Each scenario with the adaptive planner (and the round-robin baseline), as table rows."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bot.sim.report import row
+    from bot.sim.run import simulate
+
+    runs = [s.with_policy("adaptive") for s in scenarios]
+    if baseline:
+        runs += [s.with_policy("round_robin") for s in scenarios]
+    results: dict[tuple[str, str], Result] = {}
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for result in pool.map(simulate, runs):
+                results[(result.scenario.name, result.scenario.policy)] = result
+                _report(result, progress)
+    else:
+        for s in runs:
+            result = simulate(s)
+            results[(s.name, s.policy)] = result
+            _report(result, progress)
+    return [row(results[(s.name, "adaptive")], results.get((s.name, "round_robin"))) for s in scenarios]
+
+
+def _report(result: Result, progress: Callable[[str], None] | None) -> None:
+    if progress is not None:
+        s = result.scenario
+        progress(f"{s.name} [{s.policy}]: {len(result.delays)} documents, {result.too_many} 429s, "
+                 f"{result.wall_seconds:.0f} s wall")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.sim.report import checks, table
+
+    if args.list:
+        for s in standard():
+            print(s.name)
+        return 0
+    scenarios = scenarios_from(args)
+    rows = run_rows(scenarios, baseline=not args.no_baseline, jobs=max(1, min(args.jobs, os.cpu_count() or 1)),
+                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(table(rows))
+    problems = checks(rows)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,336 @@
+"""Run one scenario: the real bot against the Precoro emulator, on virtual time.
+
+What is real: `Runtime.build` with the quota gate on an SQLite file, the Precoro client over
+httpx (an ASGI transport into the emulator), the poller, the decision service with its outbox,
+and the scheduler's own `tick` (decisions first, then the planner's polls), called every
+`tick_seconds` of virtual time as APScheduler would. What is not: Slack, replaced by
+`RecordingNotifier`; and approvers are written to the database directly (registering them
+through Slack would spend one Precoro request each before the day starts).
+
+A restart cancels every task of the bot (ticks, clicks in flight) at whatever await point
+they are, closes it, and builds a new `Runtime` on the same database file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from bot.config import Config, parse_config
+from bot.emulator.precoro import DEFAULT_WINDOWS, EmUser, PrecoroEmulator
+from bot.quota.planner import PlanPolicy
+from bot.runtime import Runtime
+from bot.sim.clock import VirtualClock
+from bot.sim.scenario import DAY, START, Arrival, Scenario, draw, reaction_time
+from bot.sim.slack import Post, RecordingNotifier
+from bot.store import Store
+from bot.store.schema import quota_spends
+from bot.vault import generate_key, owner_binding
+
+COMPANY = "acme"
+TEAM = "T0SIM"
+ADMIN = "U0ADMIN"
+BASE_URL = "http://precoro.sim"
+CHECK_SECONDS = 60.0  # how often the end of the run is checked once the measured days are over
+
+
+def sim_config(database_url: str, document_types: tuple[str, ...], **quota: Any) -> Config:
+    """The bot's default configuration (Precoro's real limits, the default reserve and tick)."""
+    raw: dict[str, Any] = {
+        "slack": {"signing_secret": "sim-signing-secret", "bot_token": "xoxb-sim", "admins": [ADMIN]},
+        "precoro": {"id": COMPANY, "base_url": BASE_URL, "web_url": "https://app.precoro.sim",
+                    "document_types": list(document_types)},
+        "storage": {"url": database_url},
+        "encryption": {"keys": [{"id": "sim", "key": generate_key()}]},
+    }
+    if quota:
+        raw["quota"] = quota
+    return parse_config(raw, env={})
+
+
+@dataclass
+class Click:
+    at: float
+    post: Post
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    config: Config
+    delays: list[float]  # seconds from waiting to the Slack message, documents of the measured days
+    unposted: int  # measured documents never posted before the run ended
+    duplicate_posts: int  # (approver, document) pairs posted more than once
+    too_many: int  # 429 answers from Precoro
+    requests_day: int  # requests sent during the measured day(s), per day
+    max_hour: int  # most requests in any sliding hour that starts in the measured days
+    max_day: int  # most requests in any sliding 24 h of the whole run
+    poll_day: int  # poll-lane requests per measured day
+    interactive_day: int  # interactive-lane requests per measured day
+    click_waits: list[float]  # seconds from a click to its approve POST reaching Precoro
+    click_first_waits: list[float]  # seconds from a click to its first request (a look, or the POST)
+    click_poll_waits: list[float]  # of that, the wait for a poll request sent before the click (0 if none)
+    overtaken_clicks: int  # clicks during whose wait a poll request was sent
+    ledger_missing: int  # requests Precoro received that the ledger does not hold
+    restarts: int
+    errors: list[str]
+    wall_seconds: float
+    posts: int = 0
+    arrivals: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage() + (f" ({record.exc_info[1]!r})" if record.exc_info else ""))
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+        self.scenario = scenario
+        self.clock = VirtualClock(START)
+        self.db_url = f"sqlite:///{workdir / 'sim.db'}"
+        self.config = sim_config(self.db_url, scenario.document_types)
+        self.plan = draw(scenario)
+        self.rng = self.plan.rng
+        self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
+                                        strict_duplicates=scenario.strict_duplicates)
+        self.sink = RecordingNotifier(self.clock, on_post=self._on_post)
+        self.users: list[EmUser] = []
+        self.slack_ids: list[str] = []
+        self.arrived: dict[tuple[str, str, str], float] = {}  # (slack user, type, idn) -> waiting since
+        self.clicks: list[Click] = []
+        self.bot_tasks: set[asyncio.Task[Any]] = set()  # die with a restart
+        self.human_tasks: set[asyncio.Task[Any]] = set()  # people: survive a restart
+        self.backlog: list[Post] = []  # posts nobody reacted to, for the burst
+        self.restarts = 0
+        self.rt: Runtime | None = None
+
+    # --- the bot ------------------------------------------------------------------------------
+
+    def _build(self) -> Runtime:
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator.app))
+        rt = Runtime.build(self.config, clock=self.clock, store=Store.open(self.db_url), http=http,
+                           notifier=self.sink)
+        rt.scheduler.policy = PlanPolicy.named(self.scenario.policy)
+        return rt
+
+    def _spawn_bot(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.bot_tasks.add(task)
+        task.add_done_callback(self.bot_tasks.discard)
+
+    def _spawn_human(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.human_tasks.add(task)
+        task.add_done_callback(self.human_tasks.discard)
+
+    async def _ticker(self) -> None:
+        tick = self.config.tick_seconds
+        while True:
+            assert self.rt is not None
+            self._spawn_bot(self.rt.scheduler.tick())
+            await self.clock.sleep(tick - (self.clock.now() - START) % tick)
+
+    async def _restart(self) -> None:
+        for task in list(self.bot_tasks):
+            task.cancel()
+        await asyncio.gather(*self.bot_tasks, return_exceptions=True)
+        assert self.rt is not None
+        await self.rt.aclose()
+        self.rt = self._build()
+        self.restarts += 1
+        self._spawn_bot(self._ticker())
+
+    # --- the people ---------------------------------------------------------------------------
+
+    def _seed(self) -> None:
+        requester = self.emulator.add_user(COMPANY, "Rita Requester", "rita@example.com")
+        self.requester = requester
+        assert self.rt is not None
+        for i in range(self.scenario.approvers):
+            user = self.emulator.add_user(COMPANY, f"Approver {i}", f"approver{i}@example.com")
+            slack_id = f"U{i:07d}"
+            ciphertext = self.rt.vault.encrypt(user.token, binding=owner_binding(COMPANY, TEAM, slack_id))
+            self.rt.store.approvers.upsert(company=COMPANY, team_id=TEAM, slack_user_id=slack_id,
+                                           email=user.email, token_ciphertext=ciphertext, registered_by=ADMIN,
+                                           now=self.clock.now())
+            self.users.append(user)
+            self.slack_ids.append(slack_id)
+
+    async def _arrivals(self, until: float) -> None:
+        for arrival in self.plan.arrivals:
+            if arrival.at >= until:
+                return
+            await self.clock.sleep_until(arrival.at)
+            self._arrive(arrival)
+
+    def _arrive(self, arrival: Arrival) -> None:
+        user = self.users[arrival.approver]
+        doc = self.emulator.add_document(COMPANY, arrival.doc_type, self.requester.id, [[user.id]],
+                                         created_at=self.clock.now())
+        self.arrived[(self.slack_ids[arrival.approver], doc.doc_type, doc.idn)] = self.clock.now()
+
+    def _on_post(self, post: Post) -> None:
+        s = self.scenario
+        at = reaction_time(s, self.rng, post.at)
+        burst_at = s.measured_from + s.burst_at_hours * 3600.0
+        if s.burst_clicks and burst_at - DAY <= post.at < burst_at:
+            self.backlog.append(post)  # the approvers were away for a day: they come back all at once
+            return
+        self._spawn_human(self._decide(post, at, click=self.rng.random() < s.click_share))
+
+    async def _decide(self, post: Post, at: float, *, click: bool) -> None:
+        await self.clock.sleep_until(at)
+        if click:
+            await self._click(post)
+        else:  # decided in Precoro's own UI: the next poll retires the Slack message
+            user = self.users[self.slack_ids.index(post.user_id)]
+            self.emulator.approve_as(user.id, post.doc_type, post.idn)
+
+    async def _click(self, post: Post) -> None:
+        self.clicks.append(Click(self.clock.now(), post))
+        assert self.rt is not None
+        await self.rt.decisions.click(team_id=TEAM, user_id=post.user_id, ref=post.ref, action="approve")
+
+    async def _burst(self) -> None:
+        s = self.scenario
+        await self.clock.sleep_until(s.measured_from + s.burst_at_hours * 3600.0)
+        chosen = self.backlog[-s.burst_clicks:]
+        for post in self.backlog[: len(self.backlog) - len(chosen)]:  # the rest: decided later, as usual
+            self._spawn_human(self._decide(post, reaction_time(s, self.rng, self.clock.now()),
+                                           click=self.rng.random() < s.click_share))
+        window = s.burst_minutes * 60.0
+        for post in chosen:
+            self._spawn_human(self._decide(post, self.clock.now() + self.rng.uniform(0, window), click=True))
+
+    # --- the run ------------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        s = self.scenario
+        self.rt = self._build()
+        self._seed()
+        end = s.measured_to + s.tail_days * DAY
+        self._spawn_human(self._arrivals(end))
+        if s.burst_clicks:
+            self._spawn_human(self._burst())
+        self._spawn_bot(self._ticker())
+        for hour in sorted(s.restart_at_hours):
+            await self.clock.sleep_until(s.measured_from + hour * 3600.0)
+            await self._restart()
+        await self.clock.sleep_until(s.measured_to)
+        while self.clock.now() < end and self._waiting_measured():
+            await self.clock.sleep(CHECK_SECONDS)
+        for task in list(self.bot_tasks) + list(self.human_tasks):
+            task.cancel()
+        await asyncio.gather(*self.bot_tasks, *self.human_tasks, return_exceptions=True)
+
+    def _waiting_measured(self) -> bool:
+        posted = {(p.user_id, p.doc_type, p.idn) for p in self.sink.posts}
+        s = self.scenario
+        return any(s.measured_from <= at < s.measured_to and key not in posted for key, at in self.arrived.items())
+
+    # --- measuring ----------------------------------------------------------------------------
+
+    def result(self, wall: float, errors: list[str]) -> Result:
+        s = self.scenario
+        first: dict[tuple[str, str, str], float] = {}
+        counts: Counter[tuple[str, str, str]] = Counter()
+        for post in self.sink.posts:
+            key = (post.user_id, post.doc_type, post.idn)
+            counts[key] += 1
+            first.setdefault(key, post.at)
+        measured = {k: at for k, at in self.arrived.items() if s.measured_from <= at < s.measured_to}
+        delays = [first[k] - at for k, at in measured.items() if k in first]
+        requests = sorted(r.at for r in self.emulator.requests if r.company == COMPANY)
+        in_days = [t for t in requests if s.measured_from <= t < s.measured_to]
+        assert self.rt is not None
+        with self.rt.store.engine.connect() as conn:
+            spends = conn.execute(select(quota_spends.c.at, quota_spends.c.lane)
+                                  .where(quota_spends.c.company == COMPANY)).all()
+        lanes = Counter(lane for at, lane in spends if s.measured_from <= at < s.measured_to)
+        posts_to: dict[str, float] = {}
+        touched: dict[str, list[float]] = {}  # idn -> times of requests about that one document
+        for r in self.emulator.requests:
+            parts = [p for p in r.path.split("/") if p]
+            if len(parts) >= 2:
+                touched.setdefault(parts[1], []).append(r.at)
+            if r.method == "POST" and r.path.endswith("/approve"):
+                posts_to.setdefault(parts[1], r.at)
+        polls = sorted(r.at for r in self.emulator.requests if r.method == "GET" and r.path.count("/") == 1)
+        everything = sorted(r.at for r in self.emulator.requests)
+        poll_times = set(polls)
+        waits, first_waits, poll_waits, overtaken = [], [], [], 0
+        for click in self.clicks:
+            sent = posts_to.get(click.post.idn)
+            if sent is None:
+                continue
+            first = min(t for t in touched[click.post.idn] if t >= click.at)
+            waits.append(sent - click.at)
+            first_waits.append(first - click.at)
+            i = bisect_left(everything, first)
+            before = everything[i - 1] if i else None  # the request the click's first one came after
+            held = before is not None and before <= click.at and before in poll_times
+            poll_waits.append(first - click.at if held else 0.0)
+            if _count_between(polls, click.at, sent):
+                overtaken += 1
+        return Result(
+            scenario=s, config=self.config, delays=delays, unposted=len(measured) - len(delays),
+            duplicate_posts=sum(1 for n in counts.values() if n > 1), too_many=self.emulator.too_many(),
+            requests_day=round(len(in_days) / s.days), max_hour=_max_in_window(requests, 3600.0, in_days),
+            max_day=_max_in_window(requests, DAY, requests), poll_day=round(lanes["poll"] / s.days),
+            interactive_day=round(lanes["interactive"] / s.days), click_waits=waits,
+            click_first_waits=first_waits, click_poll_waits=poll_waits, overtaken_clicks=overtaken,
+            ledger_missing=max(0, len(requests) - len(spends)), restarts=self.restarts, errors=errors,
+            wall_seconds=wall, posts=len(self.sink.posts), arrivals=len(measured),
+        )
+
+
+def _count_between(times: list[float], lo: float, hi: float) -> int:
+    return max(0, bisect_left(times, hi) - bisect_right(times, lo))
+
+
+def _max_in_window(times: list[float], seconds: float, starts: list[float]) -> int:
+    """Most of `times` in any [t, t + seconds) with t in `starts` (both sorted)."""
+    return max((bisect_left(times, t + seconds) - bisect_left(times, t) for t in starts), default=0)
+
+
+def _fast_tmp() -> Path | None:
+    """A memory-backed temporary directory when there is one: the database file is real, and
+    its commits do not wait for a disk."""
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def simulate(scenario: Scenario, workdir: Path | None = None) -> Result:
+    """Run one scenario to the end and measure it (a few seconds of wall time per simulated day)."""
+    errors = _Errors()
+    bot_log = logging.getLogger("bot")
+    bot_log.addHandler(errors)
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(dir=workdir or _fast_tmp()) as tmp:
+            sim = Simulation(scenario, Path(tmp))
+            sim.clock.run(sim.main())
+            result = sim.result(time.perf_counter() - started, errors.messages)
+            if sim.rt is not None:
+                sim.rt.store.close()
+    finally:
+        bot_log.removeHandler(errors)
+    return result
+
