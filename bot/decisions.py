@@ -23,6 +23,7 @@ Looking before sending (one `GET /{type}/{idn}` in the interactive lane, never m
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
@@ -133,6 +134,7 @@ class DecisionService:
         self.lease_seconds = lease_seconds
         self.retry_base_seconds = retry_base_seconds
         self.fresh_seconds = fresh_seconds
+        self.in_flight = 0  # attempts running now (graceful shutdown waits for them)
 
     # --- checks before anything is recorded -----------------------------------------------------
 
@@ -201,7 +203,22 @@ class DecisionService:
             count += 1
         return count
 
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` for the attempts in flight to finish; how many are left (their
+        outbox rows are resumed by another replica, or by this one after a restart)."""
+        deadline = self.clock.now() + timeout
+        while self.in_flight and self.clock.now() < deadline:
+            await asyncio.sleep(0.05)
+        return self.in_flight
+
     async def attempt(self, decision: Decision) -> None:
+        self.in_flight += 1
+        try:
+            await self._attempt(decision)
+        finally:
+            self.in_flight -= 1
+
+    async def _attempt(self, decision: Decision) -> None:
         claimed = self.store.decisions.claim(decision.id, self.clock.now(), self.lease_seconds)
         if claimed is None:
             return  # another worker or replica has it

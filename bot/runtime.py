@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from dataclasses import dataclass
 
 import httpx
@@ -61,6 +64,7 @@ class Runtime:
     decisions: DecisionService
     scheduler: PollScheduler
     metrics: Metrics
+    replica: str  # this process's name among replicas (company leases, /readyz)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -87,9 +91,10 @@ class Runtime:
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
-        scheduler = PollScheduler(config, store, poller, decisions, clock)
+        replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        scheduler = PollScheduler(config, store, poller, decisions, clock, replica)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics)
+                   scheduler, metrics, replica)
 
     async def aclose(self) -> None:
         await self.http.aclose()

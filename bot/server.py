@@ -56,7 +56,8 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
 
     async def readyz(_: Request) -> Response:
         checks = {"database": _database_ok(rt), "scheduler": rt.scheduler.running or not run_scheduler}
-        return JSONResponse({"ready": all(checks.values()), **checks}, status_code=200 if all(checks.values()) else 503)
+        return JSONResponse({"ready": all(checks.values()), **checks, "replica": rt.replica},
+                            status_code=200 if all(checks.values()) else 503)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -73,6 +74,10 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             yield
         finally:
             rt.scheduler.shutdown()
+            # Clicks being sent get their answer; the outbox keeps any that cannot finish in time.
+            left = await rt.decisions.drain(rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds)
+            if left:
+                log.warning("%d decision(s) still in flight at shutdown; the outbox resumes them", left)
             await rt.slack.session.close()
             await rt.aclose()
 
@@ -87,13 +92,25 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     )
 
 
+# Parts of a payload that Bolt reads as objects before any listener runs (even to log that no
+# listener matched): a string or number there makes Bolt itself raise, which it answers with a 500.
+_OBJECT_FIELDS = ("view", "user", "team", "channel", "container", "message", "enterprise", "event")
+
+
 def _parseable(body: bytes, content_type: str | None) -> bool:
-    """Whether Bolt can read this body (its own parser) into a payload object; a truncated or
-    non-UTF-8 body or `payload=` that is not a JSON object would make it raise (a 500)."""
+    """Whether Bolt can read this body (its own parser) into a payload object of the shape it
+    expects; a truncated or non-UTF-8 body, `payload=` that is not a JSON object, or an object
+    field that is not an object would make it raise (a 500)."""
     try:
-        return isinstance(parse_body(body.decode("utf-8"), content_type), dict)
+        payload = parse_body(body.decode("utf-8"), content_type)
     except (UnicodeDecodeError, ValueError):
         return False
+    if not isinstance(payload, dict):
+        return False
+    if any(not isinstance(payload.get(name), dict | None) for name in _OBJECT_FIELDS):
+        return False
+    actions = payload.get("actions")
+    return actions is None or (isinstance(actions, list) and all(isinstance(a, dict) for a in actions))
 
 
 def _password(url: str) -> str | None:

@@ -54,6 +54,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert config.storage_url == "sqlite:///precoro-bot.db"
     assert (config.host, config.port) == ("0.0.0.0", 3000)
     assert config.tick_seconds == 5.0
+    assert config.lease_seconds == 30.0
     assert config.min_poll_interval_seconds == 60.0
     assert config.request_timeout_seconds == 20.0
     assert config.interactive_wait_seconds == 10.0
@@ -139,6 +140,7 @@ def test_parse_config_reads_os_environ_when_env_is_none(monkeypatch: pytest.Monk
         (with_("scheduler.tick_seconds", -1), "scheduler.tick_seconds"),
         (with_("scheduler.tick_seconds", "fast"), "scheduler.tick_seconds"),
         (with_("scheduler.tick_seconds", True), "scheduler.tick_seconds"),
+        (with_("scheduler.lease_seconds", 5), "scheduler.lease_seconds"),  # not two ticks of 5 s
         (with_("server.port", 70000), "server.port"),
         (with_("server.port", -1), "server.port"),
         (with_("server.port", 80.5), "server.port"),

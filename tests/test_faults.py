@@ -12,6 +12,7 @@ no POST was made with a token other than the clicker's, and the audit log accoun
 from __future__ import annotations
 
 import asyncio
+import signal
 import contextlib
 import sqlite3
 import threading
@@ -24,17 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import create_engine, make_url, text
 
 from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.process import BotProcess, free_port
-from bot.emulator.serve import serve_in_thread
-from bot.emulator.slack import SlackDriver, SlackStandIn, dm_channel
-from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, TEAM, LocalStack, stack_raw_config
+from bot.emulator.slack import SlackStandIn, dm_channel
+from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, LocalStack, ProcessStack
 from bot.slack import messages
 from bot.store import Store
-from bot.vault import generate_key
 from tests.test_e2e_approval import buttons, shown, text_of
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
@@ -218,21 +215,10 @@ async def test_bot_killed_mid_run_resumes_and_finishes_each_decision_once(databa
     users = seed_demo(precoro)
     for name, doc_type in (("alice", "purchaseorders"), ("alice", "purchaseorders"), ("bob", "invoices")):
         precoro.add_document("acme", doc_type, users["admin"].id, [[users[name].id]])
-    slack = SlackStandIn(bot_token="xoxb-test", team_id=TEAM)
-    for name, user_id in SLACK_USERS.items():
-        slack.add_user(user_id, users[name].name, users[name].email)
-    slack.add_user(ADMIN, "Dana Admin", "admin@example.com")
-    servers = [serve_in_thread(precoro.app), serve_in_thread(slack.app)]
-    slack.base_url = servers[1].url
-    signing_secret, port = uuid.uuid4().hex, free_port()
-    raw = stack_raw_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
-                           signing_secret=signing_secret, key=generate_key(),
-                           **{"server.host": "127.0.0.1", "precoro.request_timeout_seconds": 2,
-                              "quota.interactive_wait_seconds": 1})
-    config = tmp_path / "bot.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    driver = SlackDriver(f"http://127.0.0.1:{port}", signing_secret, slack, team_id=TEAM)
-    bot = BotProcess(config, port, tmp_path / "bot.log")
+    world = ProcessStack.start(precoro, users, database_url, tmp_path,
+                               **{"precoro.request_timeout_seconds": 2, "quota.interactive_wait_seconds": 1})
+    slack = world.slack
+    bot, driver = world.spawn()
     store = None
     try:
         await bot.ready()
@@ -258,8 +244,7 @@ async def test_bot_killed_mid_run_resumes_and_finishes_each_decision_once(databa
         assert in_flight[0].applied and lost.rsplit("/", 1)[1] in unfinished
         precoro.latency = 0.1
 
-        restarted = BotProcess(config, port, tmp_path / "bot.log")
-        bot = restarted
+        bot, _ = world.spawn(port=bot.port)
         await bot.ready()
         await slack.wait_for(lambda: all((d := store.decisions.for_message(int(c.ref))) and d.state == "done"
                                          for c in clicks), timeout=40)
@@ -275,8 +260,43 @@ async def test_bot_killed_mid_run_resumes_and_finishes_each_decision_once(databa
         bot.stop()
         if store is not None:
             store.close()
-        for server in reversed(servers):
-            server.stop()
+        world.stop()
+
+
+async def test_sigterm_lets_the_clicks_in_flight_finish_before_exiting(database_url: str, tmp_path: Path) -> None:
+    """A deploy stops the bot (SIGTERM) while Precoro is slow to answer two clicks: the process
+    waits for both answers and shows them in Slack before it exits; nothing is left in the outbox."""
+    precoro = PrecoroEmulator(**FAST_EMULATOR)
+    users = seed_demo(precoro)
+    precoro.add_document("acme", "invoices", users["admin"].id, [[users["alice"].id]])
+    world = ProcessStack.start(precoro, users, database_url, tmp_path)
+    bot, driver = world.spawn()
+    store = Store.open(database_url)
+    try:
+        await bot.ready()
+        user = users["alice"]
+        await driver.slash_command(ADMIN, f"register <@{ALICE}> {user.email} {user.token}")
+        targets = await world.slack.wait_for(lambda: (m := open_messages(world.slack, ALICE)) and len(m) == 2 and m,
+                                             timeout=20)
+        precoro.latency = 1.5
+        await asyncio.gather(*(driver.click(ALICE, m, messages.ACTION_APPROVE) for m in targets))
+        await world.slack.wait_for(lambda: [r for r in precoro.requests if r.method == "POST"], timeout=10)
+        stopping = time.monotonic()
+        await asyncio.to_thread(bot.stop)
+        took = time.monotonic() - stopping
+        # uvicorn re-raises the SIGTERM once shut down; SIGKILL would mean the stop timed out.
+        assert bot.proc.returncode == -signal.SIGTERM, bot.log.read_text()[-2000:]
+        for m in targets:
+            decision = store.decisions.for_message(int(ref_of(m)))
+            assert decision is not None and (decision.state, decision.outcome) == ("done", "approved")
+        shown = [m for m in world.slack.messages_in(dm_channel(ALICE)) if "Approved by" in str(m.get("blocks"))]
+        assert len(shown) == 2
+        assert sum(r.applied for r in precoro.requests if r.method == "POST") == 2
+        print(f"\nSIGTERM with 2 clicks in flight: exited after {took:.1f} s, both approved and shown")
+    finally:
+        bot.stop()
+        store.close()
+        world.stop()
 
 
 # --- 3. The database unavailable for a moment ------------------------------------------------------

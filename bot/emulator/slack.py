@@ -208,8 +208,9 @@ class SlackStandIn:
             return copy.deepcopy(self._state.messages)
 
     def messages_in(self, channel: str) -> list[Json]:
-        """The messages in `channel`, oldest first."""
-        msgs = [m for (ch, _), m in self.messages.items() if ch == channel]
+        """The messages in `channel`, oldest first (copies: the bot may change them meanwhile)."""
+        with self._lock:
+            msgs = [copy.deepcopy(m) for (ch, _), m in self._state.messages.items() if ch == channel]
         return sorted(msgs, key=lambda m: float(m["ts"]))
 
     def ephemerals_for(self, user_id: str) -> list[Json]:

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bot.config import Config, parse_config
 from bot.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
+from bot.emulator.process import BotProcess, free_port
 from bot.emulator.serve import RunningServer, serve_in_thread
 from bot.emulator.slack import SlackDriver, SlackStandIn
 from bot.runtime import Runtime
@@ -80,12 +84,7 @@ class LocalStack:
     def start(cls, database_url: str, *, emulator: dict[str, Any] | None = None, **overrides: Any) -> LocalStack:
         precoro = PrecoroEmulator(**{**FAST_EMULATOR, **(emulator or {})})
         users = seed_demo(precoro)
-        slack = SlackStandIn(bot_token="xoxb-test", team_id=TEAM)
-        for name, user_id in SLACK_USERS.items():
-            slack.add_user(user_id, users[name].name, users[name].email)
-        slack.add_user(ADMIN, "Dana Admin", "admin@example.com")
-        servers = [serve_in_thread(precoro.app), serve_in_thread(slack.app)]
-        slack.base_url = servers[1].url
+        slack, servers = _serve_stand_ins(precoro, users)
         signing_secret, key = secrets.token_hex(16), generate_key()
         config = stack_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
                               signing_secret=signing_secret, key=key, **overrides)
@@ -106,3 +105,50 @@ class LocalStack:
         user = self.users[name]
         await self.driver.slash_command(ADMIN, f"register <@{SLACK_USERS[name]}> {user.email} {user.token}")
         await self.slack.wait_for(lambda: self.runtime.store.approvers.find("acme", TEAM, SLACK_USERS[name]))
+
+
+def _serve_stand_ins(precoro: PrecoroEmulator, users: dict[str, EmUser]) -> tuple[SlackStandIn, list[RunningServer]]:
+    """Serve the emulator and a Slack stand-in that knows the approvers named in SLACK_USERS and the admin."""
+    slack = SlackStandIn(bot_token="xoxb-test", team_id=TEAM)
+    for name, user_id in SLACK_USERS.items():
+        if name in users:
+            slack.add_user(user_id, users[name].name, users[name].email)
+    slack.add_user(ADMIN, "Dana Admin", "admin@example.com")
+    servers = [serve_in_thread(precoro.app), serve_in_thread(slack.app)]
+    slack.base_url = servers[1].url
+    return slack, servers
+
+
+@dataclass
+class ProcessStack:
+    """The emulator and the Slack stand-in on loopback, and a config file for bots run as their own
+    processes (`spawn`): for SIGKILL, SIGTERM and several replicas on one database."""
+
+    precoro: PrecoroEmulator
+    slack: SlackStandIn
+    users: dict[str, EmUser]
+    config: Path
+    signing_secret: str = field(repr=False)
+    servers: list[RunningServer] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, precoro: PrecoroEmulator, users: dict[str, EmUser], database_url: str, directory: Path,
+              **overrides: Any) -> ProcessStack:
+        slack, servers = _serve_stand_ins(precoro, users)
+        signing_secret = secrets.token_hex(16)
+        raw = stack_raw_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
+                               signing_secret=signing_secret, key=generate_key(),
+                               **{"server.host": "127.0.0.1", **overrides})
+        config = directory / "bot.yaml"
+        config.write_text(yaml.safe_dump(raw))
+        return cls(precoro, slack, users, config, signing_secret, servers)
+
+    def spawn(self, name: str = "bot", port: int | None = None) -> tuple[BotProcess, SlackDriver]:
+        """A new `precoro-bot serve` process (logging to `<name>.log`) and a driver signing for it."""
+        port = port or free_port()
+        bot = BotProcess(self.config, port, self.config.parent / f"{name}.log")
+        return bot, SlackDriver(bot.url, self.signing_secret, self.slack, team_id=TEAM)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()

@@ -41,6 +41,7 @@ from bot.quota.gate import Clock
 from bot.quota.ledger import Lane, Spend, Window, spent
 from bot.store import Store
 from bot.store.approvers import Approver
+from bot.store.db import DATABASE_UNAVAILABLE
 from bot.store.decisions import PENDING, SENDING
 from bot.store.schema import approvers as approvers_table
 from bot.store.schema import decisions as decisions_table
@@ -138,8 +139,9 @@ class _Company:
 
 class PollScheduler:
     def __init__(self, config: Config, store: Store, poller: Poller, decisions: DecisionService,
-                 clock: Clock) -> None:
+                 clock: Clock, replica: str = "single") -> None:
         self.config = config
+        self.replica = replica  # this process's name in the company leases
         self.store = store
         self.poller = poller
         self.decisions = decisions
@@ -160,9 +162,15 @@ class PollScheduler:
         self._scheduler.start()
 
     def shutdown(self) -> None:
+        """Stop ticking and hand this replica's companies over at once instead of after a lease."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        for company in self.config.companies:
+            try:
+                self.store.leases.release(company.id, self.replica)
+            except DATABASE_UNAVAILABLE:
+                log.warning("lease of %s not released (database unavailable); it expires by itself", company.id)
 
     @property
     def running(self) -> bool:
@@ -177,9 +185,15 @@ class PollScheduler:
                 if self._decision_due(self.clock.now()):
                     await self.decisions.run_due()
                 for company in self.config.companies:
-                    await self.poll_company(company)
+                    if self._hold_lease(company):
+                        await self.poll_company(company)
             except Exception:
                 log.exception("tick failed; the next tick starts over from the database")
+
+    def _hold_lease(self, company: CompanyConfig) -> bool:
+        """Take or renew this replica's lease on polling the company; with several replicas on
+        one database only the holder polls (the ledger and unique keys keep the rest exact)."""
+        return self.store.leases.acquire(company.id, self.replica, self.clock.now(), self.config.lease_seconds)
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -366,6 +380,8 @@ class PollScheduler:
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
         for key in keys:
+            if polled and not self._hold_lease(company):
+                break  # a slow tick outlived the lease and another replica took the company
             started = self.clock.now()
             result = await self.poller.poll(by_key[key])
             polled += 1
