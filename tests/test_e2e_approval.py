@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -262,3 +263,20 @@ async def test_health_readiness_and_metrics(stack: LocalStack) -> None:
     assert 'precoro_decisions_total{action="approve",company="acme",outcome="approved",state="done"} 1.0' in metrics
     assert "precoro_detection_delay_seconds_count" in metrics
     assert stack.token_of("alice") not in metrics
+
+
+async def test_status_shows_admins_the_quota_the_pace_and_a_pause(stack: LocalStack) -> None:
+    await stack.register("alice")
+    await stack.slack.wait_for(lambda: "PO-1001" in str(stack.slack.messages_in(dm_channel(ALICE))))
+    mine = await stack.driver.slash_command(ALICE, "status")
+    assert "You are registered for *acme*" in mine.text and "window" not in mine.text, "approvers see only their own"
+
+    spent = stack.precoro.quota_used("acme", 3600)
+    report = (await stack.driver.slash_command(ADMIN, "status")).text
+    used = int(re.search(r"window 1 h: (\d+) of 150000 requests used, 100 kept for clicks", report)[1])
+    assert used >= spent > 0, "every request Precoro counted is in the ledger"
+    assert re.search(rf"{ALICE} alice@example.com: every [\d.]+ (s|min|h), .* next ", report)
+
+    stack.runtime.store.quota.block("acme", stack.runtime.clock.now() + 600, "Route based limiter by minute")
+    paused = (await stack.driver.slash_command(ADMIN, "status")).text
+    assert "paused by Precoro until" in paused and "Route based limiter by minute" in paused

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.slack.messages import format_time, mention, safe
+from bot.slack.messages import clip, format_time, safe
+from bot.sync.scheduler import describe
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -15,12 +16,8 @@ def _when(at: float | None) -> str:
     return format_time(datetime.fromtimestamp(at, tz=UTC), "UTC") if at else "never"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+APPROVERS_SHOWN = 12  # with the windows and budget lines, well within STATUS_MAX
+STATUS_MAX = 3000  # an ephemeral answer stays readable; `precoro-bot status --all` lists everyone
 
 
 def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
@@ -34,22 +31,8 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
         lines.append("You are not registered as an approver.")
     if not is_admin:
         return "\n".join(lines)
-    now = rt.clock.now()
     for company in rt.config.companies:
-        counts = [
-            (w, sum(rt.store.quota.counts(company.id, now - w.seconds).values())) for w in company.quota.windows
-        ]
-        used = ", ".join(f"{n}/{w.limit} per {_duration(w.seconds)} (reserve {w.reserve})" for w, n in counts)
-        blocked_until, reason = rt.store.quota.gate(company.id)
-        lines.append(f"\n*{safe(company.id, 40)}* quota: {used}")
-        if blocked_until > now:
-            lines.append(f"Paused by Precoro ({safe(reason, 80)}) until {_when(blocked_until)}")
-        approvers, intervals, allowance = rt.scheduler.plan(company)
-        lines.append(f"{len(approvers)} active approvers; polls allowed now: {allowance}")
-        for a in approvers[:20]:
-            interval = intervals.get(str(a.id), 0.0)
-            next_at = (a.last_polled_at or now) + interval if a.last_polled_at else now
-            lines.append(f"• {mention(a.slack_user_id)} every {_duration(interval)}, next {_when(next_at)}")
-        if len(approvers) > 20:
-            lines.append(f"and {len(approvers) - 20} more")
-    return "\n".join(lines)[:3000]
+        # The same report as `precoro-bot status`, shortened to what a Slack message holds.
+        report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
+        lines.append(f"```{report}```")
+    return clip("\n".join(lines), STATUS_MAX)

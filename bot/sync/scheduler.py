@@ -148,6 +148,7 @@ class PollScheduler:
         self.clock = clock
         self.policy = planner.ADAPTIVE
         self._scheduler: AsyncIOScheduler | None = None
+        self._stopping = False
         self._lock = asyncio.Lock()
         self._companies: dict[str, _Company] = {}
         self._decisions_checked_at = -math.inf
@@ -163,6 +164,7 @@ class PollScheduler:
 
     def shutdown(self) -> None:
         """Stop ticking and hand this replica's companies over at once instead of after a lease."""
+        self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -187,6 +189,11 @@ class PollScheduler:
                 for company in self.config.companies:
                     if self._hold_lease(company):
                         await self.poll_company(company)
+            except asyncio.CancelledError:
+                if not self._stopping:
+                    raise
+                # Shutting down: a poll cut short is simply not done (the next holder polls again).
+                log.info("tick stopped by shutdown")
             except Exception:
                 log.exception("tick failed; the next tick starts over from the database")
 
@@ -266,7 +273,9 @@ class PollScheduler:
         counts: dict[str, float] = {}
         for r in rows:
             counts[str(r.approver_id)] = counts.get(str(r.approver_id), 0.0) + 1.0
-        exposure = {str(a.id): max(0.0, now - max(since, a.created_at)) / DAY for a in state.approvers}
+        # At least a day: what a new approver received in their first hours is a day's worth, not a
+        # rate extrapolated from minutes.
+        exposure = {str(a.id): max(DAY, now - max(since, a.created_at)) / DAY for a in state.approvers}
         state.rates = planner.learned_rates(counts, exposure) if self.policy.learn_rates else {}
         # Whole hours only: a partial hour has seen too little to tell how busy it is, and would
         # be shrunk towards the mean just while it is the hour whose pace counts.
@@ -425,8 +434,9 @@ class PollScheduler:
             for a, load in zip(p.approvers, p.loads, strict=True)
         ]
         rows.sort(key=lambda r: (r.next_poll, r.approver.id))
+        paused_until, reason = self.store.quota.gate(company.id)
         return CompanyStatus(company=company.id, at=p.at, windows=windows, plan=p, approvers=rows,
-                             policy=self.policy.name)
+                             policy=self.policy.name, paused=(paused_until, reason) if paused_until > p.at else None)
 
 
 @dataclass(frozen=True)
@@ -446,6 +456,7 @@ class CompanyStatus:
     plan: Plan
     approvers: list[ApproverStatus]  # soonest next poll first
     policy: str
+    paused: tuple[float, str] | None = None  # a 429's retry time and what Precoro said, while it holds
 
 
 def _list_room(spends: list[Spend], company: CompanyConfig, now: float) -> int:
@@ -482,6 +493,8 @@ def describe(status: CompanyStatus, *, limit: int | None = 50) -> list[str]:
     for window, used in status.windows:
         lines.append(f"  window {_span(window.seconds)}: {used} of {window.limit} requests used, "
                      f"{window.reserve} kept for clicks")
+    if status.paused:
+        lines.append(f"  paused by Precoro until {_utc(status.paused[0])}: {status.paused[1]}")
     pace = p.hour_budget_per_day / p.budget_per_day if p.budget_per_day > 0 else 0.0
     lines.append(f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "
                  f"{p.interactive_per_day:.0f}/day); this hour at x{pace:.2f} pace; "
@@ -508,7 +521,7 @@ def _span(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
         return f"{seconds / 3600:g} h"
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.2g} s"
     if seconds < 7200:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
