@@ -12,8 +12,8 @@ no POST was made with a token other than the clicker's, and the audit log accoun
 from __future__ import annotations
 
 import asyncio
-import signal
 import contextlib
+import signal
 import sqlite3
 import threading
 import time
