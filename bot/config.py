@@ -32,12 +32,26 @@ class ConfigError(ValueError):
         self.key = key
 
 
+DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "users:read.email", "im:write")
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    """Several workspaces: Slack's install flow (`/slack/install`) instead of one bot token."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
+    authorize_url: str = "https://slack.com/oauth/v2/authorize"
+
+
 @dataclass(frozen=True)
 class SlackConfig:
     signing_secret: str = field(repr=False)
-    bot_token: str = field(repr=False)
+    bot_token: str | None = field(repr=False)  # None with `oauth`: each workspace's token is stored
     admins: tuple[str, ...]
     api_url: str = DEFAULT_SLACK_API_URL
+    oauth: OAuthConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -202,14 +216,23 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     for i, admin in enumerate(admins):
         if not _SLACK_USER.match(admin):
             raise ConfigError(f"slack.admins[{i}]", f"{admin!r} is not a Slack user id (like U012ABCDEF)")
-    bot_token = slack.text("bot_token")
-    if not bot_token.startswith("xoxb-"):
-        raise ConfigError("slack.bot_token", "must be a bot token (starts with xoxb-)")
+    oauth = None
+    if slack.data.get("oauth") is not None:
+        section = slack.section("oauth")
+        oauth = OAuthConfig(client_id=section.text("client_id"), client_secret=section.text("client_secret"),
+                            scopes=section.strings("scopes", DEFAULT_SCOPES),
+                            authorize_url=_url(section, "authorize_url", OAuthConfig.authorize_url))
+    bot_token = None
+    if oauth is None or slack.data.get("bot_token"):
+        bot_token = slack.text("bot_token")
+        if not bot_token.startswith("xoxb-"):
+            raise ConfigError("slack.bot_token", "must be a bot token (starts with xoxb-)")
     slack_config = SlackConfig(
         signing_secret=slack.text("signing_secret"),
         bot_token=bot_token,
         admins=admins,
         api_url=_url(slack, "api_url", DEFAULT_SLACK_API_URL) + "/",
+        oauth=oauth,
     )
 
     quota = _quota(top.section("quota"), QuotaPolicy())

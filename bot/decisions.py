@@ -326,7 +326,8 @@ class DecisionService:
             return
         link = api.web_link(self.web_urls[fresh.company], fresh.doc_type, fresh.idn)
         with contextlib.suppress(SlackUnavailable):  # the stored state is the truth; a redraw catches up
-            await self.notifier.show(fresh.channel or "", fresh.ts or "", doc, owner=approver.slack_user_id,
+            await self.notifier.show(approver.team_id, fresh.channel or "", fresh.ts or "", doc,
+                                     owner=approver.slack_user_id,
                                      ref=str(fresh.id), link=link, state=state, **details)  # type: ignore[arg-type]
 
     def _audit(self, decision: Decision, outcome: str) -> None:

@@ -17,13 +17,13 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
+from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
 from bot.store import Store
 from bot.sync.poller import Poller
@@ -55,7 +55,7 @@ class Runtime:
     vault: Vault
     clock: Clock
     http: httpx.AsyncClient
-    slack: AsyncWebClient
+    slack: SlackClients  # the Web API client of each workspace
     gate: QuotaGate
     clients: dict[str, PrecoroClient]
     notifier: Notifier
@@ -74,9 +74,12 @@ class Runtime:
         store = store or Store.open(config.storage_url)
         vault = Vault((k.id, k.key) for k in config.encryption_keys)
         http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
-        slack = AsyncWebClient(token=config.slack.bot_token, base_url=config.slack.api_url,
-                               retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-                                               StaleConnectionRetryHandler()])
+        installations = None
+        if config.slack.oauth is not None:
+            installations = EncryptedInstallationStore(config.slack.oauth.client_id, store.engine, vault)
+        slack = SlackClients(config.slack.api_url, bot_token=config.slack.bot_token, installations=installations,
+                             retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                                             StaleConnectionRetryHandler()])
         gate = QuotaGate(store.quota, {c.id: c.quota for c in config.companies}, clock,
                          in_flight_timeout=config.request_timeout_seconds + 5.0)
         clients = {

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bot import redact
 from bot.logs import new_request_id
 from bot.runtime import Runtime
-from bot.slack.app import build_bolt_app
+from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ MAX_SLACK_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything
 
 
 def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
-    redact.install([rt.config.slack.signing_secret, rt.config.slack.bot_token,
+    oauth = rt.config.slack.oauth
+    redact.install([rt.config.slack.signing_secret, rt.config.slack.bot_token, oauth and oauth.client_secret,
                     *(k.key for k in rt.config.encryption_keys), _password(rt.config.storage_url)])
     handler = AsyncSlackRequestHandler(build_bolt_app(rt))
 
@@ -48,6 +49,10 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             log.debug("dispatch failure", exc_info=exc)
             return PlainTextResponse("request could not be handled", status_code=400)
 
+    async def install(request: Request) -> Response:
+        """Slack's OAuth install flow (several workspaces): Bolt runs it."""
+        return await handler.handle(request)
+
     async def metrics(_: Request) -> Response:
         return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
@@ -64,8 +69,9 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         # One kept-alive session for the Web API (slack_sdk otherwise opens a connection per call),
         # made here, in the serving event loop, which it belongs to. Idle connections are dropped
         # before a server's own idle timeout (uvicorn's is 5 s) could close one as it is reused.
-        rt.slack.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.timeout),
-                                                 connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.default.timeout),
+                                        connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
+        rt.slack.share_session(session)
         if run_scheduler:
             rt.scheduler.start()
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
@@ -78,12 +84,14 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             left = await rt.decisions.drain(rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds)
             if left:
                 log.warning("%d decision(s) still in flight at shutdown; the outbox resumes them", left)
-            await rt.slack.session.close()
+            await session.close()
             await rt.aclose()
 
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            *([Route(path, install, methods=["GET"]) for path in (INSTALL_PATH, REDIRECT_PATH)]
+              if rt.config.slack.oauth else []),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),

@@ -74,4 +74,4 @@ class TokenService:
         notices += [(admin, messages.admin_token_revoked_text(approver.slack_user_id)) for admin in self.admins]
         for user, text in notices:
             with contextlib.suppress(SlackUnavailable):  # logged; the revoked state and audit entry remain
-                await self.notifier.dm(user, text)
+                await self.notifier.dm(approver.team_id, user, text)

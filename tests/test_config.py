@@ -341,3 +341,19 @@ def test_repr_of_config_hides_secrets() -> None:
             assert secret not in text
     assert "U012ABCDEF" in repr(config)  # the repr is still useful
     assert "k1" in repr(config.encryption_keys)
+
+
+def test_oauth_mode_needs_no_bot_token_and_hides_its_secret() -> None:
+    raw = with_("slack.oauth", {"client_id": "123.456", "client_secret": "oauth-secret-value"})
+    del raw["slack"]["bot_token"]
+    config = parse_config(raw, {})
+    assert config.slack.bot_token is None and config.slack.oauth is not None
+    assert config.slack.oauth.client_id == "123.456" and "commands" in config.slack.oauth.scopes
+    assert "oauth-secret-value" not in repr(config)
+
+
+def test_oauth_errors_name_their_key() -> None:
+    missing = with_("slack.oauth", {"client_id": "123.456"})
+    assert error_for(missing).key == "slack.oauth.client_secret"
+    bad_url = with_("slack.oauth", {"client_id": "1", "client_secret": "s", "authorize_url": "slack.com/authorize"})
+    assert error_for(bad_url).key == "slack.oauth.authorize_url"

@@ -130,7 +130,7 @@ async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path)
         # have timed out (the ledger cannot know it ended): the first poll may wait that long.
         posted = await slack.wait_for(lambda: next(
             (c for c in slack.calls_to("chat.postMessage")
-             if c.args.get("channel") == owner and first_doc.idn in (c.args.get("text") or "")), None), timeout=15)
+             if c.args.get("channel") == owner and first_doc.idn in (c.args.get("text") or "")), None), timeout=30)
         await slack.wait_for(settled, timeout=30)
         clicking.cancel()
 

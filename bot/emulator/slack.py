@@ -14,12 +14,14 @@ behind one lock and every inspection method returns a copy.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -127,11 +129,18 @@ class SlackStandIn:
         self.bot_token = bot_token
         self.team_id = team_id
         self.base_url = base_url
+        # Workspaces: every bot token works in one workspace only (the first one has `bot_token`);
+        # an app's OAuth install adds a workspace and its token (`issue_oauth_code`).
+        self.client_id, self.client_secret = "1111.2222", "standin-client-secret"
+        self._team_of_token: dict[str, str] = {bot_token: team_id}
+        self._oauth_codes: dict[str, str] = {}  # code -> team id, each good once
+        self._caller_team = team_id  # the calling token's workspace (set per call, lock held)
         self._lock = threading.RLock()
         self._state = _State()
         self._seq = itertools.count(1)
         self._handlers: dict[str, Callable[[Json], Json]] = {
             "auth.test": self._auth_test,
+            "oauth.v2.access": self._oauth_access,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -155,16 +164,28 @@ class SlackStandIn:
 
     # --- set-up ---------------------------------------------------------------------------------
 
-    def add_user(self, user_id: str, name: str, email: str, tz: str = "Europe/Berlin") -> None:
+    def add_user(self, user_id: str, name: str, email: str, tz: str = "Europe/Berlin", *,
+                 team_id: str | None = None) -> None:
         offset = datetime.now(ZoneInfo(tz)).utcoffset()
         user = {
-            "id": user_id, "team_id": self.team_id, "name": email.split("@")[0], "real_name": name,
+            "id": user_id, "team_id": team_id or self.team_id, "name": email.split("@")[0], "real_name": name,
             "deleted": False, "is_bot": False, "tz": tz,
             "tz_offset": int(offset.total_seconds()) if offset else 0,
             "profile": {"email": email, "real_name": name, "display_name": name},
         }
         with self._lock:
             self._state.users[user_id] = user
+
+    def issue_oauth_code(self, team_id: str) -> str:
+        """The code Slack hands the app's redirect URL when someone installs it in `team_id`."""
+        code = f"code-{team_id}-{next(self._seq)}"
+        with self._lock:
+            self._oauth_codes[code] = team_id
+        return code
+
+    def team_of_token(self, token: str | None) -> str | None:
+        with self._lock:
+            return self._team_of_token.get(token or "")
 
     def fail_next(self, method: str, error: str = "ratelimited", count: int = 1) -> None:
         """Make the next `count` calls of `method` fail with `error` ("ratelimited" is a 429)."""
@@ -254,12 +275,17 @@ class SlackStandIn:
         method = request.path_params["method"]
         args = await _parse_args(request)
         token = _bearer(request.headers.get("authorization")) or args.pop("token", None)
+        args |= _basic(request.headers.get("authorization"))  # oauth.v2.access: the app's client id and secret
         at = time.time()
         status, headers, body = 200, {}, {"ok": True}
         with self._lock:
             try:
-                if token != self.bot_token:
+                if method == "oauth.v2.access":
+                    self._caller_team = ""
+                elif token not in self._team_of_token:
                     raise SlackError("invalid_auth")
+                else:
+                    self._caller_team = self._team_of_token[token]
                 fault = self._state.faults.get(method)
                 if fault:
                     fault.count -= 1
@@ -320,11 +346,32 @@ class SlackStandIn:
 
     def _auth_test(self, args: Json) -> Json:
         return {"url": "https://standin.slack.invalid/", "team": "Stand-in", "user": "precoro-bot",
-                "team_id": self.team_id, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
+                "team_id": self._caller_team, "user_id": BOT_USER_ID, "bot_id": BOT_ID,
                 "is_enterprise_install": False}
+
+    def _oauth_access(self, args: Json) -> Json:
+        """Exchange an install's code for the workspace's bot token (oauth.v2.access)."""
+        if (args.get("client_id"), args.get("client_secret")) != (self.client_id, self.client_secret):
+            raise SlackError("invalid_client_id")
+        team_id = self._oauth_codes.pop(str(args.get("code", "")), None)
+        if team_id is None:
+            raise SlackError("invalid_code")
+        token = f"xoxb-{team_id.lower()}-{secrets.token_hex(8)}"
+        self._team_of_token[token] = team_id
+        return {"access_token": token, "token_type": "bot", "scope": "chat:write,commands,users:read",
+                "bot_user_id": BOT_USER_ID, "app_id": APP_ID, "team": {"id": team_id, "name": team_id},
+                "enterprise": None, "is_enterprise_install": False,
+                "authed_user": {"id": "U0INSTALLER", "scope": "", "token_type": "user"}}
+
+    def _check_workspace(self, channel: str) -> None:
+        """A DM goes only to a user of the calling token's workspace, as in Slack."""
+        user = self._state.users.get(channel[1:]) if channel.startswith("D") else None
+        if user is not None and user["team_id"] != self._caller_team:
+            raise SlackError("channel_not_found")
 
     def _post_message(self, args: Json) -> Json:
         channel = _channel(args)
+        self._check_workspace(channel)
         _check_content(args)
         ts = self.new_ts()
         message = {"type": "message", "channel": channel, "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID,
@@ -431,7 +478,7 @@ class SlackStandIn:
 
     def _users_info(self, args: Json) -> Json:
         user = self._state.users.get(str(args.get("user", "")))
-        if user is None:
+        if user is None or user["team_id"] != self._caller_team:
             raise SlackError("user_not_found")
         return {"user": copy.deepcopy(user)}
 
@@ -459,6 +506,15 @@ async def _parse_args(request: Request) -> Json:
             with contextlib.suppress(ValueError):
                 args[key] = json.loads(args[key])
     return args
+
+
+def _basic(header: str | None) -> Json:
+    if not header or not header.lower().startswith("basic "):
+        return {}
+    with contextlib.suppress(ValueError):
+        client_id, _, client_secret = base64.b64decode(header[6:].strip()).decode().partition(":")
+        return {"client_id": client_id, "client_secret": client_secret}
+    return {}
 
 
 def _bearer(header: str | None) -> str | None:

@@ -42,6 +42,13 @@ for the requests the quota leaves to polls, never a 429, never a click queued be
   so intervals stretch at quiet hours; never polled first of all; never twice within
   `min_interval` real seconds (`due(..., early=True)`). For equal intervals that is plain round
   robin; for unequal ones each approver's share of polls is proportional to 1 / T_i.
+- Cheap requests. Precoro counts requests, not documents, so a poll costs one request per
+  document type however many documents it returns (`per_page=200`: a second page only beyond 200
+  waiting documents). `modifiedSince` would not make a per-approver poll cheaper, and it would
+  hide documents that stopped waiting, which the poll must notice to retire their messages; it
+  pays off in company discovery (one list for everyone), not here. What is saved instead: no poll
+  of a revoked or undecryptable token, no poll within `min_interval` of the last one, and no
+  identical list URL within the duplicate-GET window (the client varies `per_page`).
 - Round robin (`ROUND_ROBIN`), the baseline the benchmark compares with: the same budget and
   even pacing, equal intervals, so the least recently polled approver goes next (a fixed cycle);
   no learned rates, no time of day.
@@ -212,15 +219,7 @@ def due(approvers: Iterable[Approver], intervals: Mapping[str, float], now: floa
             ratio = (now_w - weighted_time(profile, a.last_polled) + lead_w) / interval
         if ratio >= 1.0 or (early and ratio > 0.0):
             ranked.append((0.0 if fixed_order else -ratio, a.key, a.cost))
-    ranked.sort()
-    chosen: list[str] = []
-    left = max_requests
-    for _, key, cost in ranked:
-        if cost > left:
-            break
-        chosen.append(key)
-        left -= cost
-    return chosen
+    return _take(ranked, max_requests)
 
 
 def bucket_level(spends: Sequence[Spend], budget_per_day: float, now: float, *, burst: float = DEFAULT_BURST,
@@ -389,10 +388,14 @@ def backlog_order(approvers: Iterable[Approver], now: float, *, max_requests: in
         else:
             index = max(a.docs_per_day, 1e-12) * waiting_mass(arrivals, a.last_polled, now) / max(a.cost, 1)
         ranked.append((-index, a.key, a.cost))
-    ranked.sort()
+    return _take(ranked, max_requests)
+
+
+def _take(ranked: list[tuple[float, str, int]], max_requests: int) -> list[str]:
+    """Keys in rank order (lowest first) while their costs fit in `max_requests`."""
     chosen: list[str] = []
     left = max_requests
-    for _, key, cost in ranked:
+    for _, key, cost in sorted(ranked):
         if cost > left:
             break
         chosen.append(key)

@@ -46,17 +46,18 @@ class RecordingNotifier(Notifier):
         self.calls: list[Call] = []
         self._ts = itertools.count(1)
 
-    async def profile(self, user_id: str) -> dict[str, Any]:
+    async def profile(self, team: str, user_id: str) -> dict[str, Any]:
         return {"email": "", "tz": "UTC", "name": user_id}
 
-    async def post_document(self, user_id: str, doc: Document, *, ref: str, link: str) -> tuple[str, str]:
-        channel, ts = await super().post_document(user_id, doc, ref=ref, link=link)
+    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str
+                            ) -> tuple[str, str]:
+        channel, ts = await super().post_document(team, user_id, doc, ref=ref, link=link)
         post = Post(self.clock.now(), user_id, doc.doc_type, doc.idn, ref, channel, ts)
         self.posts.append(post)
         self.on_post(post)
         return channel, ts
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, team: str, method: str, **kwargs: Any) -> Any:
         channel = str(kwargs.get("channel", ""))
         ts = str(kwargs.get("ts") or f"{next(self._ts)}.000000")
         self.calls.append(Call(self.clock.now(), method.replace("_", "."), channel, ts))

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
-    async def tell(respond: AsyncRespond, text: str, user: str) -> None:
+    async def tell(respond: AsyncRespond, text: str, user: str, team: str) -> None:
         """Answer the clicker privately (response_url; a DM if that fails)."""
         if not text:
             return
@@ -33,7 +33,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         except Exception as exc:  # no or a broken response_url
             log.info("could not answer %s through response_url (%s); sending a DM", user, type(exc).__name__)
             with contextlib.suppress(SlackUnavailable):
-                await rt.notifier.dm(user, text)
+                await rt.notifier.dm(team, user, text)
 
     @app.action(messages.ACTION_APPROVE)
     @guarded(rt.notifier, "approve click")
@@ -45,7 +45,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             return
         answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=action_value(body),
                                           action=APPROVE)
-        await tell(respond, answer.text, user)
+        await tell(respond, answer.text, user, team_id(body))
 
     @app.action(messages.ACTION_REJECT)
     @guarded(rt.notifier, "reject click")
@@ -58,18 +58,18 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         try:
             message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action=REJECT)
         except DATABASE_UNAVAILABLE:
-            await tell(respond, messages.click_not_recorded_text(), user)
+            await tell(respond, messages.click_not_recorded_text(), user, team_id(body))
             return
         if message is None:
-            await tell(respond, refusal, user)
+            await tell(respond, refusal, user, team_id(body))
             return
         doc = parse_document(message.doc_type, message.raw_document)
         if doc is None or message.state not in ("waiting", "failed"):
-            await tell(respond, messages.already_decided_text(message.state), user)
+            await tell(respond, messages.already_decided_text(message.state), user, team_id(body))
             return
         trigger = text_field(body, "trigger_id")
         if not trigger:
-            await tell(respond, messages.unreadable_request_text(), user)
+            await tell(respond, messages.unreadable_request_text(), user, team_id(body))
             return
         await client.views_open(trigger_id=trigger, view=messages.reject_modal(ref, doc))
 
@@ -93,10 +93,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=REJECT,
                                           comment=reason)
         if answer.text:
-            await _tell_submitter(rt, ref, user, answer.text)
+            await _tell_submitter(rt, team_id(body), ref, user, answer.text)
 
 
-async def _tell_submitter(rt: Runtime, ref: str, user: str, text: str) -> None:
+async def _tell_submitter(rt: Runtime, team: str, ref: str, user: str, text: str) -> None:
     """A modal has no response_url: answer next to the document message, or in a DM."""
     channel = None
     with contextlib.suppress(*DATABASE_UNAVAILABLE):
@@ -105,6 +105,6 @@ async def _tell_submitter(rt: Runtime, ref: str, user: str, text: str) -> None:
         channel = message.channel if message is not None else None
     with contextlib.suppress(SlackUnavailable):
         if channel:
-            await rt.notifier.ephemeral(channel, user, text)
+            await rt.notifier.ephemeral(team, channel, user, text)
         else:
-            await rt.notifier.dm(user, text)
+            await rt.notifier.dm(team, user, text)

@@ -74,11 +74,12 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             entries = rt.store.audit.recent(company_ids, limit=limit)
             rows = [(_dt(e.at) or datetime.now(UTC), e.company, e.actor, e.action, e.subject, e.outcome)
                     for e in entries]
-            await ack(messages.audit_log_text(rows, await rt.notifier.tz(user), show_company=len(company_ids) > 1))
+            tz = await rt.notifier.tz(team, user)
+            await ack(messages.audit_log_text(rows, tz, show_company=len(company_ids) > 1))
         elif sub == "list":
             rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
                     for a in rt.store.approvers.list() if a.team_id == team]
-            await ack(messages.registration_list(rows, await rt.notifier.tz(user)))
+            await ack(messages.registration_list(rows, await rt.notifier.tz(team, user)))
         elif sub == "status":
             await ack(status_text(rt, team=team, user=user, is_admin=is_admin))
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
@@ -91,7 +92,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await ack(messages.choose_company_text(company_ids))
             elif not rest:
                 await ack()
-                profile = await rt.notifier.profile(target)
+                profile = await rt.notifier.profile(team, target)
                 await client.views_open(trigger_id=str(command.get("trigger_id") or ""), view=messages.register_modal(
                     target_user=target, email=str(profile.get("email") or ""), company=company))
             elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):

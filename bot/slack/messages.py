@@ -650,6 +650,12 @@ def click_recorded_text() -> str:
             "and updates the message then. No need to click again.")
 
 
+def not_installed_text() -> str:
+    """Several workspaces: a request from a workspace where the app is not (or no longer) installed."""
+    return ("Precoro approvals is not installed in this Slack workspace (or was removed). "
+            "Ask a Slack admin to install it again from the app's install page.")
+
+
 def request_failed_text() -> str:
     """The safety net of every handler: something unexpected failed; never a traceback."""
     return "Something went wrong on the bot's side and your request was not completed. Please try again."

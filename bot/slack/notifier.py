@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.models import Document
 from bot.slack import messages
+from bot.slack.installations import NotInstalled, SlackClients
 from bot.slack.messages import MessageState
 
 log = logging.getLogger(__name__)
@@ -21,52 +21,57 @@ class SlackUnavailable(Exception):
 
 
 class Notifier:
-    def __init__(self, client: AsyncWebClient, on_error: Callable[[str, str], None] | None = None) -> None:
-        self.client = client
-        self.on_error = on_error or (lambda method, error: None)
-        self._profiles: dict[str, dict[str, Any]] = {}
+    """Every call names its workspace (`team`): with several workspaces each has its own bot token."""
 
-    async def profile(self, user_id: str) -> dict[str, Any]:
+    def __init__(self, clients: SlackClients, on_error: Callable[[str, str], None] | None = None) -> None:
+        self.clients = clients
+        self.on_error = on_error or (lambda method, error: None)
+        self._profiles: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def profile(self, team: str, user_id: str) -> dict[str, Any]:
         """The user's Slack profile (email, tz), cached; empty when Slack cannot tell."""
-        if user_id not in self._profiles:
+        if (team, user_id) not in self._profiles:
             try:
-                answer = await self.client.users_info(user=user_id)
-            except SlackApiError as exc:
-                log.info("users.info %s failed: %s", user_id, exc.response.get("error"))
+                answer = await self._call(team, "users_info", user=user_id)
+            except SlackUnavailable:
                 return {}
             user = answer.get("user") or {}
-            self._profiles[user_id] = {
+            self._profiles[(team, user_id)] = {
                 "email": (user.get("profile") or {}).get("email") or "",
                 "tz": user.get("tz") or "UTC",
                 "name": user.get("real_name") or user.get("name") or "",
             }
-        return self._profiles[user_id]
+        return self._profiles[(team, user_id)]
 
-    async def tz(self, user_id: str) -> str:
-        return str((await self.profile(user_id)).get("tz") or "UTC")
+    async def tz(self, team: str, user_id: str) -> str:
+        return str((await self.profile(team, user_id)).get("tz") or "UTC")
 
-    async def post_document(self, user_id: str, doc: Document, *, ref: str, link: str) -> tuple[str, str]:
+    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str
+                            ) -> tuple[str, str]:
         """DM a waiting document to its approver; returns (channel, ts)."""
-        body = messages.document_message(doc, ref=ref, link=link, tz=await self.tz(user_id))
-        answer = await self._call("chat_postMessage", channel=user_id, unfurl_links=False, **body)
+        body = messages.document_message(doc, ref=ref, link=link, tz=await self.tz(team, user_id))
+        answer = await self._call(team, "chat_postMessage", channel=user_id, unfurl_links=False, **body)
         return str(answer["channel"]), str(answer["ts"])
 
-    async def show(self, channel: str, ts: str, doc: Document, *, owner: str, ref: str, link: str,
+    async def show(self, team: str, channel: str, ts: str, doc: Document, *, owner: str, ref: str, link: str,
                    state: MessageState, **details: Any) -> None:
         """Redraw a posted document message in a new state."""
-        body = messages.document_message(doc, ref=ref, link=link, state=state, tz=await self.tz(owner),
+        body = messages.document_message(doc, ref=ref, link=link, state=state, tz=await self.tz(team, owner),
                                          **details)
-        await self._call("chat_update", channel=channel, ts=ts, **body)
+        await self._call(team, "chat_update", channel=channel, ts=ts, **body)
 
-    async def dm(self, user_id: str, text: str) -> None:
-        await self._call("chat_postMessage", channel=user_id, text=text)
+    async def dm(self, team: str, user_id: str, text: str) -> None:
+        await self._call(team, "chat_postMessage", channel=user_id, text=text)
 
-    async def ephemeral(self, channel: str, user_id: str, text: str) -> None:
-        await self._call("chat_postEphemeral", channel=channel, user=user_id, text=text)
+    async def ephemeral(self, team: str, channel: str, user_id: str, text: str) -> None:
+        await self._call(team, "chat_postEphemeral", channel=channel, user=user_id, text=text)
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, team: str, method: str, **kwargs: Any) -> Any:
         try:
-            return await getattr(self.client, method)(**kwargs)
+            client = await self.clients.for_team(team)
+            return await getattr(client, method)(**kwargs)
+        except NotInstalled:
+            error = "not_installed"
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown"))
         except Exception as exc:  # aiohttp / network errors

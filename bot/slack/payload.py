@@ -92,4 +92,4 @@ async def _tell_failure(notifier: Notifier, kwargs: dict[str, Any]) -> None:
             log.info("could not answer through response_url: %s", type(exc).__name__)
     if user:
         with contextlib.suppress(SlackUnavailable):
-            await notifier.dm(user, text)
+            await notifier.dm(team_id(body) or text_field(body, "team_id"), user, text)

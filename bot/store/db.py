@@ -6,18 +6,33 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, insert, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.store.schema import company_leases, metadata, schema_migrations
+
+
+def _slack_oauth_tables(conn: Connection) -> None:
+    """The tables of Bolt's SQLAlchemy installation and OAuth state stores (several workspaces)."""
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore as Installs
+    from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore as States
+
+    tables = MetaData()
+    Installs.build_installations_table(tables, Installs.default_installations_table_name)
+    Installs.build_bots_table(tables, Installs.default_bots_table_name)
+    States.build_oauth_states_table(tables, States.default_table_name)
+    tables.create_all(conn)
+
 
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
                                                         if t.name != "company_leases"])),
     (2, lambda conn: company_leases.create(conn, checkfirst=True)),
+    (3, _slack_oauth_tables),
 ]
+
 # What the database raises while it is unreachable, locked too long or restarting: a caller
 # that can tell the user "try again" catches these (and nothing wider).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)

@@ -99,7 +99,8 @@ class Poller:
                 continue  # posted already, or another worker is posting it
             try:
                 link = self.link(approver.company, doc.doc_type, doc.idn)
-                channel, ts = await self.notifier.post_document(approver.slack_user_id, doc, ref=str(row.id), link=link)
+                channel, ts = await self.notifier.post_document(approver.team_id, approver.slack_user_id, doc,
+                                                                   ref=str(row.id), link=link)
             except SlackUnavailable:
                 self.store.messages.release_claim(row.id)
                 continue
@@ -117,7 +118,8 @@ class Poller:
         if message is None or not message.posted:
             return
         try:
-            await self.notifier.show(message.channel or "", message.ts or "", doc, owner=approver.slack_user_id,
+            await self.notifier.show(approver.team_id, message.channel or "", message.ts or "", doc,
+                                     owner=approver.slack_user_id,
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
                                      state=state)
         except SlackUnavailable:
@@ -136,7 +138,8 @@ class Poller:
         if doc is None:
             return
         try:
-            await self.notifier.show(message.channel or "", message.ts or "", doc, owner=approver.slack_user_id,
+            await self.notifier.show(approver.team_id, message.channel or "", message.ts or "", doc,
+                                     owner=approver.slack_user_id,
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
                                      state=MessageState.GONE, reason="it was decided or changed in Precoro")
         except SlackUnavailable:

@@ -1,0 +1,130 @@
+"""Several Slack workspaces: where each workspace's bot token comes from.
+
+With one bot token configured, every workspace call uses it. With `slack.oauth`, each workspace
+installs the app through Slack's OAuth flow; Bolt's SQLAlchemy installation and state stores
+keep the installations in our database (tables made by migration, so replicas share them), and
+every Slack token is sealed with the vault, bound to its workspace, before it is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, TypeVar
+
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+
+from bot import redact
+from bot.vault import Vault
+
+log = logging.getLogger(__name__)
+
+_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+_Record = TypeVar("_Record", Installation, Bot)
+
+
+class NotInstalled(LookupError):
+    """The app has no installation (so no token) in this workspace."""
+
+
+def _binding(enterprise_id: str | None, team_id: str | None) -> bytes:
+    return f"slack-install|{enterprise_id or ''}|{team_id or ''}".encode()
+
+
+class EncryptedInstallationStore(AsyncInstallationStore):
+    """Bolt's SQLAlchemy installation store with every token sealed by the vault."""
+
+    def __init__(self, client_id: str, engine: Engine, vault: Vault) -> None:
+        self.inner = SQLAlchemyInstallationStore(client_id=client_id, engine=engine, logger=log)
+        self.vault = vault
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    def _convert(self, record: _Record, convert: Any) -> _Record:
+        out = copy.copy(record)
+        binding = _binding(record.enterprise_id, record.team_id)
+        for name in _TOKEN_FIELDS:
+            if value := getattr(record, name, None):
+                setattr(out, name, convert(value, binding=binding))
+        return out
+
+    async def async_save(self, installation: Installation) -> None:
+        self.inner.save(self._convert(installation, self.vault.encrypt))  # also saves its bot, sealed
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        self.inner.save_bot(self._convert(bot, self.vault.encrypt))
+
+    async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
+                             is_enterprise_install: bool | None = False) -> Bot | None:
+        bot = self.inner.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                  is_enterprise_install=is_enterprise_install)
+        return self._convert(bot, self.vault.decrypt) if bot else None
+
+    async def async_find_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                                      user_id: str | None = None,
+                                      is_enterprise_install: bool | None = False) -> Installation | None:
+        found = self.inner.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                                             is_enterprise_install=is_enterprise_install)
+        return self._convert(found, self.vault.decrypt) if found else None
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.inner.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                                        user_id: str | None = None) -> None:
+        self.inner.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+
+class DatabaseStateStore(AsyncOAuthStateStore):
+    """OAuth `state` values in the database, so an install may start and end on different replicas."""
+
+    def __init__(self, engine: Engine, expiration_seconds: int = 600) -> None:
+        self.inner = SQLAlchemyOAuthStateStore(expiration_seconds=expiration_seconds, engine=engine, logger=log)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return log
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        return self.inner.issue(*args, **kwargs)
+
+    async def async_consume(self, state: str) -> bool:
+        return self.inner.consume(state)
+
+
+class SlackClients:
+    """The Web API client for a workspace: the configured bot token's, or its installation's."""
+
+    def __init__(self, base_url: str, *, bot_token: str | None = None,
+                 installations: EncryptedInstallationStore | None = None, **options: Any) -> None:
+        self.base_url = base_url
+        self.installations = installations
+        self.options = options  # timeout, retry handlers, ... for every client
+        self.default = AsyncWebClient(token=bot_token, base_url=base_url, **options)
+        self._by_token: dict[str, AsyncWebClient] = {}
+
+    def share_session(self, session: Any) -> None:
+        """One kept-alive HTTP session for every workspace's calls (made in the serving loop)."""
+        self.options["session"] = session
+        for client in (self.default, *self._by_token.values()):
+            client.session = session
+
+    async def for_team(self, team_id: str) -> AsyncWebClient:
+        if self.installations is None:
+            return self.default
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None or not bot.bot_token:
+            raise NotInstalled(f"the app is not installed in workspace {team_id}")
+        redact.remember(bot.bot_token)
+        if bot.bot_token not in self._by_token:
+            self._by_token[bot.bot_token] = AsyncWebClient(token=bot.bot_token, base_url=self.base_url,
+                                                            **self.options)
+        return self._by_token[bot.bot_token]
