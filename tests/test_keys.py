@@ -112,3 +112,19 @@ def test_rotation_never_overwrites_a_token_registered_meanwhile(store: Store) ->
     binding = owner_binding("acme", "T0TEAM", raced_approver.slack_user_id)
     assert vault.decrypt(raced_approver.token_ciphertext, binding=binding) == "fresh-token-000000"
     assert check_stored_tokens(repo, Vault([("k2", K2)])) == []
+
+
+def test_status_command_prints_each_window_and_every_approver(store: Store, database_url: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`precoro-bot status` (in this file for its config helper): the operator's view of the quota."""
+    register(store, Vault([("k1", K1)]))
+    store.approvers.mark_polled(store.approvers.list()[0].id, NOW, 0)
+    assert main(["status", "--config", str(config_file(tmp_path, database_url, [("k1", K1)]))]) == 0
+    out = capsys.readouterr().out
+    assert "company acme (planner: adaptive)" in out
+    assert "window 1 h: 0 of 150000 requests used, 100 kept for clicks" in out
+    assert "window 24 h: 0 of 3000000 requests used, 200 kept for clicks" in out
+    assert "2 active approver(s), next poll first:" in out
+    for user in TOKENS:
+        assert f"{user} {user}@example.com: every " in out
+    assert "last never" in out and "last 2023-11-14 22:13:20 UTC" in out
