@@ -23,6 +23,7 @@ from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.notifier import Notifier
 from bot.store import Store
+from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
 from bot.tokens import TokenService
@@ -87,7 +88,8 @@ class Runtime:
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
-        scheduler = PollScheduler(config, store, poller, decisions, clock)
+        discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
+        scheduler = PollScheduler(config, store, poller, decisions, clock, discoverer)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics)
 

@@ -10,13 +10,15 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.schema import company_leases, metadata, schema_migrations
+from bot.store.schema import company_leases, discovery_settings, metadata, schema_migrations
 
+_LATER_TABLES = ("company_leases", "discovery_settings")  # created by their own migrations
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
-                                                        if t.name != "company_leases"])),
+                                                        if t.name not in _LATER_TABLES])),
     (2, lambda conn: company_leases.create(conn, checkfirst=True)),
+    (3, lambda conn: discovery_settings.create(conn, checkfirst=True)),
 ]
 # What the database raises while it is unreachable, locked too long or restarting: a caller
 # that can tell the user "try again" catches these (and nothing wider).
