@@ -176,6 +176,8 @@ class PrecoroEmulator:
         # Document types answered without `approvalSteps` / `approvalStep` (lists and single
         # documents alike): how discovery meets an account or type that does not show them.
         self.stepless_types: set[str] = set()
+        # Called (lock held) when an approval moves a document on to its next step.
+        self.on_step: Callable[[EmDocument], None] | None = None
         self.faults_fired: Counter[str] = Counter()  # by kind, injected and random alike
         self._chaos: tuple[float, tuple[str, ...], random.Random, str | None] | None = None
         self._lock = threading.Lock()
@@ -546,6 +548,8 @@ class PrecoroEmulator:
         if all(s.done for s in doc.steps):
             doc.status = api.STATUS_APPROVED
         doc.updated_at = self.clock()
+        if doc.status == api.STATUS_PENDING and self.on_step is not None:
+            self.on_step(doc)
 
     def _reject(self, user: EmUser, doc: EmDocument, comment: str) -> None:
         now = self.clock()

@@ -142,6 +142,7 @@ class _Company:
     discovery_types: tuple[str, ...] = ()
     discovery_checked_at: float = -math.inf
     discovered_at: float | None = None
+    discovery_due: tuple[float, int] | None = None  # (weighted seconds until the next run, its cost)
 
 
 class PollScheduler:
@@ -368,7 +369,7 @@ class PollScheduler:
             return 0
         p = self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, p.list_room * cost)
+        room = min(p.allowance, p.list_room * cost, self._beside_discovery(state, p))
         keys = planner.backlog_order(self._safety_net(company, state, p.loads), now, max_requests=room,
                                      arrivals=state.arrivals, min_interval=p.min_interval)
         if not keys:
@@ -421,13 +422,15 @@ class PollScheduler:
         (the pacing bucket then fills for it rather than for a poll)."""
         approver = self._discovery_approver(company, state, now) if self.discoverer is not None else None
         cost = len(state.discovery_types)
+        state.discovery_due = None
         if approver is None or self.discoverer is None or not cost:
             return False
         others = any(a.id != approver.id for a in state.approvers)
         budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
         every = discovery.interval(budget, cost, others=others, min_interval=self.config.tick_seconds)
         last = state.discovered_at
-        if last is not None and planner.weighted_seconds(state.profile, last, now) < every:
+        if last is not None and (elapsed := planner.weighted_seconds(state.profile, last, now)) < every:
+            state.discovery_due = (every - elapsed, cost)
             return False
         if self._click_busy(company.id, now):
             return True
@@ -442,6 +445,16 @@ class PollScheduler:
         if result.complete or result.error not in ("QuotaDeferred", "RateLimited"):
             state.discovered_at = now
         return True
+
+    @staticmethod
+    def _beside_discovery(state: _Company, p: Plan) -> int:
+        """Poll requests that may start now and still leave the next discovery run its tokens
+        when it is due (the bucket refills at the hour's pace meanwhile)."""
+        if state.discovery_due is None:
+            return p.allowance
+        weighted_left, cost = state.discovery_due
+        refill = p.budget_per_day / DAY * weighted_left  # weighted seconds run at the profile's pace
+        return max(0, math.floor(p.bucket + refill - cost))
 
     def _safety_net(self, company: CompanyConfig, state: _Company,
                     loads: list[planner.Approver]) -> list[planner.Approver]:
