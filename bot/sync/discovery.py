@@ -124,8 +124,12 @@ class Discoverer:
             if docs is not None:
                 complete.add(doc_type)
                 read.extend(docs)
-        posted, retired, found = await self._route(company, read, raws, complete, started)
         done = complete == set(types) and not error
+        if done and len(types) == len(self.document_types[company]):
+            # Whatever waits for the discovery user, that user sees: this was their own poll too
+            # (marked before posting, as the poller does, so a click finds Precoro freshly read).
+            self.store.approvers.mark_polled(approver.id, self.clock.now(), 0)
+        posted, retired, found = await self._route(company, read, raws, complete, started)
         before = settings.unregistered if settings is not None else {}
         unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
         self.store.discovery.save_run(company, cursor=started if done else None, unregistered=unregistered,
