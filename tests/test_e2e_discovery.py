@@ -187,3 +187,35 @@ async def test_only_admins_set_discovery_and_only_to_a_registered_approver(stack
     assert "is off" in reply(await stack.driver.slash_command(ADMIN, "discovery off"))
     settings = stack.runtime.store.discovery.get("acme")
     assert settings is not None and settings.approver_id is None
+
+
+@pytest.fixture
+def configured_stack(database_url: str) -> Iterator[LocalStack]:
+    running = LocalStack.start(database_url, **{**NO_SAFETY_NET, "precoro.discovery_user": ADMIN})
+    yield running
+    running.stop()
+
+
+async def test_the_config_names_the_default_discovery_user(configured_stack: LocalStack) -> None:
+    stack = configured_stack
+    await stack.register("bob")
+    await dm(stack, BOB, "INV-1001")
+    await register_admin(stack)
+    await stack.slack.wait_for(lambda: discovery_reads(stack), timeout=10)
+    settings = stack.runtime.store.discovery.get("acme")
+    assert settings is not None and settings.set_by == "config"
+    created = time.time()
+    doc = stack.precoro.add_document("acme", "purchaseorders", stack.users["alice"].id, [[stack.users["bob"].id]])
+    await dm(stack, BOB, doc.idn)
+    assert not bob_polls_since(stack, created)
+
+
+async def test_a_document_withdrawn_in_precoro_retires_the_message(stack: LocalStack) -> None:
+    await stack.register("bob")
+    await discovery_on(stack)
+    doc = stack.precoro.add_document("acme", "purchaseorders", stack.users["alice"].id, [[stack.users["bob"].id]])
+    message = await dm(stack, BOB, doc.idn)
+    stack.precoro.withdraw("purchaseorders", doc.idn)  # canceled: it left "pending"
+    await stack.slack.wait_for(
+        lambda: messages.ACTION_APPROVE not in buttons(stack.slack.messages[(message["channel"], message["ts"])]),
+        timeout=10)

@@ -408,6 +408,8 @@ class PollScheduler:
         if settings is None:
             found = [a for a in state.approvers if a.slack_user_id == company.discovery_user]
             state.discovery = found[0] if company.discovery_user and found else None
+            if state.discovery is not None:  # from now on the database decides (commands, other replicas)
+                self.store.discovery.set_approver(company.id, state.discovery.id, by="config", now=now)
             fallback: frozenset[str] = frozenset()
         else:
             state.discovery = next((a for a in state.approvers if a.id == settings.approver_id), None)
