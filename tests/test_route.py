@@ -99,3 +99,11 @@ def test_interval_takes_a_share_of_the_budget() -> None:
     assert round(discovery.interval(2400, 2, others=False, min_interval=5)) == 72
     assert discovery.interval(1e9, 2, others=True, min_interval=5) == 5
     assert discovery.interval(0, 2, others=True, min_interval=5) == float("inf")
+
+
+def test_unregistered_line() -> None:
+    from bot.slack.messages import unregistered_line
+
+    text = unregistered_line(3, [("dave@example.com", "Dave <D>"), ("erin@example.com", "")])
+    assert text == "3 documents wait for 2 unregistered approvers: Dave &lt;D&gt; (dave@example.com), erin@example.com."
+    assert "registered" in unregistered_line(0, [])

@@ -650,7 +650,7 @@ def unregistered_line(documents: int, people: Sequence[tuple[str, str]], shown: 
     """Approvers named in a waiting document's current step who have no registered token."""
     if not documents:
         return "Every approver of the waiting documents seen by discovery is registered."
-    names = [f"{safe(name, 60)} <{safe(email, EMAIL_MAX)}>" if name else safe(email, EMAIL_MAX)
+    names = [f"{safe(name, 60)} ({safe(email, EMAIL_MAX)})" if name else safe(email, EMAIL_MAX)
              for email, name in people[:shown]]
     more = f" and {len(people) - shown} more" if len(people) > shown else ""
     docs = "document waits" if documents == 1 else "documents wait"
