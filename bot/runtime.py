@@ -89,7 +89,7 @@ class Runtime:
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
         discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
-        scheduler = PollScheduler(config, store, poller, decisions, clock, discoverer)
+        scheduler = PollScheduler(config, store, poller, decisions, clock, discoverer=discoverer)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics)
 

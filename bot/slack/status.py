@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.slack.messages import discovery_status_line, format_time, mention, safe, unregistered_line
-from bot.sync.route import unregistered_summary
+from bot.slack.discovery_status import discovery_lines
+from bot.slack.messages import format_time, mention, safe
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -22,25 +22,6 @@ def _duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def _discovery_lines(rt: Runtime, company: str, types: tuple[str, ...]) -> list[str]:
-    settings = rt.store.discovery.get(company)
-    chosen = next((c for c in rt.config.companies if c.id == company), None)
-    approver = None
-    if settings is not None and settings.approver_id is not None:
-        approver = rt.store.approvers.get(settings.approver_id)
-    elif settings is None and chosen is not None and chosen.discovery_user:
-        approver = next((a for a in rt.store.approvers.list(company, active_only=True)
-                         if a.slack_user_id == chosen.discovery_user), None)
-    user = approver.slack_user_id if approver is not None and approver.active else None
-    cursor = datetime.fromtimestamp(settings.cursor, tz=UTC) if settings and settings.cursor else None
-    fallback = sorted(t for t in settings.fallback_types if t in types) if settings else []
-    lines = [discovery_status_line(user, cursor, fallback, settings.note if settings else "")]
-    if settings is not None:
-        documents, people = unregistered_summary(settings.unregistered)
-        lines.append(unregistered_line(documents, people))
-    return lines
 
 
 def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
@@ -64,7 +45,7 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
         lines.append(f"\n*{safe(company.id, 40)}* quota: {used}")
         if blocked_until > now:
             lines.append(f"Paused by Precoro ({safe(reason, 80)}) until {_when(blocked_until)}")
-        lines += _discovery_lines(rt, company.id, company.document_types)
+        lines += discovery_lines(rt, company.id)
         approvers, intervals, allowance = rt.scheduler.plan(company)
         lines.append(f"{len(approvers)} active approvers; polls allowed now: {allowance}")
         for a in approvers[:20]:
