@@ -61,6 +61,7 @@ class CompanyConfig:
     web_url: str
     document_types: tuple[str, ...]
     quota: QuotaPolicy
+    discovery_user: str = ""  # Slack user id of the default discovery approver ("" for none)
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,9 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
             raise ConfigError(f"{section.key('document_types')}[{i}]", f"unknown type {doc_type!r}; known: {known}")
     if not types:
         raise ConfigError(section.key("document_types"), "must name at least one document type")
+    discovery_user = section.data.get("discovery_user") or ""
+    if not isinstance(discovery_user, str) or (discovery_user and not re.match(r"^[UW][A-Z0-9]{2,}$", discovery_user)):
+        raise ConfigError(section.key("discovery_user"), "must be a Slack user id (like U012ABCDEF)")
     base_url = _url(section, "base_url", "https://api.precoro.com")
     default_web = "https://app.precoro.us" if base_url.endswith(".us") else "https://app.precoro.com"
     return CompanyConfig(
@@ -204,6 +208,7 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
         web_url=_url(section, "web_url", default_web),
         document_types=types,
         quota=_quota(section.section("quota"), quota),
+        discovery_user=discovery_user,
     )
 
 

@@ -26,6 +26,7 @@ from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
 from bot.store import Store
+from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
 from bot.tokens import TokenService
@@ -95,7 +96,8 @@ class Runtime:
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
         replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        scheduler = PollScheduler(config, store, poller, decisions, clock, replica)
+        discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
+        scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics, replica)
 

@@ -173,6 +173,11 @@ class PrecoroEmulator:
         self.requests: list[RecordedRequest] = []
         self.rate_limited: Counter[str] = Counter()  # 429s answered, per company
         self.faults: list[Fault] = []
+        # Document types answered without `approvalSteps` / `approvalStep` (lists and single
+        # documents alike): how discovery meets an account or type that does not show them.
+        self.stepless_types: set[str] = set()
+        # Called (lock held) when an approval moves a document on to its next step.
+        self.on_step: Callable[[EmDocument], None] | None = None
         self.faults_fired: Counter[str] = Counter()  # by kind, injected and random alike
         self._chaos: tuple[float, tuple[str, ...], random.Random, str | None] | None = None
         self._lock = threading.Lock()
@@ -543,6 +548,8 @@ class PrecoroEmulator:
         if all(s.done for s in doc.steps):
             doc.status = api.STATUS_APPROVED
         doc.updated_at = self.clock()
+        if doc.status == api.STATUS_PENDING and self.on_step is not None:
+            self.on_step(doc)
 
     def _reject(self, user: EmUser, doc: EmDocument, comment: str) -> None:
         now = self.clock()
@@ -579,6 +586,7 @@ class PrecoroEmulator:
                   "approvedBy": [self._person(uid) for uid in s.approved_by]}
                  for i, s in enumerate(doc.steps, 1)]
         current = doc.current_step
+        shown = doc.doc_type not in self.stepless_types
         return {
             "id": doc.id, "idn": doc.idn, "status": doc.status,
             "statusString": api.STATUS_NAMES.get(doc.status, ""),
@@ -590,8 +598,9 @@ class PrecoroEmulator:
             "items": {"data": [dict(i) for i in doc.items]},
             "comments": [dict(c) for c in doc.comments],
             "attachments": [],
-            "approvalSteps": steps,
-            "approvalStep": next((steps[i] for i, s in enumerate(doc.steps) if s is current), None),
+            **({"approvalSteps": steps,
+                "approvalStep": next((steps[i] for i, s in enumerate(doc.steps) if s is current), None)}
+               if shown else {}),
             "lastApprover": self._person(doc.last_approver_id) if doc.last_approver_id else None,
         }
 

@@ -86,6 +86,24 @@ class PrecoroClient:
             spent += 1
         return items, spent
 
+    async def list_documents(self, cred: Credentials, doc_type: str, filters: list[tuple[str, str]], *,
+                             lane: Lane = Lane.POLL, max_pages: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """Every document of the list read with these filters (all pages, largest page size);
+        returns (items, requests spent). Used by company discovery."""
+        items: list[dict[str, Any]] = []
+        size = api.PER_PAGE_CHOICES[0]
+        for number in range(1, max_pages + 1):
+            params = [*filters, (api.PAGE_PARAM, str(number)), (api.PER_PAGE_PARAM, str(size))]
+            body, _ = await self._send("GET", api.list_path(doc_type), cred, lane, variants=[params])
+            data = body.get(api.LIST_DATA) if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise InvalidRequest(f"GET {api.list_path(doc_type)}: answer has no '{api.LIST_DATA}' list")
+            items.extend(i for i in data if isinstance(i, dict))
+            pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
+            if not pagination.get(api.HAS_NEXT_PAGE):
+                return items, number
+        return items, max_pages
+
     async def document(self, cred: Credentials, doc_type: str, idn: str,
                        lane: Lane = Lane.INTERACTIVE) -> dict[str, Any]:
         body, _ = await self._send("GET", api.document_path(doc_type, idn), cred, lane, variants=[[]])

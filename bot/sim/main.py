@@ -3,6 +3,8 @@
     precoro-bot simulate                        # every scenario of bench/README.md
     precoro-bot simulate --scenario "skewed N=50" --scenario "equal N=10"
     precoro-bot simulate --approvers 30 --skewed --days 1 --warmup-days 1 --no-baseline
+    precoro-bot simulate --discovery-bench                     # bench/DISCOVERY.md: both sources
+    precoro-bot simulate --discovery-bench --source discovery --scenario "N=500"
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.sim.scenario import Scenario, standard
+from bot.sim.scenario import SOURCES, Scenario, discovery_standard, standard
 
 if TYPE_CHECKING:
     from bot.sim.report import Row
@@ -46,17 +48,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="override the random seed")
     p.add_argument("--no-baseline", action="store_true", help="skip the round-robin baseline runs")
     p.add_argument("--jobs", type=int, default=1, help="scenarios run in parallel processes (default 1)")
+    p.add_argument("--source", action="append", choices=SOURCES, default=[],
+                   help="how new documents are found: each approver's own waiting list, or company discovery "
+                        "with an admin's token (repeatable; prints the discovery table)")
+    p.add_argument("--discovery-bench", action="store_true",
+                   help="the discovery benchmark's scenarios (N = 1 ... 500, 200 documents/day, two-step chains)")
+    p.add_argument("--steps", type=int, default=1, help="custom scenario: approval steps per document (1 or 2)")
 
 
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
-    known = {s.name: s for s in standard()}
+    known = {s.name: s for s in (discovery_standard() if getattr(args, "discovery_bench", False) else standard())}
     if args.approvers is not None:
         chosen = [Scenario(
             f"{'skewed' if args.skewed else 'equal'} N={args.approvers}"
             + (" strict" if args.strict else "") + (" restart" if args.restart_at else "")
             + (f" burst {args.burst}" if args.burst else ""),
             args.approvers, zipf=1.0 if args.skewed else 0.0, work_share=0.9 if args.skewed else None,
-            strict_duplicates=args.strict, restart_at_hours=tuple(args.restart_at), burst_clicks=args.burst)]
+            strict_duplicates=args.strict, restart_at_hours=tuple(args.restart_at), burst_clicks=args.burst,
+            steps=getattr(args, "steps", 1))]
     else:
         unknown = [n for n in args.scenario if n not in known]
         if unknown:
@@ -99,6 +108,31 @@ def _report(result: Result, progress: Callable[[str], None] | None) -> None:
                  f"{result.wall_seconds:.0f} s wall")
 
 
+def run_sources(scenarios: list[Scenario], sources: list[str], *, jobs: int = 1) -> int:
+    """Each scenario with each source (adaptive planner): the discovery table and its problems."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from bot.sim import discovery_report
+    from bot.sim.run import simulate
+
+    runs = [dataclasses.replace(s, source=src, policy="adaptive") for s in scenarios for src in sources]
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if jobs > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(simulate, runs))
+    else:
+        results = []
+        for s in runs:
+            results.append(simulate(s))
+            progress(f"{s.name} [{s.source}]: {len(results[-1].delays)} documents, {results[-1].too_many} 429s, "
+                     f"{results[-1].wall_seconds:.0f} s wall")
+    print(discovery_report.table(results))
+    problems = discovery_report.checks(results)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     return run(parser().parse_args(argv))
 
@@ -107,10 +141,12 @@ def run(args: argparse.Namespace) -> int:
     from bot.sim.report import checks, table
 
     if args.list:
-        for s in standard():
+        for s in discovery_standard() if args.discovery_bench else standard():
             print(s.name)
         return 0
     scenarios = scenarios_from(args)
+    if args.source or args.discovery_bench:
+        return run_sources(scenarios, args.source or list(SOURCES), jobs=max(1, min(args.jobs, os.cpu_count() or 1)))
     rows = run_rows(scenarios, baseline=not args.no_baseline, jobs=max(1, min(args.jobs, os.cpu_count() or 1)),
                     progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(table(rows))

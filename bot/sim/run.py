@@ -28,7 +28,7 @@ import httpx
 from sqlalchemy import select
 
 from bot.config import Config, parse_config
-from bot.emulator.precoro import DEFAULT_WINDOWS, EmUser, PrecoroEmulator
+from bot.emulator.precoro import DEFAULT_WINDOWS, EmDocument, EmUser, PrecoroEmulator
 from bot.quota.planner import PlanPolicy
 from bot.runtime import Runtime
 from bot.sim.clock import VirtualClock
@@ -110,9 +110,11 @@ class Simulation:
         self.rng = self.plan.rng
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
                                         strict_duplicates=scenario.strict_duplicates)
+        self.emulator.on_step = self._step_moved
         self.sink = RecordingNotifier(self.clock, on_post=self._on_post)
         self.users: list[EmUser] = []
         self.slack_ids: list[str] = []
+        self.slack_by_user: dict[int, str] = {}  # emulator user id -> Slack user id
         self.arrived: dict[tuple[str, str, str], float] = {}  # (slack user, type, idn) -> waiting since
         self.clicks: list[Click] = []
         self.bot_tasks: set[asyncio.Task[Any]] = set()  # die with a restart
@@ -163,8 +165,11 @@ class Simulation:
         requester = self.emulator.add_user(COMPANY, "Rita Requester", "rita@example.com")
         self.requester = requester
         assert self.rt is not None
+        discovery = self.scenario.source == "discovery"
         for i in range(self.scenario.approvers):
-            user = self.emulator.add_user(COMPANY, f"Approver {i}", f"approver{i}@example.com")
+            # Approver 0 is a company admin (sees every document): the discovery user.
+            user = self.emulator.add_user(COMPANY, f"Approver {i}", f"approver{i}@example.com",
+                                          is_admin=discovery and i == 0)
             slack_id = f"U{i:07d}"
             ciphertext = self.rt.vault.encrypt(user.token, binding=owner_binding(COMPANY, TEAM, slack_id))
             self.rt.store.approvers.upsert(company=COMPANY, team_id=TEAM, slack_user_id=slack_id,
@@ -172,6 +177,11 @@ class Simulation:
                                            now=self.clock.now())
             self.users.append(user)
             self.slack_ids.append(slack_id)
+            self.slack_by_user[user.id] = slack_id
+        if discovery:
+            admin = self.rt.store.approvers.find(COMPANY, TEAM, self.slack_ids[0])
+            assert admin is not None
+            self.rt.store.discovery.set_approver(COMPANY, admin.id, by=ADMIN, now=self.clock.now())
 
     async def _arrivals(self, until: float) -> None:
         for arrival in self.plan.arrivals:
@@ -182,9 +192,18 @@ class Simulation:
 
     def _arrive(self, arrival: Arrival) -> None:
         user = self.users[arrival.approver]
-        doc = self.emulator.add_document(COMPANY, arrival.doc_type, self.requester.id, [[user.id]],
+        steps = [[user.id]] + ([[self.users[arrival.second].id]] if arrival.second is not None else [])
+        doc = self.emulator.add_document(COMPANY, arrival.doc_type, self.requester.id, steps,
                                          created_at=self.clock.now())
         self.arrived[(self.slack_ids[arrival.approver], doc.doc_type, doc.idn)] = self.clock.now()
+
+    def _step_moved(self, doc: EmDocument) -> None:
+        """A document moved on to its next step: its approvers wait from now (emulator lock held)."""
+        step = doc.current_step
+        for uid in step.approver_ids if step is not None else ():
+            slack_id = self.slack_by_user.get(uid)
+            if slack_id is not None:
+                self.arrived.setdefault((slack_id, doc.doc_type, doc.idn), self.clock.now())
 
     def _on_post(self, post: Post) -> None:
         s = self.scenario

@@ -37,6 +37,8 @@ class Scenario:
     document_types: tuple[str, ...] = ("purchaseorders", "invoices")
     policy: str = "adaptive"  # or "round_robin"
     seed: int = 1
+    source: str = "per-approver"  # or "discovery": approver 0 is a company admin whose token finds documents
+    steps: int = 1  # approval steps per document (2: a second approver once the first approved)
 
     def with_policy(self, policy: str) -> Scenario:
         return replace(self, policy=policy)
@@ -60,6 +62,7 @@ class Arrival:
     at: float
     approver: int  # index into the scenario's approvers
     doc_type: str
+    second: int | None = None  # the second step's approver, for two-step chains
 
 
 @dataclass
@@ -96,7 +99,12 @@ def draw(scenario: Scenario) -> Plan:
                 at = rng.uniform(lo, hi)
                 if at < end:
                     who = rng.choices(range(n), weights=shares)[0]
-                    arrivals.append(Arrival(at, who, rng.choice(scenario.document_types)))
+                    doc_type = rng.choice(scenario.document_types)
+                    second = None
+                    if scenario.steps >= 2 and n > 1:  # one approver: a single step (the same person twice is moot)
+                        second = rng.choices([k for k in range(n) if k != who],
+                                             weights=[w for k, w in enumerate(shares) if k != who])[0]
+                    arrivals.append(Arrival(at, who, doc_type, second))
         day += DAY
     arrivals.sort(key=lambda a: a.at)
     return Plan(shares, arrivals, rng)
@@ -126,6 +134,18 @@ def _poisson(rng: random.Random, mean: float) -> int:
         if p <= limit:
             return k
         k += 1
+
+
+SOURCES = ("per-approver", "discovery")
+
+
+def discovery_standard(approvers: tuple[int, ...] = (1, 10, 50, 200, 500)) -> list[Scenario]:
+    """The discovery benchmark's scenarios (bench/DISCOVERY.md): 200 documents a day, 90% of them in
+    working hours, two-step chains; the last one with duplicate GETs keyed by company."""
+    out = [Scenario(f"N={n}", n, docs_per_day=200.0, work_share=0.9, steps=2) for n in approvers]
+    out.append(Scenario(f"N={approvers[-1]} strict", approvers[-1], docs_per_day=200.0, work_share=0.9, steps=2,
+                        strict_duplicates=True))
+    return out
 
 
 def standard(approvers: tuple[int, ...] = (1, 10, 50, 200, 500)) -> list[Scenario]:

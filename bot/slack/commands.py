@@ -63,7 +63,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
         is_admin = user in admins
 
-        if sub in ("list", "register", "remove", "audit") and not is_admin:
+        if sub in ("list", "register", "remove", "audit", "discovery") and not is_admin:
             await ack(messages.not_admin_text())
             return
         if sub == "audit":
@@ -80,6 +80,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
                     for a in rt.store.approvers.list() if a.team_id == team]
             await ack(messages.registration_list(rows, await rt.notifier.tz(team, user)))
+        elif sub == "discovery":
+            company, rest = pick_company(args)
+            if company is None:
+                await ack(messages.choose_company_text(company_ids))
+            elif len(rest) == 1 and (rest[0].lower() == "off" or parse_mention(rest[0])):
+                await ack(_set_discovery(rt, company, team, user, parse_mention(rest[0])))
+            else:
+                await ack(messages.discovery_usage_text())
         elif sub == "status":
             await ack(status_text(rt, team=team, user=user, is_admin=is_admin))
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
@@ -158,6 +166,22 @@ async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target
         removed = True
     text = messages.removed_text(target) if removed else messages.not_registered_text(target)
     await respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def _set_discovery(rt: Runtime, company: str, team: str, by: str, target: str | None) -> str:
+    """Turn company discovery on with a registered, active approver's token, or off (target None)."""
+    now = rt.clock.now()
+    if target is None:
+        rt.store.discovery.set_approver(company, None, by=by, now=now, note="turned off by an admin")
+        rt.store.audit.record(at=now, company=company, actor=by, action="discovery.off", subject="", outcome="ok")
+        return messages.discovery_off_text(company)
+    approver = rt.store.approvers.find(company, team, target)
+    if approver is None or not approver.active:
+        return messages.discovery_not_approver_text(target)
+    rt.store.discovery.set_approver(company, approver.id, by=by, now=now)
+    rt.store.audit.record(at=now, company=company, actor=by, action="discovery.on", subject=f"<@{target}>",
+                          outcome="ok")
+    return messages.discovery_on_text(target, company)
 
 
 def _audit_limit(args: list[str]) -> int | None:

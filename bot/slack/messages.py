@@ -499,6 +499,8 @@ def help_text(is_admin: bool) -> str:
             "• `/precoro remove @user`: remove an approver and delete their token",
             f"• `/precoro audit [N]`: the last N decisions and token changes (default {AUDIT_DEFAULT}, "
             f"at most {AUDIT_MAX})",
+            "• `/precoro discovery @user`: find new documents for every approver with this registered "
+            "approver's token (it must see the whole company); `/precoro discovery off` stops it",
         ]
     return "\n".join(lines)
 
@@ -604,6 +606,56 @@ def precoro_refused_text(detail: str) -> str:
 def admin_token_revoked_text(user: str) -> str:
     return (f"Precoro refused the API token of {mention(user)}; the bot stopped using it. "
             f"Register a new one with `/precoro register {mention(user)}`.")
+
+
+# --- company discovery ---------------------------------------------------------------------------
+def discovery_usage_text() -> str:
+    return ("Usage: `/precoro discovery @user` (a registered approver whose Precoro user sees every document "
+            "of the company, such as a company admin) or `/precoro discovery off`.")
+
+
+def discovery_on_text(user: str, company: str) -> str:
+    return (f"Discovery for *{safe(company, 40)}* now reads every pending document with {mention(user)}'s token "
+            "and sends each to the approvers of its current step. That token is used for reading only; "
+            "each approver still decides with their own token.")
+
+
+def discovery_off_text(company: str) -> str:
+    return f"Discovery for *{safe(company, 40)}* is off; each approver's own waiting list is polled."
+
+
+def discovery_not_approver_text(user: str) -> str:
+    return (f"{mention(user)} is not a registered, active approver of this company. Register them first "
+            f"with `/precoro register {mention(user)}`.")
+
+
+def admin_discovery_revoked_text(user: str, company: str) -> str:
+    return (f"Precoro refused the discovery token of {mention(user)} for *{safe(company, 40)}*: discovery is off "
+            "and each approver's own waiting list is polled again. Register a new token, then turn discovery "
+            f"back on with `/precoro discovery {mention(user)}`.")
+
+
+def discovery_status_line(user: str | None, cursor: datetime | None, fallback: Sequence[str], note: str) -> str:
+    if user is None:
+        why = f" ({safe(note, 80)})" if note else ""
+        return f"Discovery: off{why}; each approver's waiting list is polled."
+    since = format_time(cursor, "UTC") if cursor else "not yet"
+    line = f"Discovery: on with {mention(user)}'s token; last complete read {since}."
+    if fallback:
+        line += f" Left to per-approver polls (no readable approval steps): {', '.join(sorted(fallback))}."
+    return line
+
+
+def unregistered_line(documents: int, people: Sequence[tuple[str, str]], shown: int = 10) -> str:
+    """Approvers named in a waiting document's current step who have no registered token."""
+    if not documents:
+        return "Every approver of the waiting documents seen by discovery is registered."
+    names = [f"{safe(name, 60)} ({safe(email, EMAIL_MAX)})" if name else safe(email, EMAIL_MAX)
+             for email, name in people[:shown]]
+    more = f" and {len(people) - shown} more" if len(people) > shown else ""
+    docs = "document waits" if documents == 1 else "documents wait"
+    who = "approver" if len(people) == 1 else "approvers"
+    return f"{documents} {docs} for {len(people)} unregistered {who}: {', '.join(names)}{more}."
 
 
 def notice_view(title: str, text: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.slack.discovery_status import discovery_lines
 from bot.slack.messages import clip, format_time, safe
 from bot.sync.scheduler import describe
 
@@ -35,4 +36,5 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
         lines.append(f"```{report}```")
+        lines += discovery_lines(rt, company.id)
     return clip("\n".join(lines), STATUS_MAX)

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inser
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.schema import company_leases, metadata, schema_migrations
+from bot.store.schema import company_leases, discovery_settings, metadata, schema_migrations
 
 
 def _slack_oauth_tables(conn: Connection) -> None:
@@ -25,12 +25,14 @@ def _slack_oauth_tables(conn: Connection) -> None:
     tables.create_all(conn)
 
 
+_LATER_TABLES = ("company_leases", "discovery_settings")  # created by their own migrations
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
-                                                        if t.name != "company_leases"])),
+                                                        if t.name not in _LATER_TABLES])),
     (2, lambda conn: company_leases.create(conn, checkfirst=True)),
     (3, _slack_oauth_tables),
+    (4, lambda conn: discovery_settings.create(conn, checkfirst=True)),
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

@@ -126,6 +126,20 @@ class MessageRepo:
         with self.engine.connect() as conn:
             return [_message(r) for r in conn.execute(query.order_by(posted_messages.c.id)).all()]
 
+    def for_documents(self, company: str, keys: Iterable[tuple[str, str]]) -> list[PostedMessage]:
+        """Every approver's messages about these (type, idn) documents of the company."""
+        by_type: dict[str, list[str]] = {}
+        for doc_type, idn in keys:
+            by_type.setdefault(doc_type, []).append(idn)
+        out: list[PostedMessage] = []
+        with self.engine.connect() as conn:
+            for doc_type, idns in by_type.items():
+                for i in range(0, len(idns), 500):
+                    out += [_message(r) for r in conn.execute(select(posted_messages).where(
+                        (posted_messages.c.company == company) & (posted_messages.c.doc_type == doc_type)
+                        & posted_messages.c.idn.in_(idns[i:i + 500]))).all()]
+        return sorted(out, key=lambda m: m.id)
+
     def unposted(self, company: str, now: float) -> list[PostedMessage]:
         """Messages whose post never completed and whose claim has expired."""
         with self.engine.connect() as conn:

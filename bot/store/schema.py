@@ -131,3 +131,18 @@ company_leases = Table(
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# One row per company with discovery configured: whose token reads the whole company's pending
+# documents, where the last complete read started, and what it learned along the way.
+discovery_settings = Table(
+    "discovery_settings",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("approver_id", Integer),  # None: discovery is off
+    Column("cursor", Float),  # start of the last complete discovery run (modifiedSince base)
+    Column("fallback_types", Text, nullable=False, default=""),  # types left to per-approver polls
+    Column("unregistered", Text, nullable=False, default="{}"),  # JSON: "type/idn" -> [[email, name], ...]
+    Column("note", String(80), nullable=False, default=""),  # why it was turned off, if it was
+    Column("set_by", String(32), nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+)

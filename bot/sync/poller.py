@@ -83,11 +83,12 @@ class Poller:
         plan = reconcile(known, waiting, complete, started)
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
         self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
-        posted = await self._apply(approver, plan, raws)
+        posted = await self.apply(approver, plan, raws)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 
-    async def _apply(self, approver: Approver, plan: SyncPlan, raws: dict[tuple[str, str], dict]) -> int:
+    async def apply(self, approver: Approver, plan: SyncPlan, raws: dict[tuple[str, str], dict]) -> int:
+        """Post, redraw and retire as the plan says (shared by polls and company discovery)."""
         now = self.clock.now()
         posted = 0
         for doc in plan.new:

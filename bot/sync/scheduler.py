@@ -46,6 +46,8 @@ from bot.store.decisions import PENDING, SENDING
 from bot.store.schema import approvers as approvers_table
 from bot.store.schema import decisions as decisions_table
 from bot.store.schema import posted_messages
+from bot.sync import discovery
+from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 
 log = logging.getLogger(__name__)
@@ -135,13 +137,21 @@ class _Company:
     intervals_key: tuple[object, ...] | None = None
     intervals: dict[str, float] = field(default_factory=dict)
     checkpoint: tuple[float, float] | None = None  # pacing bucket: (at, tokens)
+    # Company discovery (see `discover_company`): the approver whose token it reads with, the
+    # types it reads, when that was read from the database, when its last run started.
+    discovery: Approver | None = None
+    discovery_types: tuple[str, ...] = ()
+    discovery_checked_at: float = -math.inf
+    discovered_at: float | None = None
+    discovery_due: tuple[float, int] | None = None  # (weighted seconds until the next run, its cost)
 
 
 class PollScheduler:
     def __init__(self, config: Config, store: Store, poller: Poller, decisions: DecisionService,
-                 clock: Clock, replica: str = "single") -> None:
+                 clock: Clock, replica: str = "single", *, discoverer: Discoverer | None = None) -> None:
         self.config = config
         self.replica = replica  # this process's name in the company leases
+        self.discoverer = discoverer
         self.store = store
         self.poller = poller
         self.decisions = decisions
@@ -373,6 +383,8 @@ class PollScheduler:
     async def poll_company(self, company: CompanyConfig) -> int:
         now = self.clock.now()
         state = self._state(company, now)
+        if await self.discover_company(company, state, now):
+            return 0  # discovery ran, or is due and waits for quota: polls wait for the next tick
         if now < state.next_poll_at or not state.approvers:
             return 0
         if self._click_busy(company.id, now):
@@ -380,9 +392,9 @@ class PollScheduler:
             return 0
         p = self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, p.list_room * cost)
-        keys = planner.backlog_order(p.loads, now, max_requests=room, arrivals=state.arrivals,
-                                     min_interval=p.min_interval)
+        room = min(p.allowance, p.list_room * cost, self._beside_discovery(state, p))
+        keys = planner.backlog_order(self._safety_net(company, state, p.loads), now, max_requests=room,
+                                     arrivals=state.arrivals, min_interval=p.min_interval)
         if not keys:
             state.next_poll_at = self._next_poll_at(p, company)
             return 0
@@ -403,6 +415,82 @@ class PollScheduler:
                 break  # quota or outage: leave the rest for a later tick
         state.next_poll_at = -math.inf
         return polled
+
+    # --- company discovery (bot.sync.discovery explains the pace) --------------------------------
+
+    def discovery_state(self, company: CompanyConfig) -> tuple[Approver | None, tuple[str, ...]]:
+        """The company's discovery approver (None: off) and the types discovery reads."""
+        state = self._state(company, self.clock.now())
+        return self._discovery_approver(company, state, self.clock.now()), state.discovery_types
+
+    def _discovery_approver(self, company: CompanyConfig, state: _Company, now: float) -> Approver | None:
+        """Read back from the database every few ticks (another replica or a command may change it);
+        with no row there, the config's `discovery_user` (if registered and active) is the default."""
+        if now - state.discovery_checked_at < min(APPROVERS_CHECK_SECONDS, 10 * self.config.tick_seconds):
+            return state.discovery
+        state.discovery_checked_at = now
+        settings = self.store.discovery.get(company.id)
+        if settings is None:
+            found = [a for a in state.approvers if a.slack_user_id == company.discovery_user]
+            state.discovery = found[0] if company.discovery_user and found else None
+            if state.discovery is not None:  # from now on the database decides (commands, other replicas)
+                self.store.discovery.set_approver(company.id, state.discovery.id, by="config", now=now)
+            fallback: frozenset[str] = frozenset()
+        else:
+            state.discovery = next((a for a in state.approvers if a.id == settings.approver_id), None)
+            fallback = settings.fallback_types
+            if state.discovered_at is None and settings.cursor is not None and settings.active:
+                state.discovered_at = settings.cursor  # after a restart: not all at once
+        state.discovery_types = tuple(t for t in company.document_types if t not in fallback)
+        return state.discovery
+
+    async def discover_company(self, company: CompanyConfig, state: _Company, now: float) -> bool:
+        """Run company discovery when it is due; True when it ran or is due but waits for quota
+        (the pacing bucket then fills for it rather than for a poll)."""
+        approver = self._discovery_approver(company, state, now) if self.discoverer is not None else None
+        cost = len(state.discovery_types)
+        state.discovery_due = None
+        if approver is None or self.discoverer is None or not cost:
+            return False
+        others = any(a.id != approver.id for a in state.approvers)
+        budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+        every = discovery.interval(budget, cost, others=others, min_interval=self.config.tick_seconds)
+        last = state.discovered_at
+        if last is not None and (elapsed := planner.weighted_seconds(state.profile, last, now)) < every:
+            state.discovery_due = (every - elapsed, cost)
+            return False
+        if self._click_busy(company.id, now):
+            return True
+        p = self._plan(company, state, now)
+        if p.bucket < cost or p.allowance < cost:
+            return True
+        result = await self.discoverer.run(company.id, approver)
+        state.discovery_checked_at = -math.inf  # read back: a fallback or a revoked token changed it
+        if result.error == "token":
+            state.discovery, state.discovered_at = None, None
+            return False
+        if result.complete or result.error not in ("QuotaDeferred", "RateLimited"):
+            state.discovered_at = now
+        return True
+
+    @staticmethod
+    def _beside_discovery(state: _Company, p: Plan) -> int:
+        """Poll requests that may start now and still leave the next discovery run its tokens
+        when it is due (the bucket refills at the hour's pace meanwhile)."""
+        if state.discovery_due is None:
+            return p.allowance
+        weighted_left, cost = state.discovery_due
+        refill = p.budget_per_day / DAY * weighted_left  # weighted seconds run at the profile's pace
+        return max(0, math.floor(p.bucket + refill - cost))
+
+    def _safety_net(self, company: CompanyConfig, state: _Company,
+                    loads: list[planner.Approver]) -> list[planner.Approver]:
+        """Who per-approver polls cover: everyone but the discovery user while discovery reads
+        every type (whatever waits for that user, that user sees)."""
+        d = state.discovery
+        if d is None or self.discoverer is None or len(state.discovery_types) < len(company.document_types):
+            return loads
+        return [a for a in loads if a.key != str(d.id)]
 
     def _next_poll_at(self, p: Plan, company: CompanyConfig) -> float:
         """The earliest time a poll could start: the bucket holding a poll's cost and someone

@@ -1,0 +1,33 @@
+"""The company discovery lines of `/precoro status` (admins)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.slack.messages import discovery_status_line, unregistered_line
+from bot.sync.route import unregistered_summary
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def discovery_lines(rt: Runtime, company: str) -> list[str]:
+    """Whether discovery is on (and with whose token), its fallbacks, and the unregistered approvers."""
+    settings = rt.store.discovery.get(company)
+    chosen = next((c for c in rt.config.companies if c.id == company), None)
+    types = chosen.document_types if chosen is not None else ()
+    approver = None
+    if settings is not None and settings.approver_id is not None:
+        approver = rt.store.approvers.get(settings.approver_id)
+    elif settings is None and chosen is not None and chosen.discovery_user:
+        approver = next((a for a in rt.store.approvers.list(company, active_only=True)
+                         if a.slack_user_id == chosen.discovery_user), None)
+    user = approver.slack_user_id if approver is not None and approver.active else None
+    cursor = datetime.fromtimestamp(settings.cursor, tz=UTC) if settings and settings.cursor else None
+    fallback = sorted(t for t in settings.fallback_types if t in types) if settings else []
+    lines = [discovery_status_line(user, cursor, fallback, settings.note if settings else "")]
+    if settings is not None:
+        documents, people = unregistered_summary(settings.unregistered)
+        lines.append(unregistered_line(documents, people))
+    return lines

@@ -1,0 +1,193 @@
+"""Company discovery: one token that sees the whole company finds new documents for every approver.
+
+One run lists each enabled document type with `modifiedSince` (the last complete run's start
+less `OVERLAP_SECONDS`; every page; no status filter, so documents that left "pending" come too
+and retire their messages). The first run, with no cursor, lists `status[]=1` (pending) instead.
+Each document's current step (from the list item, else one single-document GET) names its
+approvers; they are matched to registered approvers by exact email (never guessed; the others
+are kept as "unregistered" for `/precoro status`), and the poller's own `apply` posts, redraws
+and retires, so a document is posted once per approver whichever source found it. Discovery
+only reads: decisions are still sent with the clicking approver's own token.
+
+Pace (`interval`). Polling every approver costs N·c requests per round, so with a poll budget
+of B requests a day the mean delay is at best N·c/(2B) days, growing with N. A discovery run
+costs c requests (one list per type, more only with pages or steps missing from list items)
+whatever N is; run every D seconds it costs c·86400/D a day and finds a document D/2 after it
+starts waiting on average (0.95·D at p95). Discovery takes the share `SHARE` of the budget:
+D = c·86400/(SHARE·B), and the per-approver polls (the safety net for documents the discovery
+user cannot see) get the rest, through the same pacing bucket (discovery's requests are
+poll-lane spends, which the bucket replays). With Precoro's limits (B ≈ 3000 - 200 reserve - the
+day's clicks ≈ 2,400) and c = 2, D ≈ 100 s on a flat day: a mean of ≈ 50 s, p95 ≈ 100 s, for
+any N, leaving ≈ 700 requests a day to the safety net. D runs on the planner's day-profile clock,
+so busy hours get shorter intervals and quiet hours longer, at the same daily spend. When
+no approver other than the discovery user is registered, SHARE is 1: everything waiting for the
+discovery user is visible to that user, so a safety net would find nothing, and discovery
+costs exactly a poll of that one approver (N = 1 is then no worse than per-approver polling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.precoro import api
+from bot.precoro.client import Credentials, PrecoroClient
+from bot.precoro.errors import PrecoroError, TokenRejected
+from bot.precoro.models import Document, parse_document
+from bot.quota.gate import Clock
+from bot.quota.ledger import Lane
+from bot.slack import messages
+from bot.slack.notifier import Notifier, SlackUnavailable
+from bot.store import Store
+from bot.store.approvers import Approver
+from bot.sync import route
+from bot.sync.poller import Poller
+from bot.sync.reconcile import Known
+from bot.tokens import TokenService
+from bot.vault import VaultError
+
+log = logging.getLogger(__name__)
+
+DAY = 86400.0
+SHARE = 0.7  # of the poll budget, when other approvers need the safety net
+OVERLAP_SECONDS = 30.0  # modifiedSince reaches this far before the last run (clock skew, commit lag)
+
+
+def interval(budget_per_day: float, cost: int, *, others: bool, min_interval: float) -> float:
+    """Seconds between discovery runs (on the day-profile clock) for this poll budget."""
+    share = SHARE if others else 1.0
+    if budget_per_day <= 0 or cost <= 0:
+        return float("inf")
+    return max(min_interval, cost * DAY / (share * budget_per_day))
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    requests: int = 0
+    documents: int = 0  # documents read
+    posted: int = 0
+    retired: int = 0
+    complete: bool = True
+    error: str = ""  # "token", "vault", or the Precoro error's name
+
+
+class Discoverer:
+    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+                 document_types: Mapping[str, tuple[str, ...]], poller: Poller, notifier: Notifier,
+                 admins: tuple[str, ...], clock: Clock) -> None:
+        self.store = store
+        self.tokens = tokens
+        self.clients = clients
+        self.document_types = document_types
+        self.poller = poller
+        self.notifier = notifier
+        self.admins = admins
+        self.clock = clock
+
+    def types(self, company: str) -> tuple[str, ...]:
+        """The document types discovery reads (those without a fallback to per-approver polls)."""
+        settings = self.store.discovery.get(company)
+        fallback = settings.fallback_types if settings else frozenset()
+        return tuple(t for t in self.document_types[company] if t not in fallback)
+
+    async def run(self, company: str, approver: Approver) -> DiscoveryResult:
+        """One discovery run for the company with this approver's token."""
+        settings = self.store.discovery.get(company)
+        cursor = settings.cursor if settings is not None and settings.approver_id == approver.id else None
+        try:
+            cred = self.tokens.credentials(approver)
+        except VaultError as exc:
+            log.error("discovery of %s: token of approver %s cannot be decrypted (%s)", company, approver.id, exc)
+            return DiscoveryResult(complete=False, error="vault")
+        started = self.clock.now()
+        types = self.types(company)
+        filters = ([(api.MODIFIED_SINCE_PARAM, api.format_modified_since(cursor - OVERLAP_SECONDS))]
+                   if cursor is not None else [(api.STATUS_PARAM, str(api.STATUS_PENDING))])
+        read: list[Document] = []
+        raws: dict[tuple[str, str], dict[str, Any]] = {}
+        complete: set[str] = set()
+        requests, error = 0, ""
+        for doc_type in types:
+            try:
+                docs, spent = await self._read_type(company, cred, doc_type, filters, raws)
+            except TokenRejected:
+                await self._revoked(company, approver)
+                return DiscoveryResult(requests=requests + 1, complete=False, error="token")
+            except PrecoroError as exc:
+                error = type(exc).__name__
+                log.info("discovery of %s stopped at %s: %s", company, doc_type, exc)
+                break
+            requests += spent
+            if docs is not None:
+                complete.add(doc_type)
+                read.extend(docs)
+        done = complete == set(types) and not error
+        if done and len(types) == len(self.document_types[company]):
+            # Whatever waits for the discovery user, that user sees: this was their own poll too
+            # (marked before posting, as the poller does, so a click finds Precoro freshly read).
+            self.store.approvers.mark_polled(approver.id, self.clock.now(), 0)
+        posted, retired, found = await self._route(company, read, raws, complete, started)
+        before = settings.unregistered if settings is not None else {}
+        unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
+        self.store.discovery.save_run(company, cursor=started if done else None, unregistered=unregistered,
+                                      now=self.clock.now())
+        return DiscoveryResult(requests=requests, documents=len(read), posted=posted, retired=retired,
+                               complete=done, error=error)
+
+    async def _read_type(self, company: str, cred: Credentials, doc_type: str, filters: list[tuple[str, str]],
+                         raws: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[Document] | None, int]:
+        """The documents of one type with a readable current step; None (and the type left to
+        per-approver polls from now on) when a pending one has none, even read on its own."""
+        client = self.clients[company]
+        items, spent = await client.list_documents(cred, doc_type, filters, lane=Lane.POLL)
+        docs: list[Document] = []
+        for item in items:
+            doc = parse_document(doc_type, item)
+            if doc is None:
+                continue
+            if route.waiting_people(doc) is None:  # the list item lacks the steps: read the document
+                item = await client.document(cred, doc_type, doc.idn, lane=Lane.POLL)
+                spent += 1
+                doc = parse_document(doc_type, item)
+                if doc is None or route.waiting_people(doc) is None:
+                    if self.store.discovery.add_fallback(company, doc_type, self.clock.now()):
+                        log.warning("discovery of %s: %s %s has no readable approval steps; %s are left to "
+                                    "per-approver polls", company, doc_type, doc.idn if doc else "?", doc_type)
+                    return None, spent
+            docs.append(doc)
+            raws[(doc_type, doc.idn)] = item
+        return docs, spent
+
+    async def _route(self, company: str, read: list[Document], raws: dict[tuple[str, str], dict[str, Any]],
+                     complete: set[str], started: float) -> tuple[int, int, dict[str, list[list[str]]]]:
+        approvers = {a.id: a for a in self.store.approvers.list(company, active_only=True)}
+        registered: dict[str, list[int]] = {}
+        for a in approvers.values():
+            registered.setdefault(a.email.strip().lower(), []).append(a.id)
+        routing = route.route(read, registered)
+        rows = [m for m in self.store.messages.for_documents(company, raws) if m.approver_id in approvers]
+        known = [Known(m.id, m.doc_type, m.idn, m.state, m.fingerprint, m.posted, m.updated_at) for m in rows]
+        plans = route.plans(known, {m.id: m.approver_id for m in rows}, routing, read, complete, started)
+        posted = retired = 0
+        for approver_id, plan in sorted(plans.items()):
+            posted += await self.poller.apply(approvers[approver_id], plan, raws)
+            retired += len(plan.gone)
+        return posted, retired, routing.unregistered
+
+    async def _revoked(self, company: str, approver: Approver) -> None:
+        """Precoro refused the discovery token: discovery off at once, admins told, polls go on."""
+        now = self.clock.now()
+        turned_off = self.store.discovery.turn_off_if(company, approver.id, note="token refused by Precoro", now=now)
+        await self.tokens.revoked(approver, "discovery")
+        if not turned_off:
+            return
+        log.warning("discovery of %s turned off: the token of approver %s was refused", company, approver.id)
+        self.store.audit.record(at=now, company=company, actor="precoro", action="discovery.off",
+                                subject=f"<@{approver.slack_user_id}>", outcome="token refused")
+        for admin in self.admins:
+            with contextlib.suppress(SlackUnavailable):
+                await self.notifier.dm(approver.team_id, admin,
+                                       messages.admin_discovery_revoked_text(approver.slack_user_id, company))
