@@ -21,6 +21,7 @@ from bot.decisions import DecisionService, attempt_lease
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
+from bot.slack.home import HomeService
 from bot.slack.notifier import Notifier
 from bot.store import Store
 from bot.sync.poller import Poller
@@ -61,6 +62,7 @@ class Runtime:
     decisions: DecisionService
     scheduler: PollScheduler
     metrics: Metrics
+    home: HomeService
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -88,8 +90,10 @@ class Runtime:
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
         scheduler = PollScheduler(config, store, poller, decisions, clock)
+        home = HomeService(config, store, notifier, clock, web_urls)
+        poller.on_queue_change = decisions.on_queue_change = home.refresh
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics)
+                   scheduler, metrics, home)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -695,3 +696,242 @@ def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz:
 def token_check_failed_text() -> str:
     return ("Precoro could not be asked right now (busy or not answering); nothing was stored. "
             "Try again in a minute.")
+
+
+# --- App Home ----------------------------------------------------------------------------------
+ACTION_SELECT = "precoro_home_select"
+ACTION_BULK_APPROVE = "precoro_bulk_approve"
+BULK_BLOCK = "home_bulk"
+HOME_DOC_BLOCK = "home_doc_"  # + ref: the document's section (its checkbox lives there)
+HOME_ACTIONS_BLOCK = "home_act_"  # + ref: its buttons
+VIEW_BLOCKS_MAX = 100
+HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counted
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """One document of the approver's queue, as stored by the poller (no Precoro request)."""
+
+    doc: Document
+    ref: str
+    link: str
+    state: MessageState
+    since: datetime  # when it entered the approver's queue
+
+
+@dataclass(frozen=True)
+class ApproverRow:
+    user: str
+    company: str
+    email: str
+    status: str
+    last_polled: datetime | None
+    waiting: int
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    company: str
+    windows: tuple[tuple[float, int, int, int], ...]  # (seconds, used, limit, reserve)
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AdminSummary:
+    approvers: tuple[ApproverRow, ...]
+    quotas: tuple[QuotaRow, ...]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """One document of a bulk approval and how it ended."""
+
+    title: str
+    ok: bool
+    text: str = ""
+
+
+def format_age(seconds: float) -> str:
+    """`just now`, `12 min`, `3 h`, `2 d`."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def format_span(seconds: float) -> str:
+    """A quota window's length: `1 s`, `1 h`, `1 day`."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return "day" if days == 1 else f"{days} days"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+_HOME_STATE_NOTE: dict[MessageState, str] = {
+    MessageState.WORKING: ":hourglass_flowing_sand: Sending your decision to Precoro…",
+    MessageState.QUEUED: ":clock3: Precoro is busy; your decision is queued and retried automatically.",
+    MessageState.FAILED: ":warning: Your last decision did not go through; you can try again.",
+}
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _home_doc_text(item: HomeItem, now: datetime) -> str:
+    doc = item.doc
+    name = safe(_title(doc), NAME_MAX)
+    url = (item.link or "").strip()
+    title = f"<{url}|{name}>" if url and len(url) <= URL_MAX and "|" not in url and ">" not in url else name
+    amount = format_amount(doc.total, doc.currency)
+    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
+    parts = [safe(_who(doc), NAME_MAX) or "Unknown requester"]
+    if _clean(doc.supplier):
+        parts.append(safe(doc.supplier, NAME_MAX))
+    parts.append(f"waiting {format_age(max(0.0, (now - item.since).total_seconds()))}")
+    text = head + "\n" + " · ".join(parts)
+    note = _HOME_STATE_NOTE.get(item.state)
+    return clip(text + (f"\n{note}" if note else ""), SECTION_TEXT_MAX)
+
+
+def _home_doc_blocks(item: HomeItem, now: datetime) -> list[dict[str, Any]]:
+    _check_ref(item.ref)
+    decidable = item.state in (MessageState.WAITING, MessageState.FAILED)
+    section: dict[str, Any] = {"type": "section", "block_id": HOME_DOC_BLOCK + item.ref,
+                               "text": _mrkdwn(_home_doc_text(item, now))}
+    if decidable:
+        section["accessory"] = {"type": "checkboxes", "action_id": ACTION_SELECT,
+                                "options": [{"text": _plain("Select", 75), "value": item.ref}]}
+    blocks = [section]
+    buttons: list[dict[str, Any]] = []
+    if decidable:
+        buttons.append(_button("Approve", ACTION_APPROVE, value=item.ref, style="primary",
+                               confirm=_approve_confirm(item.doc)))
+        buttons.append(_button("Reject", ACTION_REJECT, value=item.ref, style="danger"))
+    open_button = _open_button(item.link)
+    if open_button:
+        buttons.append(open_button)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": HOME_ACTIONS_BLOCK + item.ref, "elements": buttons})
+    return blocks
+
+
+def _type_plural(doc: Document) -> str:
+    name = _clean(doc.type_name) or "Document"
+    return name if name.endswith("s") else name + "s"
+
+
+def _admin_blocks(admin: AdminSummary, tz: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "divider"},
+                                    {"type": "header", "text": _plain("Admin", HEADER_TEXT_MAX)}]
+    head = f"*Approvers ({len(admin.approvers)})*"
+    lines: list[str] = []
+    used = len(head)
+    for shown, row in enumerate(admin.approvers):
+        polled = format_time(row.last_polled, tz) if row.last_polled else "never"
+        mark = ":white_check_mark:" if row.status == "active" else ":no_entry:"
+        line = (f"• {mark} {mention(row.user)} · {safe(row.company, 40)} · {safe(row.email, 100) or DASH} · "
+                f"{safe(row.status, 20)} · {_plural(row.waiting, 'document')} waiting · last checked {polled}")
+        left = len(admin.approvers) - shown
+        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
+            lines.append(f"and {left} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if not admin.approvers:
+        lines.append("No approvers are registered yet. Register one with `/precoro register @user`.")
+    blocks.append({"type": "section", "text": _mrkdwn("\n".join([head, *lines]))})
+    quota_lines = ["*Precoro quota use* (shared by every approver of a company)"]
+    for q in admin.quotas[:20]:
+        windows = " · ".join(
+            f"{used_:,}/{limit:,} per {format_span(seconds)}" + (f" ({reserve:,} kept for clicks)" if reserve else "")
+            for seconds, used_, limit, reserve in q.windows)
+        line = f"• *{safe(q.company, 40)}*: {windows or DASH}"
+        if q.paused_until is not None:
+            line += f" · paused by Precoro until {format_time(q.paused_until, tz)}"
+        quota_lines.append(line)
+    if len(admin.quotas) > 20:
+        quota_lines.append(f"and {len(admin.quotas) - 20} more")
+    blocks.append({"type": "section", "text": _mrkdwn(clip("\n".join(quota_lines), SECTION_TEXT_MAX))})
+    return blocks
+
+
+def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
+    if not results:
+        return []
+    done = sum(r.ok for r in results)
+    lines = [f"*Approve selected: {done} of {len(results)} approved*"]
+    for r in results:
+        mark = ":white_check_mark:" if r.ok else ":warning:"
+        lines.append(f"{mark} {safe(r.title, NAME_MAX)}" + (f": {safe(r.text, 300)}" if r.text else ""))
+    return [{"type": "section", "text": _mrkdwn(clip("\n".join(lines), SECTION_TEXT_MAX))}]
+
+
+def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
+              admin: AdminSummary | None = None, bulk: Sequence[BulkResult] = ()) -> dict[str, Any]:
+    """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
+    DM messages; a summary of a bulk approval; for admins, approvers and quota use. ≤ 100 blocks."""
+    admin_part = _admin_blocks(admin, tz) if admin is not None else []
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
+        {"type": "context", "elements": [_mrkdwn(f"Oldest first · updated {format_time(now, tz)}")]},
+    ]
+    blocks += _bulk_blocks(bulk)
+    if not registered:
+        blocks.append({"type": "section", "text": _mrkdwn(
+            "You are not registered as a Precoro approver yet. Ask a bot admin to run `/precoro register @you`.")})
+    elif not items:
+        blocks.append({"type": "section", "text": _mrkdwn(
+            ":tada: Nothing is waiting for your approval. New documents appear here and in your messages.")})
+    if any(i.state in (MessageState.WAITING, MessageState.FAILED) for i in items):
+        blocks.append({"type": "actions", "block_id": BULK_BLOCK, "elements": [
+            _button("Approve selected", ACTION_BULK_APPROVE, style="primary", confirm={
+                "title": _plain("Approve selected?", CONFIRM_TITLE_MAX),
+                "text": _plain("Each selected document is approved in Precoro with your token.", CONFIRM_TEXT_MAX),
+                "confirm": _plain("Approve", 30), "deny": _plain("Cancel", 30), "style": "primary"})]})
+        blocks.append({"type": "context", "elements": [_mrkdwn("Tick documents, then *Approve selected*.")]})
+    groups: dict[str, list[HomeItem]] = {}
+    for item in sorted(items, key=lambda i: (i.since, i.ref)):
+        groups.setdefault(_type_plural(item.doc), []).append(item)
+    shown = 0
+    budget = VIEW_BLOCKS_MAX - len(admin_part) - 1  # one left for "and N more"
+    for name, group in groups.items():
+        if len(blocks) + 3 > budget or shown >= HOME_SHOWN_MAX:
+            break
+        blocks.append({"type": "section", "text": _mrkdwn(f"*{safe(name, NAME_MAX)} ({len(group)})*")})
+        for item in group:
+            doc_blocks = _home_doc_blocks(item, now)
+            if len(blocks) + len(doc_blocks) > budget or shown >= HOME_SHOWN_MAX:
+                break
+            blocks += doc_blocks
+            shown += 1
+        else:
+            continue
+        break  # the view is full
+    if shown < len(items):
+        blocks.append({"type": "context", "elements": [_mrkdwn(
+            f"and {len(items) - shown} more: decide the ones above first, or open Precoro.")]})
+    return {"type": "home", "blocks": blocks + admin_part}
+
+
+def nothing_selected_text() -> str:
+    return "Tick at least one document on the Home tab, then click *Approve selected*."
+
+
+def bulk_outcome_text(state: str) -> str:
+    """Why a document of a bulk approval is not approved (yet), from its message's state."""
+    return {
+        "working": "still being sent to Precoro",
+        "queued": "Precoro is busy; queued and retried automatically",
+        "gone": "no longer waiting for you",
+        "rejected": "already rejected",
+        "failed": "Precoro did not accept it",
+    }.get(state, "not approved")

@@ -58,6 +58,10 @@ class Notifier:
                                          **details)
         await self._call("chat_update", channel=channel, ts=ts, **body)
 
+    async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        """Publish the user's App Home tab."""
+        await self._call("views_publish", user_id=user_id, view=view)
+
     async def dm(self, user_id: str, text: str) -> None:
         await self._call("chat_postMessage", channel=user_id, text=text)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.precoro import api
@@ -42,6 +42,8 @@ class Poller:
         self.web_urls = web_urls
         self.notifier = notifier
         self.clock = clock
+        # Called with (team, Slack user) after a poll changed the approver's queue (the App Home).
+        self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
 
     def link(self, company: str, doc_type: str, idn: str) -> str:
         return api.web_link(self.web_urls[company], doc_type, idn)
@@ -84,6 +86,8 @@ class Poller:
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
         self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
         posted = await self._apply(approver, plan, raws)
+        if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
+            await self.on_queue_change(approver.team_id, approver.slack_user_id)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 
