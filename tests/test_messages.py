@@ -27,7 +27,7 @@ AT = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)  # 14:02 in New York (EST)
 # --- a small Block Kit validator ---------------------------------------------------------------
 BLOCK_TYPES = {"header", "section", "context", "actions", "input", "divider"}
 ELEMENT_TYPES = {"button", "plain_text_input"}
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<https?://[^|<> ]+\|[^<>|]*>")  # mentions and links the bot made
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 

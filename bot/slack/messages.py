@@ -232,14 +232,87 @@ def _item_line(item: LineItem, currency: str) -> str:
     return f"• {name} — {detail}" if detail else f"• {name}"
 
 
-def _items_block(doc: Document) -> dict[str, Any] | None:
+def _link(url: str, text: str) -> str:
+    """`<url|text>` when the URL is safe to put in mrkdwn; else the (already escaped) text."""
+    url = (url or "").strip()
+    if url.startswith(("https://", "http://")) and len(url) <= URL_MAX and not any(c in url for c in "|<> "):
+        return f"<{url}|{text.replace('|', '/')}>"
+    return text
+
+
+def _items_block(doc: Document, link: str = "") -> dict[str, Any] | None:
     if not doc.items:
         return None
     lines = [_item_line(item, doc.currency) for item in doc.items[:ITEMS_SHOWN]]
     more = len(doc.items) - ITEMS_SHOWN
     if more > 0:
-        lines.append(f"and {more} more in Precoro")
-    return {"type": "section", "text": _mrkdwn("*Items*\n" + "\n".join(lines))}
+        lines.append(_link(link, f"and {more} more in Precoro"))
+    return {"type": "section", "text": _mrkdwn(clip("*Items*\n" + "\n".join(lines), SECTION_TEXT_MAX))}
+
+
+# Custom fields shown first when present (by name, case-insensitive); others follow, up to the cap.
+CUSTOM_FIELDS_FIRST = ("department", "project", "budget", "cost center", "cost centre")
+CUSTOM_FIELDS_SHOWN = 4
+ATTACHMENTS_SHOWN = 5
+CHAIN_SHOWN = 6
+NOTE_SHOWN_MAX = 500
+PEOPLE_SHOWN = 3
+
+
+def _custom_fields(doc: Document) -> list[dict[str, Any]]:
+    def rank(name: str) -> int:
+        lowered = name.lower()
+        return next((i for i, word in enumerate(CUSTOM_FIELDS_FIRST) if word in lowered), len(CUSTOM_FIELDS_FIRST))
+
+    chosen = sorted(doc.custom_fields, key=lambda f: rank(f.name))[:CUSTOM_FIELDS_SHOWN]
+    return [_field(safe(f.name, 60) or "Field", safe(f.value, 300) or DASH) for f in chosen]
+
+
+def _attachments_block(doc: Document, link: str) -> dict[str, Any] | None:
+    if not doc.attachments:
+        return None
+    lines = [f"• {_link(a.url, safe(a.name, ITEM_MAX) or 'attachment')}" for a in doc.attachments[:ATTACHMENTS_SHOWN]]
+    more = len(doc.attachments) - ATTACHMENTS_SHOWN
+    if more > 0:
+        lines.append(_link(link, f"and {more} more in Precoro"))
+    head = f"*Attachments ({len(doc.attachments)})*"
+    return {"type": "section", "text": _mrkdwn(clip("\n".join([head, *lines]), SECTION_TEXT_MAX))}
+
+
+def _names(people: Sequence[Any]) -> str:
+    names = [safe(_clean(p.name) or _clean(p.email), NAME_MAX) for p in people]
+    names = [n for n in names if n]
+    if len(names) > PEOPLE_SHOWN:
+        return ", ".join(names[:PEOPLE_SHOWN]) + f" +{len(names) - PEOPLE_SHOWN}"
+    return ", ".join(names) or DASH
+
+
+def _chain_block(doc: Document) -> dict[str, Any] | None:
+    """Who approved before, who holds it now, who comes next."""
+    if len(doc.approval_steps) < 2:
+        return None
+    current = _step(doc)
+    lines = []
+    for step in doc.approval_steps[:CHAIN_SHOWN]:
+        name = safe(step.name, NAME_MAX) or "Step"
+        if step.done:
+            lines.append(f":white_check_mark: {name} · approved by {_names(step.approved_by or step.approvers)}")
+        elif current is not None and step.name == current.name and not current.done:
+            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+            current = None  # steps after it are "next"
+        else:
+            lines.append(f":white_small_square: {name} · next: {_names(step.approvers)}")
+    if len(doc.approval_steps) > CHAIN_SHOWN:
+        lines.append(f"and {len(doc.approval_steps) - CHAIN_SHOWN} more steps")
+    return {"type": "section", "text": _mrkdwn(clip("*Approval chain*\n" + "\n".join(lines), SECTION_TEXT_MAX))}
+
+
+def _note_block(doc: Document) -> dict[str, Any] | None:
+    note = safe(doc.requester_comment, NOTE_SHOWN_MAX, one_line=False)
+    if not note:
+        return None
+    who = safe(_who(doc), NAME_MAX) or "The requester"
+    return {"type": "section", "text": _mrkdwn(clip(f":speech_balloon: *{who} wrote*\n{note}", SECTION_TEXT_MAX))}
 
 
 def _when(at: datetime | None, tz: str) -> str:
@@ -357,9 +430,12 @@ def document_message(
         {"type": "header", "text": _plain(_title(doc), HEADER_TEXT_MAX)},
         {"type": "section", "fields": _fields(doc, tz)},
     ]
-    items = _items_block(doc)
-    if items:
-        blocks.append(items)
+    custom = _custom_fields(doc)
+    if custom:
+        blocks.append({"type": "section", "fields": custom})
+    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link), _chain_block(doc)):
+        if extra:
+            blocks.append(extra)
     step = _step(doc)
     step_text = f"Approval step: *{safe(step.name, NAME_MAX)}*" if step and _clean(step.name) else ""
     if state is MessageState.WAITING:
@@ -384,6 +460,29 @@ def document_message(
     if buttons:
         blocks.append({"type": "actions", "block_id": DECISION_BLOCK, "elements": buttons})
     return {"text": _fallback(doc, state, verb), "blocks": blocks}
+
+
+def change_note(old: Document, new: Document) -> str:
+    """What changed in a waiting document that its approver should hear about, as one thread reply
+    (mrkdwn); "" when nothing worth a word changed (a redraw is enough then)."""
+    lines: list[str] = []
+    before, after = format_amount(old.total, old.currency), format_amount(new.total, new.currency)
+    if before != after:
+        lines.append(f":pencil2: Amount changed: {escape(before)} → *{escape(after)}*")
+    seen = {(c.text, c.author.email, c.author.name) for c in old.comments}
+    for comment in [c for c in new.comments if (c.text, c.author.email, c.author.name) not in seen][-3:]:
+        who = safe(_clean(comment.author.name) or _clean(comment.author.email), NAME_MAX) or "Someone"
+        lines.append(f":speech_balloon: New comment from {who}: {safe(comment.text, NOTE_SHOWN_MAX)}")
+    if _clean(new.note) and _clean(new.note) != _clean(old.note):
+        lines.append(f":memo: The requester's note now reads: {safe(new.note, NOTE_SHOWN_MAX)}")
+    known = {(a.name, a.url) for a in old.attachments}
+    added = [a for a in new.attachments if (a.name, a.url) not in known]
+    if added:
+        names = ", ".join(_link(a.url, safe(a.name, ITEM_MAX) or "attachment") for a in added[:ATTACHMENTS_SHOWN])
+        lines.append(f":paperclip: New attachment{'s' if len(added) > 1 else ''}: {names}")
+    if not lines:
+        return ""
+    return clip(f"*{safe(_title(new), NAME_MAX)} changed in Precoro*\n" + "\n".join(lines), SECTION_TEXT_MAX)
 
 
 # --- modals --------------------------------------------------------------------------------------

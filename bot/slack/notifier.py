@@ -58,6 +58,10 @@ class Notifier:
                                          **details)
         await self._call("chat_update", channel=channel, ts=ts, **body)
 
+    async def reply(self, channel: str, ts: str, text: str) -> None:
+        """A reply in the thread of a posted message (mrkdwn text)."""
+        await self._call("chat_postMessage", channel=channel, thread_ts=ts, text=text, unfurl_links=False)
+
     async def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
         """Publish the user's App Home tab."""
         await self._call("views_publish", user_id=user_id, view=view)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
+from bot.slack import messages
 from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
@@ -120,6 +122,7 @@ class Poller:
         message = self.store.messages.get(message_id)
         if message is None or not message.posted:
             return
+        old = parse_document(message.doc_type, message.raw_document)
         try:
             await self.notifier.show(message.channel or "", message.ts or "", doc, owner=approver.slack_user_id,
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
@@ -128,6 +131,11 @@ class Poller:
             return  # fingerprint unchanged, so the next poll redraws it
         self.store.messages.set_state(message_id, state.value, self.clock.now(), document=raw,
                                       fingerprint=doc.fingerprint())
+        # Amount edited, a new comment...: said in the message's thread, not in a second message.
+        note = messages.change_note(old, doc) if old is not None and state is MessageState.WAITING else ""
+        if note:
+            with contextlib.suppress(SlackUnavailable):
+                await self.notifier.reply(message.channel or "", message.ts or "", note)
 
     async def _retire(self, approver: Approver, message_id: int) -> None:
         message = self.store.messages.get(message_id)
