@@ -179,3 +179,12 @@ async def test_admins_see_registrations_and_quota_use(stack: LocalStack) -> None
     # An approver does not see the admin part.
     await stack.driver.open_home(ALICE)
     assert "Precoro quota use" not in home_text(await home(stack, ALICE, "PO-1001"))
+
+
+async def test_no_home_is_published_for_someone_who_never_opened_it(stack: LocalStack) -> None:
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-1001")
+    await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)
+    await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
+    assert stack.slack.calls_to("views.publish") == []
+    assert not stack.runtime.store.home.has_home("T0TEAM", ALICE)

@@ -1,8 +1,9 @@
 """The App Home: each approver's own queue, rendered from the database (no Precoro request).
 
 `HomeService.publish` gathers what the poller stored (`posted_messages` with their raw document)
-and publishes it with `views.publish`; the poller and the decision service call `refresh` when an
-approver's queue changes, and Slack's `app_home_opened` event publishes it on demand. Publishes
+and publishes it with `views.publish`. Slack's `app_home_opened` event publishes it and records
+that the user keeps a Home (`home_users`); from then on the poller and the decision service call
+`refresh` whenever that approver's queue changes (users who never opened it cost no Slack call). Publishes
 for one user are coalesced: a change during a publish leads to one more publish, not one each.
 The Home's Approve / Reject buttons carry the DM buttons' action ids and values, so they go through
 the same listeners, decision path and authorization (`bot.decisions`).
@@ -115,10 +116,18 @@ class HomeService:
         finally:
             self._again.pop(key, None)
 
+    async def opened(self, team: str, user: str) -> None:
+        """The user opened the Home tab: publish it, and keep it current from now on."""
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            self.store.home.opened(team, user, self.clock.now())
+        await self.publish(team, user)
+
     async def refresh(self, team: str, user: str) -> None:
-        """An approver's queue changed (posted, decided, retired)."""
+        """An approver's queue changed (posted, decided, retired): republish their Home if they keep
+        one (opened it once); Slack shows the last published Home when the tab is opened."""
         with contextlib.suppress(Exception):  # a Home is a view of the truth, never in the way of it
-            await self.publish(team, user)
+            if self.store.home.has_home(team, user):
+                await self.publish(team, user)
 
     # --- bulk approval ----------------------------------------------------------------------------
 
@@ -138,7 +147,7 @@ class HomeService:
             text = "" if ok else answer.text or messages.bulk_outcome_text(after.state if after else "")
             results.append(BulkResult(title, ok, text))
         self._bulk[(team, user)] = (self.clock.now(), results)
-        await self.refresh(team, user)
+        await self.publish(team, user)
         return results
 
 
@@ -149,7 +158,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def opened(event: dict[str, Any], body: dict[str, Any]) -> None:
         user = text_field(event, "user")
         if user and text_field(event, "tab") in ("home", ""):
-            await home.publish(text_field(body, "team_id") or team_id(body), user)
+            await home.opened(text_field(body, "team_id") or team_id(body), user)
 
     @app.action(messages.ACTION_SELECT)
     async def selected(ack: AsyncAck) -> None:

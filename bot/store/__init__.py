@@ -10,6 +10,7 @@ from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
+from bot.store.home import HomeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
@@ -26,6 +27,7 @@ class Store:
     quota: QuotaRepo
     audit: AuditRepo
     leases: LeaseRepo
+    home: HomeRepo
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -38,6 +40,7 @@ class Store:
             quota=QuotaRepo(engine),
             audit=AuditRepo(engine),
             leases=LeaseRepo(engine),
+            home=HomeRepo(engine),
         )
 
     def close(self) -> None:

@@ -10,13 +10,25 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select,
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.schema import company_leases, metadata, schema_migrations
+from bot.store.schema import HOME_TABLES, company_leases, home_users, message_reminders, metadata, schema_migrations
+
+# Tables created by a later version than 1 (version 1 creates every other table of `metadata`).
+_LATER_TABLES = {"company_leases", *HOME_TABLES}
+
+
+def _create_home_tables(conn: Connection) -> None:
+    """Migration "home" (App Home viewers, reminders, digests). Renumber freely at merge: it only
+    creates its own tables."""
+    home_users.create(conn, checkfirst=True)
+    message_reminders.create(conn, checkfirst=True)
+
 
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
-                                                        if t.name != "company_leases"])),
+                                                        if t.name not in _LATER_TABLES])),
     (2, lambda conn: company_leases.create(conn, checkfirst=True)),
+    (3, _create_home_tables),  # "home": App Home, reminders, digests
 ]
 # What the database raises while it is unreachable, locked too long or restarting: a caller
 # that can tell the user "try again" catches these (and nothing wider).
