@@ -23,6 +23,7 @@ from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.home import HomeService
 from bot.slack.notifier import Notifier
+from bot.slack.reminders import ReminderService
 from bot.store import Store
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
@@ -63,6 +64,7 @@ class Runtime:
     scheduler: PollScheduler
     metrics: Metrics
     home: HomeService
+    reminders: ReminderService
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -92,8 +94,9 @@ class Runtime:
         scheduler = PollScheduler(config, store, poller, decisions, clock)
         home = HomeService(config, store, notifier, clock, web_urls)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
+        reminders = ReminderService(config, store, notifier, clock, web_urls)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, home)
+                   scheduler, metrics, home, reminders)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -67,12 +67,14 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
                                                  connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
         if run_scheduler:
             rt.scheduler.start()
+            rt.reminders.start()  # its own interval job (reminders.check_seconds)
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
                  "y" if len(rt.config.companies) == 1 else "ies")
         try:
             yield
         finally:
             rt.scheduler.shutdown()
+            rt.reminders.shutdown()
             await rt.slack.session.close()
             await rt.aclose()
 

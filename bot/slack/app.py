@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack import actions, commands, home
+from bot.slack import actions, commands, home, reminders
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -25,6 +25,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     commands.register(app, rt)
     actions.register(app, rt)
     home.register(app, rt)
+    reminders.register(app, rt)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -58,6 +58,10 @@ class Notifier:
                                          **details)
         await self._call("chat_update", channel=channel, ts=ts, **body)
 
+    async def post(self, user_id: str, body: dict[str, Any]) -> None:
+        """DM a rendered message (`{"text", "blocks"}`) to a user."""
+        await self._call("chat_postMessage", channel=user_id, unfurl_links=False, **body)
+
     async def reply(self, channel: str, ts: str, text: str) -> None:
         """A reply in the thread of a posted message (mrkdwn text)."""
         await self._call("chat_postMessage", channel=channel, thread_ts=ts, text=text, unfurl_links=False)
