@@ -93,9 +93,21 @@ def _parseable(body: bytes, content_type: str | None) -> bool:
     """Whether Bolt can read this body (its own parser) into a payload object; a truncated or
     non-UTF-8 body or `payload=` that is not a JSON object would make it raise (a 500)."""
     try:
-        return isinstance(parse_body(body.decode("utf-8"), content_type), dict)
+        payload = parse_body(body.decode("utf-8"), content_type)
     except (UnicodeDecodeError, ValueError):
         return False
+    return isinstance(payload, dict) and _routable(payload)
+
+
+def _routable(payload: dict) -> bool:
+    """Bolt's own routing (listener matchers, its "unhandled request" warning) indexes `type`,
+    `view`, `event` and `actions[i]` without checking their types: refuse a payload that would
+    crash it there (a 500 and an error log) with a 400 instead."""
+    actions = payload.get("actions")
+    return (isinstance(payload.get("type", ""), str)
+            and isinstance(payload.get("view", {}), dict)
+            and isinstance(payload.get("event", {}), dict)
+            and (actions is None or (isinstance(actions, list) and all(isinstance(a, dict) for a in actions))))
 
 
 def _password(url: str) -> str | None:
