@@ -27,6 +27,11 @@ from bot.precoro.models import ApprovalStep, Document, LineItem
 ACTION_APPROVE = "precoro_approve"
 ACTION_REJECT = "precoro_reject"
 ACTION_OPEN = "precoro_open"
+ACTION_APPROVE_COMMENT = "precoro_approve_comment"
+APPROVE_CALLBACK = "precoro_approve_comment"
+COMMENT_BLOCK = "comment"
+COMMENT_ACTION = "comment_input"
+APPROVE_COMMENT_MAX = 800  # like a rejection's reason; kept in Slack and the bot's records only
 DECISION_BLOCK = "decision"
 REJECT_CALLBACK = "precoro_reject_reason"
 REASON_BLOCK = "reason"
@@ -339,6 +344,8 @@ def _state_line(
         text = f"Precoro is busy; your {noun} is queued and will be retried automatically."
     elif state is MessageState.APPROVED:
         text = f"Approved by {mention(actor)}{_when(at, tz)}" if actor else f"Approved{_when(at, tz)}"
+        if why:
+            text += f": {why}"
     elif state is MessageState.REJECTED:
         text = f"Rejected by {mention(actor)}{_when(at, tz)}" if actor else f"Rejected{_when(at, tz)}"
         if why:
@@ -453,6 +460,7 @@ def document_message(
     if state is MessageState.WAITING or (state is MessageState.FAILED and retry_allowed):
         buttons.append(_button("Approve", ACTION_APPROVE, value=ref, style="primary",
                                confirm=_approve_confirm(doc)))
+        buttons.append(_button("Approve with comment", ACTION_APPROVE_COMMENT, value=ref))
         buttons.append(_button("Reject", ACTION_REJECT, value=ref, style="danger"))
     open_button = _open_button(link)
     if open_button:
@@ -499,6 +507,33 @@ def _modal(callback_id: str, title: str, submit: str, metadata: str, blocks: lis
         "close": _plain("Cancel", MODAL_TITLE_MAX),
         "blocks": blocks,
     }
+
+
+def approve_modal(ref: str, doc: Document) -> dict[str, Any]:
+    """The form of "Approve with comment": an optional comment; `ref` comes back as private_metadata."""
+    _check_ref(ref)
+    question = f"Approve {safe(_title(doc), NAME_MAX)}"
+    amount = format_amount(doc.total, doc.currency)
+    if amount != DASH:
+        question += f" for {escape(amount)}"
+    return _modal(APPROVE_CALLBACK, "Approve document", "Approve", ref, [
+        {"type": "section", "text": _mrkdwn(f"{question}?")},
+        {
+            "type": "input",
+            "block_id": COMMENT_BLOCK,
+            "optional": True,
+            "label": _plain("Comment", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": COMMENT_ACTION,
+                "multiline": True,
+                "max_length": APPROVE_COMMENT_MAX,
+                "placeholder": _plain("Optional: a word for the record", 150),
+            },
+            "hint": _plain("Shown on this message and kept in the bot's audit records. Precoro's API takes no "
+                           "comment with an approval, so it does not appear in Precoro.", 2000),
+        },
+    ])
 
 
 def reject_modal(ref: str, doc: Document) -> dict[str, Any]:
@@ -667,6 +702,10 @@ def token_revoked_text() -> str:
 
 def precoro_unavailable_text() -> str:
     return "Precoro is not answering right now; nothing was changed. Try again in a few minutes."
+
+
+def comment_too_long_text() -> str:
+    return f"Keep the comment to {APPROVE_COMMENT_MAX} characters."
 
 
 def reason_required_text() -> str:
