@@ -60,3 +60,9 @@ def test_a_long_queue_stays_within_slack_limits_and_counts_the_rest() -> None:
 
 def test_nothing_waiting() -> None:
     assert "Nothing is waiting" in text(messages.home_view([], now=NOW, tz="UTC"))
+
+
+def test_not_registered_or_token_refused() -> None:
+    assert "not registered" in text(messages.home_view([], now=NOW, tz="UTC", registered=False))
+    shown = text(messages.home_view([item(1)], now=NOW, tz="UTC", revoked=True))
+    assert "refused your API token" in shown and "X-1" in shown

@@ -57,8 +57,8 @@ class HomeService:
 
     # --- rendering from the database ------------------------------------------------------------
 
-    def items(self, team: str, user: str) -> tuple[list[HomeItem], bool]:
-        """The user's queue, and whether they are registered at all."""
+    def items(self, team: str, user: str) -> tuple[list[HomeItem], bool, bool]:
+        """The user's queue, whether they are registered at all, and whether a token was refused."""
         mine = self.store.approvers.for_slack_user(team, user)
         found: list[HomeItem] = []
         for row in self.store.messages.queue([a.id for a in mine if a.active]):
@@ -69,7 +69,7 @@ class HomeService:
                 else ""
             found.append(HomeItem(doc=doc, ref=str(row.id), link=link, state=MessageState(row.state),
                                   since=datetime.fromtimestamp(row.first_seen_at, tz=UTC)))
-        return found, bool(mine)
+        return found, bool(mine), any(not a.active for a in mine)
 
     def admin_summary(self, team: str) -> AdminSummary:
         now = self.clock.now()
@@ -86,14 +86,14 @@ class HomeService:
         return AdminSummary(rows, tuple(quotas))
 
     async def view(self, team: str, user: str) -> dict[str, Any]:
-        items, registered = self.items(team, user)
+        items, registered, revoked = self.items(team, user)
         admin = self.admin_summary(team) if user in self.config.slack.admins else None
         now = self.clock.now()
         shown_at, bulk = self._bulk.get((team, user), (0.0, []))
         if now - shown_at > BULK_SHOWN_SECONDS:
             bulk = []
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(user),
-                                  registered=registered, admin=admin, bulk=bulk)
+                                  registered=registered, revoked=revoked, admin=admin, bulk=bulk)
 
     # --- publishing -------------------------------------------------------------------------------
 

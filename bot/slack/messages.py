@@ -1014,7 +1014,8 @@ def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
 
 
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
-              admin: AdminSummary | None = None, bulk: Sequence[BulkResult] = ()) -> dict[str, Any]:
+              revoked: bool = False, admin: AdminSummary | None = None,
+              bulk: Sequence[BulkResult] = ()) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
     DM messages; a summary of a bulk approval; for admins, approvers and quota use. ≤ 100 blocks."""
     admin_part = _admin_blocks(admin, tz) if admin is not None else []
@@ -1026,7 +1027,9 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
     if not registered:
         blocks.append({"type": "section", "text": _mrkdwn(
             "You are not registered as a Precoro approver yet. Ask a bot admin to run `/precoro register @you`.")})
-    elif not items:
+    elif revoked:
+        blocks.append({"type": "section", "text": _mrkdwn(f":warning: {token_revoked_text()}")})
+    if registered and not items:
         blocks.append({"type": "section", "text": _mrkdwn(
             ":tada: Nothing is waiting for your approval. New documents appear here and in your messages.")})
     if any(i.state in (MessageState.WAITING, MessageState.FAILED) for i in items):
