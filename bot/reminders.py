@@ -8,7 +8,7 @@ falls due at night waits for the next working moment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -70,6 +70,16 @@ def next_working(at: float, tz: str, policy: ReminderConfig) -> float:
             return max(at, span[0])
         day += timedelta(days=1)
     return at
+
+
+def personal(policy: ReminderConfig, reminder_hours: float | None, digest: bool | None) -> ReminderConfig:
+    """The configured policy with an approver's own choices (None: keep the default; 0 hours: never)."""
+    if reminder_hours is not None:
+        policy = replace(policy, enabled=reminder_hours > 0,
+                         after_working_hours=reminder_hours if reminder_hours > 0 else policy.after_working_hours)
+    if digest is not None:
+        policy = replace(policy, digest=digest)
+    return policy
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from tests.test_e2e_approval import dm, posts_to, shown, text_of
-from tests.test_e2e_home import quiet
+from tests.test_e2e_home import home, quiet
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -146,3 +146,36 @@ async def test_morning_digest_once_a_working_day(digest_stack: LocalStack) -> No
     assert await run(monday(9, 30) + DAY) == 1
     assert await run(monday(9, 30) + 5 * DAY) == 0  # Saturday
     assert len(dms(stack, ALICE, "Good morning")) == 2 and dms(stack, ALICE, "still waiting") == []
+
+
+def chosen(view: dict[str, Any], action_id: str) -> str:
+    [select] = [b["accessory"] for b in view["blocks"] if b.get("accessory", {}).get("action_id") == action_id]
+    return str(select["initial_option"]["value"])
+
+
+async def choose(stack: LocalStack, user: str, action_id: str, value: str) -> dict[str, Any]:
+    view = await home(stack, user, "Reminders")
+    await stack.driver.click_in_view(user, view, action_id, choose=value)
+    return await stack.slack.wait_for(
+        lambda: (v := stack.slack.home_of(user)) and chosen(v, action_id) == value and v, timeout=5)
+
+
+async def test_an_approver_sets_their_own_reminders_and_digest_on_the_home(stack: LocalStack) -> None:
+    await stack.register("alice")
+    await dm(stack, ALICE, "PO-1001")
+    await quiet(stack)
+    await stack.driver.open_home(ALICE)
+    view = await home(stack, ALICE, "Reminders")
+    assert chosen(view, messages.ACTION_REMINDER_CHOICE) == "default"
+    assert "09:00 to 18:00, Mon to Fri" in text_of({"blocks": view["blocks"]})
+
+    await choose(stack, ALICE, messages.ACTION_REMINDER_CHOICE, "off")
+    await choose(stack, ALICE, messages.ACTION_DIGEST_CHOICE, "on")  # off by default here
+    assert await stack.run_reminders(monday(9, 30)) == 1
+    assert dms(stack, ALICE, "Good morning") and not dms(stack, ALICE, "still waiting")
+    assert await stack.run_reminders(monday(16)) == 0, "reminders are off for her"
+
+    await choose(stack, ALICE, messages.ACTION_DIGEST_CHOICE, "default")
+    await choose(stack, ALICE, messages.ACTION_REMINDER_CHOICE, "2")
+    assert await stack.run_reminders(monday(11) + DAY) == 1
+    assert len(dms(stack, ALICE, "still waiting")) == 1 and len(dms(stack, ALICE, "Good morning")) == 1

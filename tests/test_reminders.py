@@ -106,3 +106,18 @@ def test_bad_reminder_config_names_the_key(value: dict[str, Any], key: str) -> N
     with pytest.raises(ConfigError) as info:
         parse_config(with_("reminders", value), {})
     assert info.value.key == key, str(info.value)
+
+
+def test_an_approvers_own_choices_override_the_defaults() -> None:
+    from bot.reminders import personal
+    from bot.slack import messages
+
+    base = ReminderConfig(enabled=False, after_working_hours=4, digest=False)
+    assert personal(base, None, None) == base
+    mine = personal(base, 2.0, True)
+    assert mine.enabled and mine.after_working_hours == 2 and mine.digest
+    assert not personal(ReminderConfig(), 0.0, None).enabled
+    assert messages.parse_reminder_choice("default") == (True, None)
+    assert messages.parse_reminder_choice("off") == (True, 0.0)
+    assert messages.parse_reminder_choice("8") == (True, 8.0)
+    assert messages.parse_reminder_choice("3") is None and messages.parse_reminder_choice("x") is None

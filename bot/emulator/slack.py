@@ -645,18 +645,27 @@ class SlackDriver:
                                  "tab": "home"})
 
     async def click_in_view(self, user_id: str, view: Json, action_id: str, *, value: str | None = None,
-                            values: dict[str, dict[str, Json]] | None = None) -> httpx.Response:
+                            values: dict[str, dict[str, Json]] | None = None,
+                            choose: str | None = None) -> httpx.Response:
         """A click on the element `action_id` (the one whose value is `value`, if given) in a view
         (a Home tab or a modal from `standin.views` / `standin.home_of`); `values` is the view's state
-        (checked boxes and inputs) as Slack sends it along. A view has no response_url."""
+        (checked boxes and inputs) as Slack sends it along; `choose` picks the option with that value
+        of a select menu (it must be one of its options). A view has no response_url."""
         block_id, element = _find_action(view, action_id, value)
+        action: Json = {"action_id": action_id, "block_id": block_id, "type": element.get("type", "button"),
+                        "action_ts": self.standin.new_ts()}
+        if choose is None:
+            action |= {"value": element.get("value"), "text": element.get("text")}
+        else:
+            option = next((o for o in element.get("options") or [] if o.get("value") == choose), None)
+            if option is None:
+                raise LookupError(f"{action_id!r} offers no option {choose!r}")
+            action["selected_option"] = copy.deepcopy(option)
         payload: Json = {
             "type": "block_actions", **self._who(user_id),
             "container": {"type": "view", "view_id": view.get("id", "")},
             "view": {**copy.deepcopy(view), "state": {"values": copy.deepcopy(values or {})}},
-            "actions": [{"action_id": action_id, "block_id": block_id, "value": element.get("value"),
-                         "type": element.get("type", "button"), "text": element.get("text"),
-                         "action_ts": self.standin.new_ts()}],
+            "actions": [action],
             "trigger_id": self.standin.issue_trigger_id(),
         }
         return await self._send_payload(payload)

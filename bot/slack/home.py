@@ -26,9 +26,9 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
-from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow
+from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
-from bot.slack.payload import guarded, selected_values, team_id, text_field, user_id
+from bot.slack.payload import guarded, selected_option, selected_values, team_id, text_field, user_id
 from bot.store import DATABASE_UNAVAILABLE, Store
 
 if TYPE_CHECKING:
@@ -85,6 +85,15 @@ class HomeService:
             quotas.append(QuotaRow(company.id, windows, _at(blocked_until) if blocked_until > now else None))
         return AdminSummary(rows, tuple(quotas))
 
+    def prefs(self, team: str, user: str) -> ReminderPrefs:
+        policy = self.config.reminders
+        mine = self.store.home.preferences(team, user)
+        return ReminderPrefs(
+            default_hours=policy.after_working_hours, default_on=policy.enabled, hours=mine.reminder_hours,
+            default_digest=policy.digest, digest=mine.digest, digest_at=f"{policy.digest_at:%H:%M}",
+            workday=messages.workday_text(f"{policy.workday_start:%H:%M}", f"{policy.workday_end:%H:%M}",
+                                          policy.working_days))
+
     async def view(self, team: str, user: str) -> dict[str, Any]:
         items, registered, revoked = self.items(team, user)
         admin = self.admin_summary(team) if user in self.config.slack.admins else None
@@ -93,7 +102,8 @@ class HomeService:
         if now - shown_at > BULK_SHOWN_SECONDS:
             bulk = []
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(user),
-                                  registered=registered, revoked=revoked, admin=admin, bulk=bulk)
+                                  registered=registered, revoked=revoked, admin=admin, bulk=bulk,
+                                  prefs=self.prefs(team, user))
 
     # --- publishing -------------------------------------------------------------------------------
 
@@ -163,6 +173,32 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @app.action(messages.ACTION_SELECT)
     async def selected(ack: AsyncAck) -> None:
         await ack()  # a checkbox: its state comes with the "Approve selected" click
+
+    @app.action(messages.ACTION_REMINDER_CHOICE)
+    @guarded(rt.notifier, "reminder choice")
+    async def reminder_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, team = user_id(body), team_id(body)
+        parsed = messages.parse_reminder_choice(selected_option(body))
+        if not user or parsed is None:
+            return
+        _, hours = parsed
+        rt.store.home.set_preferences(team, user, reminder_hours=hours, default_reminders=hours is None)
+        await home.publish(team, user)
+
+    @app.action(messages.ACTION_DIGEST_CHOICE)
+    @guarded(rt.notifier, "digest choice")
+    async def digest_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, team = user_id(body), team_id(body)
+        choice = selected_option(body)
+        if not user or choice not in ("on", "off", messages.DEFAULT_CHOICE):
+            return
+        if choice == messages.DEFAULT_CHOICE:
+            rt.store.home.clear_digest(team, user)
+        else:
+            rt.store.home.set_preferences(team, user, digest=choice == "on")
+        await home.publish(team, user)
 
     @app.action(messages.ACTION_BULK_APPROVE)
     @guarded(rt.notifier, "bulk approve")

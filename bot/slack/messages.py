@@ -1013,12 +1013,95 @@ def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
     return [{"type": "section", "text": _mrkdwn(clip("\n".join(lines), SECTION_TEXT_MAX))}]
 
 
+ACTION_REMINDER_CHOICE = "precoro_reminder_choice"
+ACTION_DIGEST_CHOICE = "precoro_digest_choice"
+REMINDER_CHOICES = (2.0, 4.0, 8.0, 16.0)  # working hours offered on the Home, besides the default and never
+DEFAULT_CHOICE = "default"
+NEVER_CHOICE = "off"
+
+
+@dataclass(frozen=True)
+class ReminderPrefs:
+    """What the Home's "Your reminders" part shows: the defaults and the approver's own choices."""
+
+    default_hours: float
+    default_on: bool
+    hours: float | None  # None: default; 0: never
+    default_digest: bool
+    digest: bool | None
+    digest_at: str  # "09:00"
+    workday: str  # "09:00 to 18:00, Mon to Fri"
+
+
+def workday_text(start: str, end: str, days: Sequence[int]) -> str:
+    """`09:00 to 18:00, Mon to Fri` (days: Monday is 0)."""
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    ordered = sorted(set(days))
+    run = len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1))
+    shown = f"{names[ordered[0]]} to {names[ordered[-1]]}" if run else ", ".join(names[d] for d in ordered)
+    return f"{start} to {end}, {shown}"
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": _plain(text, 75), "value": value}
+
+
+def _working_hours(hours: float) -> str:
+    return f"after {hours:g} working hour{'s' if hours != 1 else ''}"
+
+
+def reminder_choice_value(hours: float | None) -> str:
+    return DEFAULT_CHOICE if hours is None else NEVER_CHOICE if hours <= 0 else f"{hours:g}"
+
+
+def parse_reminder_choice(value: str) -> tuple[bool, float | None] | None:
+    """(valid, hours): hours None for the default, 0 for never; None when not an offered choice."""
+    if value == DEFAULT_CHOICE:
+        return True, None
+    if value == NEVER_CHOICE:
+        return True, 0.0
+    try:
+        hours = float(value)
+    except ValueError:
+        return None
+    return (True, hours) if hours in REMINDER_CHOICES else None
+
+
+def _prefs_blocks(prefs: ReminderPrefs) -> list[dict[str, Any]]:
+    default_text = _working_hours(prefs.default_hours) if prefs.default_on else "never"
+    options = [_option(f"Default ({default_text})", DEFAULT_CHOICE)]
+    options += [_option(_working_hours(h).capitalize(), f"{h:g}") for h in REMINDER_CHOICES]
+    options.append(_option("Never", NEVER_CHOICE))
+    chosen = reminder_choice_value(prefs.hours)
+    if chosen not in {o["value"] for o in options}:  # a value no longer offered: show the default
+        chosen = DEFAULT_CHOICE
+    current = next(o for o in options if o["value"] == chosen)
+    digest_default = "on" if prefs.default_digest else "off"
+    digest_options = [_option(f"Default ({digest_default})", DEFAULT_CHOICE), _option("On", "on"),
+                      _option("Off", "off")]
+    digest_chosen = DEFAULT_CHOICE if prefs.digest is None else "on" if prefs.digest else "off"
+    return [
+        {"type": "divider"},
+        {"type": "section", "text": _mrkdwn(
+            f"*Reminders* of documents still waiting, within your workday ({safe(prefs.workday, 100)}, "
+            "your time zone)"),
+         "accessory": {"type": "static_select", "action_id": ACTION_REMINDER_CHOICE, "options": options,
+                       "initial_option": current}},
+        {"type": "section", "text": _mrkdwn(
+            f"*Morning digest* of everything waiting, on workdays at {safe(prefs.digest_at, 10)}"),
+         "accessory": {"type": "static_select", "action_id": ACTION_DIGEST_CHOICE, "options": digest_options,
+                       "initial_option": next(o for o in digest_options if o["value"] == digest_chosen)}},
+    ]
+
+
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
-              bulk: Sequence[BulkResult] = ()) -> dict[str, Any]:
+              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
-    DM messages; a summary of a bulk approval; for admins, approvers and quota use. ≤ 100 blocks."""
-    admin_part = _admin_blocks(admin, tz) if admin is not None else []
+    DM messages; a summary of a bulk approval; their reminder choices; for admins, approvers and
+    quota use. ≤ 100 blocks."""
+    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
+        (_admin_blocks(admin, tz) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
         {"type": "context", "elements": [_mrkdwn(f"Oldest first · updated {format_time(now, tz)}")]},

@@ -48,6 +48,13 @@ def action_value(body: Any) -> str:
     return _text(_dict(first).get("value"))
 
 
+def selected_option(body: Any) -> str:
+    """The value of the option chosen in the first action (a select menu) of a block_actions payload."""
+    actions = _dict(body).get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    return _text(_dict(_dict(first).get("selected_option")).get("value"))
+
+
 def text_field(body: Any, name: str) -> str:
     return _text(_dict(body).get(name))
 

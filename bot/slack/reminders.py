@@ -50,9 +50,8 @@ class ReminderService:
         return api.web_link(self.web_urls[row.company], row.doc_type, row.idn) if row.company in self.web_urls else ""
 
     async def run_due(self, now: float | None = None) -> int:
-        """Send the digests and reminders due at `now` (default: the clock); returns DMs sent."""
-        if not self.policy.enabled and not self.policy.digest:
-            return 0
+        """Send the digests and reminders due at `now` (default: the clock); returns DMs sent.
+        Each approver's own choices (Home tab) override the configured defaults."""
         now = self.clock.now() if now is None else now
         users: dict[tuple[str, str], list[int]] = {}
         for approver in self.store.approvers.list(active_only=True):
@@ -69,15 +68,19 @@ class ReminderService:
         rows = [r for r in self.store.messages.queue(approver_ids) if r.state in OPEN_STATES]
         if not rows:
             return 0
+        mine = self.store.home.preferences(team, user)
+        policy = reminders.personal(self.policy, mine.reminder_hours, mine.digest)
+        if not policy.enabled and not policy.digest:
+            return 0
         tz = await self.notifier.tz(user)
         known = self.store.home.reminders([r.id for r in rows])
         states = {r.id: reminders.ReminderState(r.first_seen_at, known[r.id].reminded_at if r.id in known else None,
                                                 known[r.id].snoozed_until if r.id in known else None)
                   for r in rows}
-        due = [r for r in rows if reminders.reminder_due(states[r.id], now, tz, self.policy)]
+        due = [r for r in rows if reminders.reminder_due(states[r.id], now, tz, policy)]
         # Claimed before sending: a reminder lost to a Slack failure is not worth a double one.
         claimed = [r for r in due if self.store.home.claim_reminder(r.id, states[r.id].reminded_at, now)]
-        day = reminders.digest_day(now, tz, self.policy, None)
+        day = reminders.digest_day(now, tz, policy, None)
         if day and self.store.home.claim_digest(team, user, day):
             items = [i for i in (self._home_item(r) for r in rows) if i is not None]
             await self.notifier.post(user, messages.digest_message(items, now=datetime.fromtimestamp(now, tz=UTC),
@@ -89,7 +92,7 @@ class ReminderService:
         for row in claimed:
             doc = parse_document(row.doc_type, row.raw_document)
             if doc is not None:
-                waited = reminders.working_seconds(states[row.id].since, now, tz, self.policy) / reminders.HOUR
+                waited = reminders.working_seconds(states[row.id].since, now, tz, policy) / reminders.HOUR
                 items.append(ReminderItem(doc, str(row.id), self.link(row), waited))
         if not items:
             return 0
@@ -120,8 +123,7 @@ class ReminderService:
             log.exception("reminder run failed; the next run starts over from the database")
 
     def start(self) -> None:
-        if not self.policy.enabled and not self.policy.digest:
-            return
+        # Runs even when both are off by default: an approver may turn them on for themselves.
         self._scheduler = AsyncIOScheduler(timezone="UTC")
         self._scheduler.add_job(self._job, "interval", seconds=self.policy.check_seconds, max_instances=1,
                                 coalesce=True, misfire_grace_time=None, id="reminders")

@@ -11,6 +11,14 @@ from bot.store.schema import home_users, message_reminders
 
 
 @dataclass(frozen=True)
+class Preferences:
+    """An approver's own reminder choices; None means the configured default."""
+
+    reminder_hours: float | None = None  # 0: never
+    digest: bool | None = None
+
+
+@dataclass(frozen=True)
 class ReminderState:
     message_id: int
     reminded_at: float | None
@@ -46,6 +54,33 @@ class HomeRepo:
         with self.engine.connect() as conn:
             row = conn.execute(select(home_users.c.home_opened_at).where(_user(team_id, user_id))).first()
         return bool(row and row[0] is not None)
+
+    def preferences(self, team_id: str, user_id: str) -> Preferences:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(home_users.c.reminder_hours, home_users.c.digest)
+                               .where(_user(team_id, user_id))).first()
+        if row is None:
+            return Preferences()
+        return Preferences(row[0], None if row[1] is None else bool(row[1]))
+
+    def set_preferences(self, team_id: str, user_id: str, *, reminder_hours: float | None = None,
+                        digest: bool | None = None, default_reminders: bool = False) -> None:
+        """Change the given choices (`default_reminders` puts reminders back to the default)."""
+        values: dict[str, object] = {}
+        if reminder_hours is not None or default_reminders:
+            values["reminder_hours"] = None if default_reminders else reminder_hours
+        if digest is not None:
+            values["digest"] = int(digest)
+        if not values:
+            return
+        self._ensure_user(team_id, user_id)
+        with self.engine.begin() as conn:
+            conn.execute(update(home_users).where(_user(team_id, user_id)).values(**values))
+
+    def clear_digest(self, team_id: str, user_id: str) -> None:
+        """Back to the configured default for the morning digest."""
+        with self.engine.begin() as conn:
+            conn.execute(update(home_users).where(_user(team_id, user_id)).values(digest=None))
 
     def claim_digest(self, team_id: str, user_id: str, day: str) -> bool:
         """Mark today's digest as sent; True only for the one caller (replica) that does it."""

@@ -133,6 +133,8 @@ home_users = Table(
     Column("slack_user_id", String(32), primary_key=True),
     Column("home_opened_at", Float),
     Column("digest_day", String(10)),  # YYYY-MM-DD in the user's time zone
+    Column("reminder_hours", Float),  # their own "remind me after N working hours"; 0 never; NULL the default
+    Column("digest", Integer),  # their own morning digest choice: 1 on, 0 off, NULL the default
 )
 
 # Reminder state of a waiting message: when its approver was last reminded, and a snooze.
