@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     register_approve_comment(app, rt)
+
     async def tell(respond: AsyncRespond, text: str, user: str) -> None:
         """Answer the clicker privately (response_url; a DM if that fails)."""
         if not text:

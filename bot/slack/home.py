@@ -11,6 +11,7 @@ the same listeners, decision path and authorization (`bot.decisions`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter
@@ -54,6 +55,7 @@ class HomeService:
         self.web_urls = web_urls
         self._again: dict[tuple[str, str], bool] = {}  # publishes in progress -> another one asked
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -133,8 +135,13 @@ class HomeService:
         await self.publish(team, user)
 
     async def refresh(self, team: str, user: str) -> None:
-        """An approver's queue changed (posted, decided, retired): republish their Home if they keep
-        one (opened it once); Slack shows the last published Home when the tab is opened."""
+        """An approver's queue changed (posted, decided, retired): republish their Home, if they keep
+        one (opened it once), in the background: a click or a poll never waits for a Home."""
+        task = asyncio.get_running_loop().create_task(self._refresh(team, user))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _refresh(self, team: str, user: str) -> None:
         with contextlib.suppress(Exception):  # a Home is a view of the truth, never in the way of it
             if self.store.home.has_home(team, user):
                 await self.publish(team, user)
