@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,25 @@ class EncryptionKey:
     key: str = field(repr=False)
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ReminderConfig:
+    """When approvers are reminded of waiting documents, in each approver's own time zone."""
+
+    enabled: bool = True
+    after_working_hours: float = 4.0  # first reminder once a document waited this long (working time)
+    repeat_working_hours: float = 8.0  # then again after this much more; 0: only once
+    workday_start: time = time(9, 0)
+    workday_end: time = time(18, 0)
+    working_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday is 0
+    snooze_hours: tuple[float, ...] = (2.0,)  # the "Remind me in N h" buttons
+    digest: bool = False  # a morning digest of everything pending
+    digest_at: time = time(9, 0)
+    check_seconds: float = 60.0  # how often reminders and digests are looked for
+
+
 @dataclass(frozen=True)
 class Config:
     slack: SlackConfig
@@ -85,6 +105,7 @@ class Config:
     interactive_wait_seconds: float = 10.0
     log_level: str = "INFO"
     log_json: bool = False
+    reminders: ReminderConfig = field(default_factory=ReminderConfig)
 
     def company(self, company_id: str) -> CompanyConfig:
         for company in self.companies:
@@ -212,6 +233,63 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
     )
 
 
+def _flag(section: _Section, name: str, default: bool) -> bool:
+    value = section.data.get(name, default)
+    if not isinstance(value, bool):
+        raise ConfigError(section.key(name), "must be true or false")
+    return value
+
+
+def _clock_time(section: _Section, name: str, default: time) -> time:
+    value = section.data.get(name, default)
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        return time(value // 60, value % 60)  # YAML 1.1 reads an unquoted 18:00 as 1080 (base 60)
+    match = re.match(r"^([01]?\d|2[0-3]):([0-5]\d)$", value.strip()) if isinstance(value, str) else None
+    if not match:
+        raise ConfigError(section.key(name), "must be a time of day like \"09:00\" (24-hour, quoted)")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _reminders(section: _Section) -> ReminderConfig:
+    base = ReminderConfig()
+    workday = section.section("workday")
+    start = _clock_time(workday, "start", base.workday_start)
+    end = _clock_time(workday, "end", base.workday_end)
+    if end <= start:
+        raise ConfigError(workday.key("end"), f"must be later than workday.start ({start:%H:%M})")
+    days = []
+    for i, day in enumerate(section.strings("working_days", WEEKDAYS[:5])):
+        if day.lower()[:3] not in WEEKDAYS:
+            raise ConfigError(f"{section.key('working_days')}[{i}]",
+                              f"{day!r} is not a weekday ({', '.join(WEEKDAYS)})")
+        days.append(WEEKDAYS.index(day.lower()[:3]))
+    if not days:
+        raise ConfigError(section.key("working_days"), "must name at least one day")
+    raw_snooze = section.data.get("snooze_hours", list(base.snooze_hours))
+    if not isinstance(raw_snooze, list) or not 1 <= len(raw_snooze) <= 3:
+        raise ConfigError(section.key("snooze_hours"), "must be a list of 1 to 3 numbers of hours, like [2, 24]")
+    snooze = []
+    for i, hours in enumerate(raw_snooze):
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 24 * 14:
+            raise ConfigError(f"{section.key('snooze_hours')}[{i}]", "must be a number of hours above 0 (at most 336)")
+        snooze.append(float(hours))
+    digest = section.section("digest")
+    return ReminderConfig(
+        enabled=_flag(section, "enabled", base.enabled),
+        after_working_hours=section.number("after_working_hours", base.after_working_hours, minimum=0.25),
+        repeat_working_hours=section.number("repeat_working_hours", base.repeat_working_hours),
+        workday_start=start,
+        workday_end=end,
+        working_days=tuple(sorted(set(days))),
+        snooze_hours=tuple(snooze),
+        digest=_flag(digest, "enabled", base.digest),
+        digest_at=_clock_time(digest, "at", base.digest_at),
+        check_seconds=section.number("check_seconds", base.check_seconds, minimum=1.0),
+    )
+
+
 def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     """Validate an already-loaded YAML document; raises ConfigError naming the key."""
     top = _Section(_substitute(raw, "", os.environ if env is None else env), "")
@@ -293,6 +371,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         interactive_wait_seconds=top.section("quota").number("interactive_wait_seconds", 10.0),
         log_level=log_level,
         log_json=top.section("logging").text("format", "text").lower() == "json",
+        reminders=_reminders(top.section("reminders")),
     )
 
 

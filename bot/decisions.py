@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,6 +135,8 @@ class DecisionService:
         self.retry_base_seconds = retry_base_seconds
         self.fresh_seconds = fresh_seconds
         self.in_flight = 0  # attempts running now (graceful shutdown waits for them)
+        # Called with (team, Slack user) after a decision changed a message's state (the App Home).
+        self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
 
     # --- checks before anything is recorded -----------------------------------------------------
 
@@ -329,6 +331,8 @@ class DecisionService:
             await self.notifier.show(approver.team_id, fresh.channel or "", fresh.ts or "", doc,
                                      owner=approver.slack_user_id,
                                      ref=str(fresh.id), link=link, state=state, **details)  # type: ignore[arg-type]
+        if self.on_queue_change:
+            await self.on_queue_change(approver.team_id, approver.slack_user_id)
 
     def _audit(self, decision: Decision, outcome: str) -> None:
         self.store.audit.record(at=self.clock.now(), company=decision.company, actor=decision.clicked_by,

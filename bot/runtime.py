@@ -23,8 +23,10 @@ from bot.decisions import DecisionService, attempt_lease
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
+from bot.slack.home import HomeService
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
+from bot.slack.reminders import ReminderService
 from bot.store import Store
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
@@ -66,6 +68,8 @@ class Runtime:
     scheduler: PollScheduler
     metrics: Metrics
     replica: str  # this process's name among replicas (company leases, /readyz)
+    home: HomeService
+    reminders: ReminderService
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -98,8 +102,11 @@ class Runtime:
         replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer)
+        home = HomeService(config, store, notifier, clock, web_urls)
+        poller.on_queue_change = decisions.on_queue_change = home.refresh
+        reminders = ReminderService(config, store, notifier, clock, web_urls)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica)
+                   scheduler, metrics, replica, home, reminders)
 
     async def aclose(self) -> None:
         await self.http.aclose()

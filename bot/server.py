@@ -74,12 +74,14 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         rt.slack.share_session(session)
         if run_scheduler:
             rt.scheduler.start()
+            rt.reminders.start()  # its own interval job (reminders.check_seconds)
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
                  "y" if len(rt.config.companies) == 1 else "ies")
         try:
             yield
         finally:
             rt.scheduler.shutdown()
+            rt.reminders.shutdown()
             # Clicks being sent get their answer; the outbox keeps any that cannot finish in time.
             left = await rt.decisions.drain(rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds)
             if left:
@@ -113,7 +115,7 @@ def _parseable(body: bytes, content_type: str | None) -> bool:
         payload = parse_body(body.decode("utf-8"), content_type)
     except (UnicodeDecodeError, ValueError):
         return False
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not isinstance(payload.get("type", ""), str):
         return False
     if any(not isinstance(payload.get(name), dict | None) for name in _OBJECT_FIELDS):
         return False

@@ -27,7 +27,7 @@ AT = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)  # 14:02 in New York (EST)
 # --- a small Block Kit validator ---------------------------------------------------------------
 BLOCK_TYPES = {"header", "section", "context", "actions", "input", "divider"}
 ELEMENT_TYPES = {"button", "plain_text_input"}
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<https?://[^|<> ]+\|[^<>|]*>")  # mentions and links the bot made
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
@@ -195,9 +195,10 @@ def test_waiting_message_shows_the_facts() -> None:
 
 def test_buttons_when_waiting() -> None:
     buttons = actions(render())
-    assert list(buttons) == [m.ACTION_APPROVE, m.ACTION_REJECT, m.ACTION_OPEN]
-    approve, reject, open_ = buttons.values()
+    assert list(buttons) == [m.ACTION_APPROVE, m.ACTION_APPROVE_COMMENT, m.ACTION_REJECT, m.ACTION_OPEN]
+    approve, with_comment, reject, open_ = buttons.values()
     assert approve["style"] == "primary" and approve["value"] == REF
+    assert with_comment["value"] == REF and "style" not in with_comment
     assert reject["style"] == "danger" and reject["value"] == REF
     assert "confirm" not in reject  # the reason modal is the confirmation
     assert open_["url"] == LINK and open_["text"]["text"] == "Open in Precoro"
@@ -219,7 +220,7 @@ def test_only_open_button_when_not_waiting(state: MessageState) -> None:
 
 def test_failed_with_retry_brings_buttons_back() -> None:
     msg = render(state=MessageState.FAILED, action="reject", reason="Precoro said 400", retry_allowed=True)
-    assert list(actions(msg)) == [m.ACTION_APPROVE, m.ACTION_REJECT, m.ACTION_OPEN]
+    assert list(actions(msg)) == [m.ACTION_APPROVE, m.ACTION_APPROVE_COMMENT, m.ACTION_REJECT, m.ACTION_OPEN]
     assert state_line(msg) == ":warning: Could not reject: Precoro said 400 You can try again."
     assert msg["text"].endswith("could not reject")
 

@@ -111,6 +111,9 @@ class EmDocument:
     items: list[dict[str, str]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     last_approver_id: int | None = None
+    custom_fields: list[dict[str, str]] = field(default_factory=list)  # {"name", "value"}
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # {"id", "name", "url"}
+    note: str = ""
 
     @property
     def current_step(self) -> EmStep | None:
@@ -253,6 +256,27 @@ class PrecoroEmulator:
             if refused := self._refusal(user, doc) or self._comment_refusal(comment):
                 raise ValueError(refused[1]["message"])
             self._reject(user, doc, comment.strip())
+            return doc
+
+    def edit_document(self, doc_type: str, idn: str, *, sum: str | None = None, note: str | None = None,
+                      custom_fields: dict[str, str] | None = None, attachments: list[str] | None = None,
+                      comment_by: int | None = None, comment: str = "") -> EmDocument:
+        """Change a document as its requester would in Precoro's web app (its update date moves)."""
+        with self._lock:
+            doc = self._document(doc_type, idn)
+            if sum is not None:
+                doc.sum = sum
+            if note is not None:
+                doc.note = note
+            if custom_fields is not None:
+                doc.custom_fields = [{"name": k, "value": v} for k, v in custom_fields.items()]
+            if attachments is not None:
+                doc.attachments = [{"id": i, "name": name, "url": f"https://files.precoro.test/{doc.id}/{i}"}
+                                   for i, name in enumerate(attachments, 1)]
+            if comment_by is not None:
+                doc.comments.append({"text": comment, "user": self._person(comment_by),
+                                     "createDate": _iso(self.clock())})
+            doc.updated_at = self.clock()
             return doc
 
     def withdraw(self, doc_type: str, idn: str) -> EmDocument:
@@ -597,7 +621,9 @@ class PrecoroEmulator:
             "createDate": _iso(doc.created_at), "updateDate": _iso(doc.updated_at),
             "items": {"data": [dict(i) for i in doc.items]},
             "comments": [dict(c) for c in doc.comments],
-            "attachments": [],
+            "attachments": [dict(a) for a in doc.attachments],
+            "dataDocumentCustomFields": {"data": [dict(f) for f in doc.custom_fields]},
+            "note": doc.note,
             **({"approvalSteps": steps,
                 "approvalStep": next((steps[i] for i, s in enumerate(doc.steps) if s is current), None)}
                if shown else {}),

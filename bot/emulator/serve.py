@@ -19,6 +19,11 @@ class RunningServer:
     url: str
     server: uvicorn.Server = field(repr=False)
     thread: threading.Thread = field(repr=False)
+    loops: list[asyncio.AbstractEventLoop] = field(default_factory=list, repr=False)  # the server's loop
+
+    async def call(self, coro: Any) -> Any:
+        """Await a coroutine in the server's own event loop (where its clients and sessions live)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loops[0]))
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask uvicorn to exit and wait for the thread; force it if it lingers."""
@@ -46,10 +51,15 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, log_lev
     config.setdefault("timeout_graceful_shutdown", 2)
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, **config))
     failure: list[BaseException] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def main() -> None:
+        loops.append(asyncio.get_running_loop())
+        await server.serve(sockets=[sock])
 
     def run() -> None:
         try:
-            asyncio.run(server.serve(sockets=[sock]))
+            asyncio.run(main())
         except BaseException as exc:  # reported to the caller if startup never finished
             failure.append(exc)
         finally:
@@ -65,4 +75,4 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, *, log_lev
             raise RuntimeError(f"server on {host}:{bound_port} did not start") from cause
         time.sleep(0.01)
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    return RunningServer(url=f"http://{shown}:{bound_port}", server=server, thread=thread)
+    return RunningServer(url=f"http://{shown}:{bound_port}", server=server, thread=thread, loops=loops)

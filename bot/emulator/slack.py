@@ -244,6 +244,13 @@ class SlackStandIn:
         with self._lock:
             return copy.deepcopy(self._state.views)
 
+    def home_of(self, user_id: str) -> Json | None:
+        """The App Home view last published for `user_id`, as Slack holds it now (None if never)."""
+        with self._lock:
+            found = next((v for v in self._state.views.values()
+                          if v.get("type") == "home" and v.get("user_id") == user_id), None)
+            return copy.deepcopy(found)
+
     @property
     def responses(self) -> list[ResponsePost]:
         with self._lock:
@@ -679,6 +686,47 @@ class SlackDriver:
         self.standin.apply_view_ack(submitted["id"], submitted.get("hash"), response)
         return response
 
+    async def event(self, event: Json) -> httpx.Response:
+        """An Events API `event_callback` carrying `event` (JSON, signed like Slack's)."""
+        body = {"token": "verification-token-unused", "team_id": self.team_id, "api_app_id": APP_ID,
+                "event": {"event_ts": self.standin.new_ts(), **copy.deepcopy(event)}, "type": "event_callback",
+                "event_id": f"Ev{next(self.standin._seq):08d}", "event_time": int(time.time()),
+                "authorizations": [{"team_id": self.team_id, "user_id": BOT_USER_ID, "is_bot": True,
+                                    "is_enterprise_install": False}],
+                "is_ext_shared_channel": False}
+        return await self.send(json.dumps(body).encode(), "application/json")
+
+    async def open_home(self, user_id: str) -> httpx.Response:
+        """The user opens the app's Home tab (`app_home_opened`)."""
+        return await self.event({"type": "app_home_opened", "user": user_id, "channel": dm_channel(user_id),
+                                 "tab": "home"})
+
+    async def click_in_view(self, user_id: str, view: Json, action_id: str, *, value: str | None = None,
+                            values: dict[str, dict[str, Json]] | None = None,
+                            choose: str | None = None) -> httpx.Response:
+        """A click on the element `action_id` (the one whose value is `value`, if given) in a view
+        (a Home tab or a modal from `standin.views` / `standin.home_of`); `values` is the view's state
+        (checked boxes and inputs) as Slack sends it along; `choose` picks the option with that value
+        of a select menu (it must be one of its options). A view has no response_url."""
+        block_id, element = _find_action(view, action_id, value)
+        action: Json = {"action_id": action_id, "block_id": block_id, "type": element.get("type", "button"),
+                        "action_ts": self.standin.new_ts()}
+        if choose is None:
+            action |= {"value": element.get("value"), "text": element.get("text")}
+        else:
+            option = next((o for o in element.get("options") or [] if o.get("value") == choose), None)
+            if option is None:
+                raise LookupError(f"{action_id!r} offers no option {choose!r}")
+            action["selected_option"] = copy.deepcopy(option)
+        payload: Json = {
+            "type": "block_actions", **self._who(user_id),
+            "container": {"type": "view", "view_id": view.get("id", "")},
+            "view": {**copy.deepcopy(view), "state": {"values": copy.deepcopy(values or {})}},
+            "actions": [action],
+            "trigger_id": self.standin.issue_trigger_id(),
+        }
+        return await self._send_payload(payload)
+
     def _who(self, user_id: str) -> Json:
         name = self._user_name(user_id)
         return {"user": {"id": user_id, "username": name, "name": name, "team_id": self.team_id},
@@ -696,10 +744,11 @@ class SlackDriver:
         return await self._send_form({"payload": json.dumps(payload)})
 
 
-def _find_action(message: Json, action_id: str) -> tuple[str, Json]:
-    """The (block_id, element) of the interactive element `action_id` in a message's blocks."""
+def _find_action(message: Json, action_id: str, value: str | None = None) -> tuple[str, Json]:
+    """The (block_id, element) of the interactive element `action_id` (with `value`, if given) in a
+    message's or view's blocks."""
     for i, block in enumerate(message.get("blocks") or []):
         for element in _interactive_elements(block):
-            if element.get("action_id") == action_id:
+            if element.get("action_id") == action_id and (value is None or element.get("value") == value):
                 return block.get("block_id", f"standin-block-{i}"), element
-    raise LookupError(f"no element with action_id {action_id!r} in message {message.get('ts')}")
+    raise LookupError(f"no element with action_id {action_id!r} in {message.get('ts') or message.get('id')}")

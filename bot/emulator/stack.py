@@ -97,6 +97,10 @@ class LocalStack:
         for server in reversed(self.servers):
             server.stop()
 
+    async def run_reminders(self, now: float) -> int:
+        """Run the bot's reminder job once at `now`, in the bot's own event loop."""
+        return int(await self.servers[-1].call(self.runtime.reminders.run_due(now)))
+
     def token_of(self, name: str) -> str:
         return self.users[name].token
 

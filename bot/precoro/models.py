@@ -28,6 +28,25 @@ class LineItem:
 
 
 @dataclass(frozen=True)
+class CustomField:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    url: str = ""  # only an http(s) URL Precoro gave; the bot never builds API links (they need a token)
+
+
+@dataclass(frozen=True)
+class Comment:
+    text: str
+    author: Person = field(default_factory=Person)
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ApprovalStep:
     name: str
     approvers: tuple[Person, ...] = ()
@@ -55,6 +74,22 @@ class Document:
     approval_steps: tuple[ApprovalStep, ...] = ()
     current_step: ApprovalStep | None = None
     last_approver: Person | None = None  # `lastApprover`: who approved most recently, when present
+    custom_fields: tuple[CustomField, ...] = ()  # `dataDocumentCustomFields.data[]`, those with a value
+    attachments: tuple[Attachment, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    note: str = ""  # the requester's own text on the document (*unconfirmed* field: note / description)
+
+    @property
+    def requester_comment(self) -> str:
+        """The requester's word: the document's note, else the latest comment by its creator."""
+        if self.note.strip():
+            return self.note.strip()
+        email, name = self.creator.email.strip().lower(), self.creator.name.strip()
+        for comment in reversed(self.comments):
+            by = comment.author.email.strip().lower()
+            if (email and by == email) or (not by and name and comment.author.name.strip() == name):
+                return comment.text
+        return ""
 
     @property
     def type_name(self) -> str:
@@ -155,6 +190,73 @@ def _items(raw: Any) -> tuple[LineItem, ...]:
     )
 
 
+def _data(raw: Any) -> list[Any]:
+    """A list, or the `data` list of a `{"data": [...]}` wrapper; [] for anything else."""
+    if isinstance(raw, dict):
+        raw = raw.get("data", [])
+    return raw if isinstance(raw, list) else []
+
+
+def _field_value(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(v for v in (_field_value(i) for i in value) if v)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _text(value).strip()
+
+
+def _custom_fields(raw: Any) -> tuple[CustomField, ...]:
+    found = []
+    for item in _data(raw):
+        if not isinstance(item, dict):
+            continue
+        nested = next((item[k] for k in ("documentCustomField", "customField", "field")
+                       if isinstance(item.get(k), dict)), {})
+        name = _text(item.get("name") or item.get("title") or item.get("label") or nested.get("name")
+                     or nested.get("title")).strip()
+        value = _field_value(_first(item, "value", "valueString", "option", "options", "text"))
+        if name and value:
+            found.append(CustomField(name, value))
+    return tuple(found)
+
+
+def _http_url(value: Any) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    return text if text.startswith(("https://", "http://")) else ""
+
+
+def _attachments(raw: Any) -> tuple[Attachment, ...]:
+    found = []
+    for item in _data(raw):
+        if isinstance(item, dict):
+            name = _text(_first(item, "name", "fileName", "originalName", "title", "filename")).strip()
+            url = _http_url(_first(item, "url", "link", "downloadUrl", "publicUrl"))
+            if name or url:
+                found.append(Attachment(name or "attachment", url))
+        elif isinstance(item, str) and item.strip():
+            found.append(Attachment(item.strip()))
+    return tuple(found)
+
+
+def _comments(raw: Any) -> tuple[Comment, ...]:
+    found = []
+    for item in _data(raw):
+        if isinstance(item, dict):
+            text = _text(_first(item, "text", "comment", "body", "message")).strip()
+            author = item.get("user") or item.get("author") or item.get("creator") or {}
+            at = parse_time(_first(item, "createDate", "createdAt", "date"))
+            if text:
+                found.append(Comment(text, _person(author), at))
+        elif isinstance(item, str) and item.strip():
+            found.append(Comment(item.strip()))
+    return tuple(found)
+
+
+def _note(raw: dict[str, Any]) -> str:
+    value = _first(raw, "note", "description")
+    return value.strip() if isinstance(value, str) else ""
+
+
 def parse_document(doc_type: str, raw: dict[str, Any]) -> Document | None:
     """A document from a list item or a single-document answer; None if it has no IDN."""
     if not isinstance(raw, dict):
@@ -184,4 +286,8 @@ def parse_document(doc_type: str, raw: dict[str, Any]) -> Document | None:
         approval_steps=steps,
         current_step=_step(raw.get("approvalStep")),
         last_approver=_person(raw["lastApprover"]) if isinstance(raw.get("lastApprover"), dict) else None,
+        custom_fields=_custom_fields(raw.get("dataDocumentCustomFields") or raw.get("customFields")),
+        attachments=_attachments(raw.get("attachments")),
+        comments=_comments(raw.get("comments")),
+        note=_note(raw),
     )

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
+    register_approve_comment(app, rt)
+
     async def tell(respond: AsyncRespond, text: str, user: str, team: str) -> None:
         """Answer the clicker privately (response_url; a DM if that fails)."""
         if not text:
@@ -51,12 +53,23 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     @guarded(rt.notifier, "reject click")
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
+        await open_form(body, respond, client, REJECT)
+
+    @app.action(messages.ACTION_APPROVE_COMMENT)
+    @guarded(rt.notifier, "approve with comment click")
+    async def approve_with_comment(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
+                                   client: AsyncWebClient) -> None:
+        await ack()
+        await open_form(body, respond, client, APPROVE)
+
+    async def open_form(body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient, action: str) -> None:
+        """The reject-reason or approve-comment form, for the message's own approver only."""
         user, ref = user_id(body), action_value(body)
         if not user:
-            log.info("reject click without a user ignored")
+            log.info("%s click without a user ignored", action)
             return
         try:
-            message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action=REJECT)
+            message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action=action)
         except DATABASE_UNAVAILABLE:
             await tell(respond, messages.click_not_recorded_text(), user, team_id(body))
             return
@@ -71,7 +84,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not trigger:
             await tell(respond, messages.unreadable_request_text(), user, team_id(body))
             return
-        await client.views_open(trigger_id=trigger, view=messages.reject_modal(ref, doc))
+        form = messages.reject_modal(ref, doc) if action == REJECT else messages.approve_modal(ref, doc)
+        await client.views_open(trigger_id=trigger, view=form)
 
     @app.action(messages.ACTION_OPEN)
     async def open_link(ack: AsyncAck) -> None:
@@ -92,6 +106,27 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         ref = text_field(view, "private_metadata")
         answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=REJECT,
                                           comment=reason)
+        if answer.text:
+            await _tell_submitter(rt, team_id(body), ref, user, answer.text)
+
+
+def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
+    @app.view(messages.APPROVE_CALLBACK)
+    @guarded(rt.notifier, "approve comment")
+    async def approve_comment(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
+        """Approve with an optional comment. Precoro's approve POST takes no body, so the comment
+        stays with the bot: in the decision record and on the Slack message."""
+        comment = input_value(view, messages.COMMENT_BLOCK, messages.COMMENT_ACTION)
+        if len(comment) > messages.APPROVE_COMMENT_MAX:
+            await ack(response_action="errors", errors={messages.COMMENT_BLOCK: messages.comment_too_long_text()})
+            return
+        await ack()
+        user = user_id(body)
+        if not user:
+            return
+        ref = text_field(view, "private_metadata")
+        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=APPROVE,
+                                          comment=comment)
         if answer.text:
             await _tell_submitter(rt, team_id(body), ref, user, answer.text)
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 
-from bot.slack import actions, commands, messages
+from bot.slack import actions, commands, home, messages, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     )
     commands.register(app, rt)
     actions.register(app, rt)
+    home.register(app, rt)
+    reminders.register(app, rt)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
@@ -26,6 +27,11 @@ from bot.precoro.models import ApprovalStep, Document, LineItem
 ACTION_APPROVE = "precoro_approve"
 ACTION_REJECT = "precoro_reject"
 ACTION_OPEN = "precoro_open"
+ACTION_APPROVE_COMMENT = "precoro_approve_comment"
+APPROVE_CALLBACK = "precoro_approve_comment"
+COMMENT_BLOCK = "comment"
+COMMENT_ACTION = "comment_input"
+APPROVE_COMMENT_MAX = 800  # like a rejection's reason; kept in Slack and the bot's records only
 DECISION_BLOCK = "decision"
 REJECT_CALLBACK = "precoro_reject_reason"
 REASON_BLOCK = "reason"
@@ -231,14 +237,87 @@ def _item_line(item: LineItem, currency: str) -> str:
     return f"• {name} — {detail}" if detail else f"• {name}"
 
 
-def _items_block(doc: Document) -> dict[str, Any] | None:
+def _link(url: str, text: str) -> str:
+    """`<url|text>` when the URL is safe to put in mrkdwn; else the (already escaped) text."""
+    url = (url or "").strip()
+    if url.startswith(("https://", "http://")) and len(url) <= URL_MAX and not any(c in url for c in "|<> "):
+        return f"<{url}|{text.replace('|', '/')}>"
+    return text
+
+
+def _items_block(doc: Document, link: str = "") -> dict[str, Any] | None:
     if not doc.items:
         return None
     lines = [_item_line(item, doc.currency) for item in doc.items[:ITEMS_SHOWN]]
     more = len(doc.items) - ITEMS_SHOWN
     if more > 0:
-        lines.append(f"and {more} more in Precoro")
-    return {"type": "section", "text": _mrkdwn("*Items*\n" + "\n".join(lines))}
+        lines.append(_link(link, f"and {more} more in Precoro"))
+    return {"type": "section", "text": _mrkdwn(clip("*Items*\n" + "\n".join(lines), SECTION_TEXT_MAX))}
+
+
+# Custom fields shown first when present (by name, case-insensitive); others follow, up to the cap.
+CUSTOM_FIELDS_FIRST = ("department", "project", "budget", "cost center", "cost centre")
+CUSTOM_FIELDS_SHOWN = 4
+ATTACHMENTS_SHOWN = 5
+CHAIN_SHOWN = 6
+NOTE_SHOWN_MAX = 500
+PEOPLE_SHOWN = 3
+
+
+def _custom_fields(doc: Document) -> list[dict[str, Any]]:
+    def rank(name: str) -> int:
+        lowered = name.lower()
+        return next((i for i, word in enumerate(CUSTOM_FIELDS_FIRST) if word in lowered), len(CUSTOM_FIELDS_FIRST))
+
+    chosen = sorted(doc.custom_fields, key=lambda f: rank(f.name))[:CUSTOM_FIELDS_SHOWN]
+    return [_field(safe(f.name, 60) or "Field", safe(f.value, 300) or DASH) for f in chosen]
+
+
+def _attachments_block(doc: Document, link: str) -> dict[str, Any] | None:
+    if not doc.attachments:
+        return None
+    lines = [f"• {_link(a.url, safe(a.name, ITEM_MAX) or 'attachment')}" for a in doc.attachments[:ATTACHMENTS_SHOWN]]
+    more = len(doc.attachments) - ATTACHMENTS_SHOWN
+    if more > 0:
+        lines.append(_link(link, f"and {more} more in Precoro"))
+    head = f"*Attachments ({len(doc.attachments)})*"
+    return {"type": "section", "text": _mrkdwn(clip("\n".join([head, *lines]), SECTION_TEXT_MAX))}
+
+
+def _names(people: Sequence[Any]) -> str:
+    names = [safe(_clean(p.name) or _clean(p.email), NAME_MAX) for p in people]
+    names = [n for n in names if n]
+    if len(names) > PEOPLE_SHOWN:
+        return ", ".join(names[:PEOPLE_SHOWN]) + f" +{len(names) - PEOPLE_SHOWN}"
+    return ", ".join(names) or DASH
+
+
+def _chain_block(doc: Document) -> dict[str, Any] | None:
+    """Who approved before, who holds it now, who comes next."""
+    if len(doc.approval_steps) < 2:
+        return None
+    current = _step(doc)
+    lines = []
+    for step in doc.approval_steps[:CHAIN_SHOWN]:
+        name = safe(step.name, NAME_MAX) or "Step"
+        if step.done:
+            lines.append(f":white_check_mark: {name} · approved by {_names(step.approved_by or step.approvers)}")
+        elif current is not None and step.name == current.name and not current.done:
+            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+            current = None  # steps after it are "next"
+        else:
+            lines.append(f":white_small_square: {name} · next: {_names(step.approvers)}")
+    if len(doc.approval_steps) > CHAIN_SHOWN:
+        lines.append(f"and {len(doc.approval_steps) - CHAIN_SHOWN} more steps")
+    return {"type": "section", "text": _mrkdwn(clip("*Approval chain*\n" + "\n".join(lines), SECTION_TEXT_MAX))}
+
+
+def _note_block(doc: Document) -> dict[str, Any] | None:
+    note = safe(doc.requester_comment, NOTE_SHOWN_MAX, one_line=False)
+    if not note:
+        return None
+    who = safe(_who(doc), NAME_MAX) or "The requester"
+    return {"type": "section", "text": _mrkdwn(clip(f":speech_balloon: *{who} wrote*\n{note}", SECTION_TEXT_MAX))}
 
 
 def _when(at: datetime | None, tz: str) -> str:
@@ -265,6 +344,8 @@ def _state_line(
         text = f"Precoro is busy; your {noun} is queued and will be retried automatically."
     elif state is MessageState.APPROVED:
         text = f"Approved by {mention(actor)}{_when(at, tz)}" if actor else f"Approved{_when(at, tz)}"
+        if why:
+            text += f": {why}"
     elif state is MessageState.REJECTED:
         text = f"Rejected by {mention(actor)}{_when(at, tz)}" if actor else f"Rejected{_when(at, tz)}"
         if why:
@@ -356,9 +437,12 @@ def document_message(
         {"type": "header", "text": _plain(_title(doc), HEADER_TEXT_MAX)},
         {"type": "section", "fields": _fields(doc, tz)},
     ]
-    items = _items_block(doc)
-    if items:
-        blocks.append(items)
+    custom = _custom_fields(doc)
+    if custom:
+        blocks.append({"type": "section", "fields": custom})
+    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link), _chain_block(doc)):
+        if extra:
+            blocks.append(extra)
     step = _step(doc)
     step_text = f"Approval step: *{safe(step.name, NAME_MAX)}*" if step and _clean(step.name) else ""
     if state is MessageState.WAITING:
@@ -376,6 +460,7 @@ def document_message(
     if state is MessageState.WAITING or (state is MessageState.FAILED and retry_allowed):
         buttons.append(_button("Approve", ACTION_APPROVE, value=ref, style="primary",
                                confirm=_approve_confirm(doc)))
+        buttons.append(_button("Approve with comment", ACTION_APPROVE_COMMENT, value=ref))
         buttons.append(_button("Reject", ACTION_REJECT, value=ref, style="danger"))
     open_button = _open_button(link)
     if open_button:
@@ -383,6 +468,29 @@ def document_message(
     if buttons:
         blocks.append({"type": "actions", "block_id": DECISION_BLOCK, "elements": buttons})
     return {"text": _fallback(doc, state, verb), "blocks": blocks}
+
+
+def change_note(old: Document, new: Document) -> str:
+    """What changed in a waiting document that its approver should hear about, as one thread reply
+    (mrkdwn); "" when nothing worth a word changed (a redraw is enough then)."""
+    lines: list[str] = []
+    before, after = format_amount(old.total, old.currency), format_amount(new.total, new.currency)
+    if before != after:
+        lines.append(f":pencil2: Amount changed: {escape(before)} → *{escape(after)}*")
+    seen = {(c.text, c.author.email, c.author.name) for c in old.comments}
+    for comment in [c for c in new.comments if (c.text, c.author.email, c.author.name) not in seen][-3:]:
+        who = safe(_clean(comment.author.name) or _clean(comment.author.email), NAME_MAX) or "Someone"
+        lines.append(f":speech_balloon: New comment from {who}: {safe(comment.text, NOTE_SHOWN_MAX)}")
+    if _clean(new.note) and _clean(new.note) != _clean(old.note):
+        lines.append(f":memo: The requester's note now reads: {safe(new.note, NOTE_SHOWN_MAX)}")
+    known = {(a.name, a.url) for a in old.attachments}
+    added = [a for a in new.attachments if (a.name, a.url) not in known]
+    if added:
+        names = ", ".join(_link(a.url, safe(a.name, ITEM_MAX) or "attachment") for a in added[:ATTACHMENTS_SHOWN])
+        lines.append(f":paperclip: New attachment{'s' if len(added) > 1 else ''}: {names}")
+    if not lines:
+        return ""
+    return clip(f"*{safe(_title(new), NAME_MAX)} changed in Precoro*\n" + "\n".join(lines), SECTION_TEXT_MAX)
 
 
 # --- modals --------------------------------------------------------------------------------------
@@ -399,6 +507,33 @@ def _modal(callback_id: str, title: str, submit: str, metadata: str, blocks: lis
         "close": _plain("Cancel", MODAL_TITLE_MAX),
         "blocks": blocks,
     }
+
+
+def approve_modal(ref: str, doc: Document) -> dict[str, Any]:
+    """The form of "Approve with comment": an optional comment; `ref` comes back as private_metadata."""
+    _check_ref(ref)
+    question = f"Approve {safe(_title(doc), NAME_MAX)}"
+    amount = format_amount(doc.total, doc.currency)
+    if amount != DASH:
+        question += f" for {escape(amount)}"
+    return _modal(APPROVE_CALLBACK, "Approve document", "Approve", ref, [
+        {"type": "section", "text": _mrkdwn(f"{question}?")},
+        {
+            "type": "input",
+            "block_id": COMMENT_BLOCK,
+            "optional": True,
+            "label": _plain("Comment", 2000),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": COMMENT_ACTION,
+                "multiline": True,
+                "max_length": APPROVE_COMMENT_MAX,
+                "placeholder": _plain("Optional: a word for the record", 150),
+            },
+            "hint": _plain("Shown on this message and kept in the bot's audit records. Precoro's API takes no "
+                           "comment with an approval, so it does not appear in Precoro.", 2000),
+        },
+    ])
 
 
 def reject_modal(ref: str, doc: Document) -> dict[str, Any]:
@@ -569,6 +704,10 @@ def token_revoked_text() -> str:
 
 def precoro_unavailable_text() -> str:
     return "Precoro is not answering right now; nothing was changed. Try again in a few minutes."
+
+
+def comment_too_long_text() -> str:
+    return f"Keep the comment to {APPROVE_COMMENT_MAX} characters."
 
 
 def reason_required_text() -> str:
@@ -753,3 +892,424 @@ def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz:
 def token_check_failed_text() -> str:
     return ("Precoro could not be asked right now (busy or not answering); nothing was stored. "
             "Try again in a minute.")
+
+
+# --- App Home ----------------------------------------------------------------------------------
+ACTION_SELECT = "precoro_home_select"
+ACTION_BULK_APPROVE = "precoro_bulk_approve"
+BULK_BLOCK = "home_bulk"
+HOME_DOC_BLOCK = "home_doc_"  # + ref: the document's section (its checkbox lives there)
+HOME_ACTIONS_BLOCK = "home_act_"  # + ref: its buttons
+VIEW_BLOCKS_MAX = 100
+HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counted
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """One document of the approver's queue, as stored by the poller (no Precoro request)."""
+
+    doc: Document
+    ref: str
+    link: str
+    state: MessageState
+    since: datetime  # when it entered the approver's queue
+
+
+@dataclass(frozen=True)
+class ApproverRow:
+    user: str
+    company: str
+    email: str
+    status: str
+    last_polled: datetime | None
+    waiting: int
+
+
+@dataclass(frozen=True)
+class QuotaRow:
+    company: str
+    windows: tuple[tuple[float, int, int, int], ...]  # (seconds, used, limit, reserve)
+    paused_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AdminSummary:
+    approvers: tuple[ApproverRow, ...]
+    quotas: tuple[QuotaRow, ...]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    """One document of a bulk approval and how it ended."""
+
+    title: str
+    ok: bool
+    text: str = ""
+
+
+def format_age(seconds: float) -> str:
+    """`just now`, `12 min`, `3 h`, `2 d`."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def format_span(seconds: float) -> str:
+    """A quota window's length: `1 s`, `1 h`, `1 day`."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return "day" if days == 1 else f"{days} days"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+_HOME_STATE_NOTE: dict[MessageState, str] = {
+    MessageState.WORKING: ":hourglass_flowing_sand: Sending your decision to Precoro…",
+    MessageState.QUEUED: ":clock3: Precoro is busy; your decision is queued and retried automatically.",
+    MessageState.FAILED: ":warning: Your last decision did not go through; you can try again.",
+}
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def _home_doc_text(item: HomeItem, now: datetime) -> str:
+    doc = item.doc
+    name = safe(_title(doc), NAME_MAX)
+    url = (item.link or "").strip()
+    title = f"<{url}|{name}>" if url and len(url) <= URL_MAX and "|" not in url and ">" not in url else name
+    amount = format_amount(doc.total, doc.currency)
+    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
+    parts = [safe(_who(doc), NAME_MAX) or "Unknown requester"]
+    if _clean(doc.supplier):
+        parts.append(safe(doc.supplier, NAME_MAX))
+    parts.append(f"waiting {format_age(max(0.0, (now - item.since).total_seconds()))}")
+    text = head + "\n" + " · ".join(parts)
+    note = _HOME_STATE_NOTE.get(item.state)
+    return clip(text + (f"\n{note}" if note else ""), SECTION_TEXT_MAX)
+
+
+def _home_doc_blocks(item: HomeItem, now: datetime) -> list[dict[str, Any]]:
+    _check_ref(item.ref)
+    decidable = item.state in (MessageState.WAITING, MessageState.FAILED)
+    section: dict[str, Any] = {"type": "section", "block_id": HOME_DOC_BLOCK + item.ref,
+                               "text": _mrkdwn(_home_doc_text(item, now))}
+    if decidable:
+        section["accessory"] = {"type": "checkboxes", "action_id": ACTION_SELECT,
+                                "options": [{"text": _plain("Select", 75), "value": item.ref}]}
+    blocks = [section]
+    buttons: list[dict[str, Any]] = []
+    if decidable:
+        buttons.append(_button("Approve", ACTION_APPROVE, value=item.ref, style="primary",
+                               confirm=_approve_confirm(item.doc)))
+        buttons.append(_button("Reject", ACTION_REJECT, value=item.ref, style="danger"))
+    open_button = _open_button(item.link)
+    if open_button:
+        buttons.append(open_button)
+    if buttons:
+        blocks.append({"type": "actions", "block_id": HOME_ACTIONS_BLOCK + item.ref, "elements": buttons})
+    return blocks
+
+
+def _type_plural(doc: Document) -> str:
+    name = _clean(doc.type_name) or "Document"
+    return name if name.endswith("s") else name + "s"
+
+
+def _admin_blocks(admin: AdminSummary, tz: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = [{"type": "divider"},
+                                    {"type": "header", "text": _plain("Admin", HEADER_TEXT_MAX)}]
+    head = f"*Approvers ({len(admin.approvers)})*"
+    lines: list[str] = []
+    used = len(head)
+    for shown, row in enumerate(admin.approvers):
+        polled = format_time(row.last_polled, tz) if row.last_polled else "never"
+        mark = ":white_check_mark:" if row.status == "active" else ":no_entry:"
+        line = (f"• {mark} {mention(row.user)} · {safe(row.company, 40)} · {safe(row.email, 100) or DASH} · "
+                f"{safe(row.status, 20)} · {_plural(row.waiting, 'document')} waiting · last checked {polled}")
+        left = len(admin.approvers) - shown
+        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
+            lines.append(f"and {left} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    if not admin.approvers:
+        lines.append("No approvers are registered yet. Register one with `/precoro register @user`.")
+    blocks.append({"type": "section", "text": _mrkdwn("\n".join([head, *lines]))})
+    quota_lines = ["*Precoro quota use* (shared by every approver of a company)"]
+    for q in admin.quotas[:20]:
+        windows = " · ".join(
+            f"{used_:,}/{limit:,} per {format_span(seconds)}" + (f" ({reserve:,} kept for clicks)" if reserve else "")
+            for seconds, used_, limit, reserve in q.windows)
+        line = f"• *{safe(q.company, 40)}*: {windows or DASH}"
+        if q.paused_until is not None:
+            line += f" · paused by Precoro until {format_time(q.paused_until, tz)}"
+        quota_lines.append(line)
+    if len(admin.quotas) > 20:
+        quota_lines.append(f"and {len(admin.quotas) - 20} more")
+    blocks.append({"type": "section", "text": _mrkdwn(clip("\n".join(quota_lines), SECTION_TEXT_MAX))})
+    return blocks
+
+
+def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
+    if not results:
+        return []
+    done = sum(r.ok for r in results)
+    lines = [f"*Approve selected: {done} of {len(results)} approved*"]
+    for r in results:
+        mark = ":white_check_mark:" if r.ok else ":warning:"
+        lines.append(f"{mark} {safe(r.title, NAME_MAX)}" + (f": {safe(r.text, 300)}" if r.text else ""))
+    return [{"type": "section", "text": _mrkdwn(clip("\n".join(lines), SECTION_TEXT_MAX))}]
+
+
+ACTION_REMINDER_CHOICE = "precoro_reminder_choice"
+ACTION_DIGEST_CHOICE = "precoro_digest_choice"
+REMINDER_CHOICES = (2.0, 4.0, 8.0, 16.0)  # working hours offered on the Home, besides the default and never
+DEFAULT_CHOICE = "default"
+NEVER_CHOICE = "off"
+
+
+@dataclass(frozen=True)
+class ReminderPrefs:
+    """What the Home's "Your reminders" part shows: the defaults and the approver's own choices."""
+
+    default_hours: float
+    default_on: bool
+    hours: float | None  # None: default; 0: never
+    default_digest: bool
+    digest: bool | None
+    digest_at: str  # "09:00"
+    workday: str  # "09:00 to 18:00, Mon to Fri"
+
+
+def workday_text(start: str, end: str, days: Sequence[int]) -> str:
+    """`09:00 to 18:00, Mon to Fri` (days: Monday is 0)."""
+    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    ordered = sorted(set(days))
+    run = len(ordered) > 2 and ordered == list(range(ordered[0], ordered[-1] + 1))
+    shown = f"{names[ordered[0]]} to {names[ordered[-1]]}" if run else ", ".join(names[d] for d in ordered)
+    return f"{start} to {end}, {shown}"
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": _plain(text, 75), "value": value}
+
+
+def _working_hours(hours: float) -> str:
+    return f"after {hours:g} working hour{'s' if hours != 1 else ''}"
+
+
+def reminder_choice_value(hours: float | None) -> str:
+    return DEFAULT_CHOICE if hours is None else NEVER_CHOICE if hours <= 0 else f"{hours:g}"
+
+
+def parse_reminder_choice(value: str) -> tuple[bool, float | None] | None:
+    """(valid, hours): hours None for the default, 0 for never; None when not an offered choice."""
+    if value == DEFAULT_CHOICE:
+        return True, None
+    if value == NEVER_CHOICE:
+        return True, 0.0
+    try:
+        hours = float(value)
+    except ValueError:
+        return None
+    return (True, hours) if hours in REMINDER_CHOICES else None
+
+
+def _prefs_blocks(prefs: ReminderPrefs) -> list[dict[str, Any]]:
+    default_text = _working_hours(prefs.default_hours) if prefs.default_on else "never"
+    options = [_option(f"Default ({default_text})", DEFAULT_CHOICE)]
+    options += [_option(_working_hours(h).capitalize(), f"{h:g}") for h in REMINDER_CHOICES]
+    options.append(_option("Never", NEVER_CHOICE))
+    chosen = reminder_choice_value(prefs.hours)
+    if chosen not in {o["value"] for o in options}:  # a value no longer offered: show the default
+        chosen = DEFAULT_CHOICE
+    current = next(o for o in options if o["value"] == chosen)
+    digest_default = "on" if prefs.default_digest else "off"
+    digest_options = [_option(f"Default ({digest_default})", DEFAULT_CHOICE), _option("On", "on"),
+                      _option("Off", "off")]
+    digest_chosen = DEFAULT_CHOICE if prefs.digest is None else "on" if prefs.digest else "off"
+    return [
+        {"type": "divider"},
+        {"type": "section", "text": _mrkdwn(
+            f"*Reminders* of documents still waiting, within your workday ({safe(prefs.workday, 100)}, "
+            "your time zone)"),
+         "accessory": {"type": "static_select", "action_id": ACTION_REMINDER_CHOICE, "options": options,
+                       "initial_option": current}},
+        {"type": "section", "text": _mrkdwn(
+            f"*Morning digest* of everything waiting, on workdays at {safe(prefs.digest_at, 10)}"),
+         "accessory": {"type": "static_select", "action_id": ACTION_DIGEST_CHOICE, "options": digest_options,
+                       "initial_option": next(o for o in digest_options if o["value"] == digest_chosen)}},
+    ]
+
+
+def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
+              revoked: bool = False, admin: AdminSummary | None = None,
+              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None) -> dict[str, Any]:
+    """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
+    DM messages; a summary of a bulk approval; their reminder choices; for admins, approvers and
+    quota use. ≤ 100 blocks."""
+    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
+        (_admin_blocks(admin, tz) if admin is not None else [])
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
+        {"type": "context", "elements": [_mrkdwn(f"Oldest first · updated {format_time(now, tz)}")]},
+    ]
+    blocks += _bulk_blocks(bulk)
+    if not registered:
+        blocks.append({"type": "section", "text": _mrkdwn(
+            "You are not registered as a Precoro approver yet. Ask a bot admin to run `/precoro register @you`.")})
+    elif revoked:
+        blocks.append({"type": "section", "text": _mrkdwn(f":warning: {token_revoked_text()}")})
+    if registered and not items:
+        blocks.append({"type": "section", "text": _mrkdwn(
+            ":tada: Nothing is waiting for your approval. New documents appear here and in your messages.")})
+    if any(i.state in (MessageState.WAITING, MessageState.FAILED) for i in items):
+        blocks.append({"type": "actions", "block_id": BULK_BLOCK, "elements": [
+            _button("Approve selected", ACTION_BULK_APPROVE, style="primary", confirm={
+                "title": _plain("Approve selected?", CONFIRM_TITLE_MAX),
+                "text": _plain("Each selected document is approved in Precoro with your token.", CONFIRM_TEXT_MAX),
+                "confirm": _plain("Approve", 30), "deny": _plain("Cancel", 30), "style": "primary"})]})
+        blocks.append({"type": "context", "elements": [_mrkdwn("Tick documents, then *Approve selected*.")]})
+    groups: dict[str, list[HomeItem]] = {}
+    for item in sorted(items, key=lambda i: (i.since, i.ref)):
+        groups.setdefault(_type_plural(item.doc), []).append(item)
+    shown = 0
+    budget = VIEW_BLOCKS_MAX - len(admin_part) - 1  # one left for "and N more"
+    for name, group in groups.items():
+        if len(blocks) + 3 > budget or shown >= HOME_SHOWN_MAX:
+            break
+        blocks.append({"type": "section", "text": _mrkdwn(f"*{safe(name, NAME_MAX)} ({len(group)})*")})
+        for item in group:
+            doc_blocks = _home_doc_blocks(item, now)
+            if len(blocks) + len(doc_blocks) > budget or shown >= HOME_SHOWN_MAX:
+                break
+            blocks += doc_blocks
+            shown += 1
+        else:
+            continue
+        break  # the view is full
+    if shown < len(items):
+        blocks.append({"type": "context", "elements": [_mrkdwn(
+            f"and {len(items) - shown} more: decide the ones above first, or open Precoro.")]})
+    return {"type": "home", "blocks": blocks + admin_part}
+
+
+def nothing_selected_text() -> str:
+    return "Tick at least one document on the Home tab, then click *Approve selected*."
+
+
+def bulk_outcome_text(state: str) -> str:
+    """Why a document of a bulk approval is not approved (yet), from its message's state."""
+    return {
+        "working": "still being sent to Precoro",
+        "queued": "Precoro is busy; queued and retried automatically",
+        "gone": "no longer waiting for you",
+        "rejected": "already rejected",
+        "failed": "Precoro did not accept it",
+    }.get(state, "not approved")
+
+
+# --- reminders, snooze and the morning digest ---------------------------------------------------
+ACTION_SNOOZE = "precoro_snooze"
+REMINDER_SHOWN = 10
+DIGEST_SHOWN = 20
+
+
+def snooze_value(ref: str, hours: float) -> str:
+    return f"{ref}:{hours:g}"
+
+
+def parse_snooze_value(value: str) -> tuple[str, float] | None:
+    ref, _, hours = (value or "").rpartition(":")
+    try:
+        number = float(hours)
+    except ValueError:
+        return None
+    return (ref, number) if ref and number > 0 else None
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} days"
+
+
+def _queue_line(doc: Document, link: str, detail: str) -> str:
+    title = _link(link, safe(_title(doc), NAME_MAX))
+    amount = format_amount(doc.total, doc.currency)
+    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
+    who = safe(_who(doc), NAME_MAX) or "Unknown requester"
+    return f"{head}\n{who} · {detail}"
+
+
+@dataclass(frozen=True)
+class ReminderItem:
+    doc: Document
+    ref: str
+    link: str
+    waited_working_hours: float
+
+
+def reminder_message(items: Sequence[ReminderItem], *, snooze_hours: Sequence[float]) -> dict[str, Any]:
+    """A DM reminding an approver of documents that waited too long, each with snooze buttons."""
+    count = len(items)
+    head = (":alarm_clock: This document is still waiting for your approval." if count == 1
+            else f":alarm_clock: {count} documents are still waiting for your approval.")
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(head)}]
+    for item in items[:REMINDER_SHOWN]:
+        _check_ref(item.ref)
+        waited = f"waited {format_age(item.waited_working_hours * 3600).replace('just now', 'under a minute')}" \
+                 " of working time"
+        blocks.append({"type": "section", "text": _mrkdwn(clip(_queue_line(item.doc, item.link, waited),
+                                                                 SECTION_TEXT_MAX))})
+        buttons = [_button(f"Remind me in {_hours(h)}", ACTION_SNOOZE, value=snooze_value(item.ref, h))
+                   for h in list(snooze_hours)[:3]]
+        open_button = _open_button(item.link)
+        if open_button:
+            buttons.append(open_button)
+        blocks.append({"type": "actions", "block_id": f"remind_{item.ref}", "elements": buttons})
+    if count > REMINDER_SHOWN:
+        blocks.append({"type": "context", "elements": [_mrkdwn(f"and {count - REMINDER_SHOWN} more on the Home tab")]})
+    blocks.append({"type": "context", "elements": [_mrkdwn(
+        "Approve or reject from each document's message above, or from the bot's *Home* tab.")]})
+    fallback = f"{count} document{'s are' if count > 1 else ' is'} still waiting for your approval"
+    return {"text": fallback, "blocks": blocks}
+
+
+def digest_message(items: Sequence[HomeItem], *, now: datetime, tz: str) -> dict[str, Any]:
+    """The morning digest: everything waiting for the approver, oldest first."""
+    ordered = sorted(items, key=lambda i: (i.since, i.ref))
+    count = len(ordered)
+    head = f":sunrise: Good morning. {count} document{'s are' if count != 1 else ' is'} waiting for your approval."
+    lines = [_queue_line(i.doc, i.link, f"waiting {format_age(max(0.0, (now - i.since).total_seconds()))}")
+             for i in ordered[:DIGEST_SHOWN]]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(head)}]
+    text = ""
+    for line in lines:  # several documents per section, each section within Slack's limit
+        if len(text) + len(line) + 2 > SECTION_TEXT_MAX:
+            blocks.append({"type": "section", "text": _mrkdwn(text)})
+            text = ""
+        text = f"{text}\n\n{line}" if text else line
+    if text:
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
+    more = f"and {count - DIGEST_SHOWN} more. " if count > DIGEST_SHOWN else ""
+    blocks.append({"type": "context", "elements": [_mrkdwn(
+        f"{more}Decide them from their messages or the bot's *Home* tab · {format_time(now, tz)}")]})
+    return {"text": f"Good morning: {count} document{'s' if count != 1 else ''} waiting for your approval",
+            "blocks": blocks}
+
+
+def snoozed_text(doc: Document, at: datetime, tz: str) -> str:
+    return f"Snoozed. I'll remind you about {safe(_title(doc), NAME_MAX)} on {format_time(at, tz)}."
+
+
+def snooze_refused_text() -> str:
+    return "That snooze is not offered any more; nothing changed."

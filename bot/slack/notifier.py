@@ -60,6 +60,18 @@ class Notifier:
                                          **details)
         await self._call(team, "chat_update", channel=channel, ts=ts, **body)
 
+    async def post(self, team: str, user_id: str, body: dict[str, Any]) -> None:
+        """DM a rendered message (`{"text", "blocks"}`) to a user."""
+        await self._call(team, "chat_postMessage", channel=user_id, unfurl_links=False, **body)
+
+    async def reply(self, team: str, channel: str, ts: str, text: str) -> None:
+        """A reply in the thread of a posted message (mrkdwn text)."""
+        await self._call(team, "chat_postMessage", channel=channel, thread_ts=ts, text=text, unfurl_links=False)
+
+    async def publish_home(self, team: str, user_id: str, view: dict[str, Any]) -> None:
+        """Publish the user's App Home tab."""
+        await self._call(team, "views_publish", user_id=user_id, view=view)
+
     async def dm(self, team: str, user_id: str, text: str) -> None:
         await self._call(team, "chat_postMessage", channel=user_id, text=text)
 

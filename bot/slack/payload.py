@@ -48,6 +48,13 @@ def action_value(body: Any) -> str:
     return _text(_dict(first).get("value"))
 
 
+def selected_option(body: Any) -> str:
+    """The value of the option chosen in the first action (a select menu) of a block_actions payload."""
+    actions = _dict(body).get("actions")
+    first = actions[0] if isinstance(actions, list) and actions else None
+    return _text(_dict(_dict(first).get("selected_option")).get("value"))
+
+
 def text_field(body: Any, name: str) -> str:
     return _text(_dict(body).get(name))
 
@@ -93,3 +100,19 @@ async def _tell_failure(notifier: Notifier, kwargs: dict[str, Any]) -> None:
     if user:
         with contextlib.suppress(SlackUnavailable):
             await notifier.dm(team_id(body) or text_field(body, "team_id"), user, text)
+
+
+def selected_values(view: Any, action_id: str) -> list[str]:
+    """The values of every checked option of the `action_id` checkboxes in a view's state, in the
+    order of the view's blocks; [] when absent or malformed."""
+    values = _dict(_dict(_dict(view).get("state")).get("values"))
+    order = [_text(_dict(b).get("block_id")) for b in _dict(view).get("blocks") or [] if isinstance(b, dict)]
+    blocks = sorted(values, key=lambda b: order.index(b) if b in order else len(order))
+    found: list[str] = []
+    for block in blocks:
+        options = _dict(_dict(values.get(block)).get(action_id)).get("selected_options")
+        for option in options if isinstance(options, list) else []:
+            value = _text(_dict(option).get("value"))
+            if value and value not in found:
+                found.append(value)
+    return found

@@ -11,6 +11,7 @@ from bot.store.audit import AuditRepo
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
+from bot.store.home import HomeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
@@ -28,6 +29,7 @@ class Store:
     audit: AuditRepo
     leases: LeaseRepo
     discovery: DiscoveryRepo
+    home: HomeRepo
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -41,6 +43,7 @@ class Store:
             audit=AuditRepo(engine),
             leases=LeaseRepo(engine),
             discovery=DiscoveryRepo(engine),
+            home=HomeRepo(engine),
         )
 
     def close(self) -> None:

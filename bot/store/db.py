@@ -10,7 +10,22 @@ from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inser
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.schema import company_leases, discovery_settings, metadata, schema_migrations
+from bot.store.schema import (
+    HOME_TABLES,
+    company_leases,
+    discovery_settings,
+    home_users,
+    message_reminders,
+    metadata,
+    schema_migrations,
+)
+
+
+def _create_home_tables(conn: Connection) -> None:
+    """App Home viewers, reminders and digests."""
+    home_users.create(conn, checkfirst=True)
+    message_reminders.create(conn, checkfirst=True)
+
 
 
 def _slack_oauth_tables(conn: Connection) -> None:
@@ -25,7 +40,7 @@ def _slack_oauth_tables(conn: Connection) -> None:
     tables.create_all(conn)
 
 
-_LATER_TABLES = ("company_leases", "discovery_settings")  # created by their own migrations
+_LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES)  # created by their own migrations
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
@@ -33,6 +48,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (2, lambda conn: company_leases.create(conn, checkfirst=True)),
     (3, _slack_oauth_tables),
     (4, lambda conn: discovery_settings.create(conn, checkfirst=True)),
+    (5, _create_home_tables),  # App Home, reminders, digests
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

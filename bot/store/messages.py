@@ -14,6 +14,8 @@ from bot.store.schema import posted_messages
 
 # States whose message still shows Approve / Reject buttons.
 OPEN_STATES = ("waiting", "failed")
+# States still in the approver's queue (the App Home): open, or a decision on its way.
+QUEUE_STATES = ("waiting", "failed", "working", "queued")
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,19 @@ class MessageRepo:
             query = query.where(posted_messages.c.state.in_(list(only_from)))
         with self.engine.begin() as conn:
             return bool(conn.execute(query.values(**values)).rowcount)
+
+    def queue(self, approver_ids: Iterable[int]) -> list[PostedMessage]:
+        """Posted messages still in an approver's queue (waiting, or a decision in flight or failed),
+        oldest first: what the App Home shows, read from the database alone."""
+        ids = list(approver_ids)
+        if not ids:
+            return []
+        query = (
+            select(posted_messages)
+            .where(posted_messages.c.approver_id.in_(ids)
+                   & posted_messages.c.state.in_(list(QUEUE_STATES))
+                   & posted_messages.c.ts.is_not(None))
+            .order_by(posted_messages.c.first_seen_at, posted_messages.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [_message(r) for r in conn.execute(query).all()]

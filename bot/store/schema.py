@@ -123,6 +123,31 @@ audit_log = Table(
 )
 Index("ix_audit_log_company_at", audit_log.c.company, audit_log.c.at)
 
+# --- App Home, reminders and digests (migration "home": created by their own version) ----------
+# One row per Slack user who opened the bot's Home tab (their Home is kept current from then on),
+# with the local day of their last morning digest.
+home_users = Table(
+    "home_users",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("slack_user_id", String(32), primary_key=True),
+    Column("home_opened_at", Float),
+    Column("digest_day", String(10)),  # YYYY-MM-DD in the user's time zone
+    Column("reminder_hours", Float),  # their own "remind me after N working hours"; 0 never; NULL the default
+    Column("digest", Integer),  # their own morning digest choice: 1 on, 0 off, NULL the default
+)
+
+# Reminder state of a waiting message: when its approver was last reminded, and a snooze.
+message_reminders = Table(
+    "message_reminders",
+    metadata,
+    Column("message_id", Integer, ForeignKey("posted_messages.id", ondelete="CASCADE"), primary_key=True),
+    Column("reminded_at", Float),
+    Column("reminders", Integer, nullable=False, default=0),
+    Column("snoozed_until", Float),
+)
+HOME_TABLES = ("home_users", "message_reminders")
+
 # Which replica polls which company: a row claim with expiry, renewed every tick.
 company_leases = Table(
     "company_leases",

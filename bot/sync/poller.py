@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.precoro import api
@@ -11,6 +12,7 @@ from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
+from bot.slack import messages
 from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
@@ -42,6 +44,8 @@ class Poller:
         self.web_urls = web_urls
         self.notifier = notifier
         self.clock = clock
+        # Called with (team, Slack user) after a poll changed the approver's queue (the App Home).
+        self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
 
     def link(self, company: str, doc_type: str, idn: str) -> str:
         return api.web_link(self.web_urls[company], doc_type, idn)
@@ -84,6 +88,8 @@ class Poller:
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
         self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
         posted = await self.apply(approver, plan, raws)
+        if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
+            await self.on_queue_change(approver.team_id, approver.slack_user_id)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 
@@ -118,6 +124,7 @@ class Poller:
         message = self.store.messages.get(message_id)
         if message is None or not message.posted:
             return
+        old = parse_document(message.doc_type, message.raw_document)
         try:
             await self.notifier.show(approver.team_id, message.channel or "", message.ts or "", doc,
                                      owner=approver.slack_user_id,
@@ -127,6 +134,11 @@ class Poller:
             return  # fingerprint unchanged, so the next poll redraws it
         self.store.messages.set_state(message_id, state.value, self.clock.now(), document=raw,
                                       fingerprint=doc.fingerprint())
+        # Amount edited, a new comment...: said in the message's thread, not in a second message.
+        note = messages.change_note(old, doc) if old is not None and state is MessageState.WAITING else ""
+        if note:
+            with contextlib.suppress(SlackUnavailable):
+                await self.notifier.reply(approver.team_id, message.channel or "", message.ts or "", note)
 
     async def _retire(self, approver: Approver, message_id: int) -> None:
         message = self.store.messages.get(message_id)

@@ -1,0 +1,68 @@
+"""The App Home rendering (pure): grouping, order, limits, the admin part."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
+from bot.precoro.models import Document, Person
+from bot.slack import messages
+from bot.slack.messages import AdminSummary, ApproverRow, HomeItem, MessageState, QuotaRow
+from tests.test_e2e_approval import text_of
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def item(n: int, doc_type: str = "purchaseorders", *, age_hours: float = 1.0,
+         state: MessageState = MessageState.WAITING) -> HomeItem:
+    doc = Document(doc_type=doc_type, id=n, idn=f"X-{n}", total=Decimal("1234.5"), currency="EUR",
+                   supplier="<!channel> Supplies", creator=Person("Ann Lee", "ann@example.com"))
+    return HomeItem(doc=doc, ref=str(n), link=f"https://app.precoro.test/x/{n}", state=state,
+                    since=NOW - timedelta(hours=age_hours))
+
+
+def text(view: dict) -> str:
+    return text_of({"blocks": view["blocks"]})
+
+
+def test_grouped_by_type_oldest_first_with_amount_requester_and_age() -> None:
+    view = messages.home_view([item(1, age_hours=2), item(2, "invoices", age_hours=50), item(3, age_hours=30)],
+                              now=NOW, tz="Europe/Berlin")
+    shown = text(view)
+    assert shown.index("Invoices (1)") < shown.index("Purchase orders (2)")  # the oldest document's type first
+    assert shown.index("X-3") < shown.index("X-1")
+    assert "1,234.50 EUR" in shown and "Ann Lee" in shown and "waiting 2 d" in shown and "waiting 30 h" in shown
+    assert "&lt;!channel&gt; Supplies" in shown and "<!channel>" not in shown
+    assert "CET" in shown  # the approver's time zone
+    _check_view(view)
+
+
+def test_in_flight_documents_have_no_buttons() -> None:
+    view = messages.home_view([item(1, state=MessageState.WORKING)], now=NOW, tz="UTC")
+    assert "Sending your decision" in text(view)
+    ids = [e.get("action_id") for b in view["blocks"] for e in b.get("elements", []) if isinstance(e, dict)]
+    assert messages.ACTION_APPROVE not in ids and messages.ACTION_BULK_APPROVE not in ids
+
+
+def test_a_long_queue_stays_within_slack_limits_and_counts_the_rest() -> None:
+    admin = AdminSummary(tuple(ApproverRow(f"U{i:04d}", "acme", f"u{i}@example.com", "active", None, i)
+                               for i in range(300)),
+                         (QuotaRow("acme", ((3600.0, 120, 1500, 100), (86400.0, 900, 3000, 200))),))
+    view = messages.home_view([item(i, "invoices" if i % 2 else "purchaseorders") for i in range(120)],
+                              now=NOW, tz="UTC", admin=admin)
+    assert len(view["blocks"]) <= VIEW_BLOCKS_MAX
+    shown = text(view)
+    assert "Waiting for your approval (120)" in shown and "more: decide the ones above first" in shown
+    assert "120/1,500 per hour" in shown and "900/3,000 per day" in shown and "and " in shown
+    _check_view(view)
+
+
+def test_nothing_waiting() -> None:
+    assert "Nothing is waiting" in text(messages.home_view([], now=NOW, tz="UTC"))
+
+
+def test_not_registered_or_token_refused() -> None:
+    assert "not registered" in text(messages.home_view([], now=NOW, tz="UTC", registered=False))
+    shown = text(messages.home_view([item(1)], now=NOW, tz="UTC", revoked=True))
+    assert "refused your API token" in shown and "X-1" in shown
