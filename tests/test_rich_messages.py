@@ -52,3 +52,11 @@ def test_change_note_says_only_what_changed() -> None:
     assert new is not None
     note = messages.change_note(old, new)
     assert "10.00 USD → *12.50 USD*" in note and "New comment from Bo: ok?" in note and "q.pdf" in note
+
+
+def test_a_new_comment_changes_the_fingerprint_and_it_fits_its_column() -> None:
+    old = parse_document("invoices", BASE)
+    new = parse_document("invoices", {**BASE, "comments": [{"text": "hi"}]})
+    assert old is not None and new is not None and old.fingerprint() != new.fingerprint()
+    long = parse_document("invoices", {**BASE, "supplier": "S" * 1000})
+    assert long is not None and len(long.fingerprint()) <= 200

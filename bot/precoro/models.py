@@ -6,6 +6,7 @@ missing or oddly typed field: it keeps what is present and leaves the rest empty
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -100,8 +101,13 @@ class Document:
         return self.status == api.STATUS_PENDING
 
     def fingerprint(self) -> str:
-        """What, if changed, makes the posted message worth redrawing."""
-        return f"{self.status}|{self.total}|{self.currency}|{self.supplier}|{self.updated_at}"
+        """What, if changed, makes the posted message worth redrawing (a new comment, attachment or
+        note counts even when Precoro's update date, to the second, did not move)."""
+        extra = zlib.crc32(f"{self.note}|{[c.text for c in self.comments]}|{self.attachments}".encode())
+        text = (f"{self.status}|{self.total}|{self.currency}|{self.supplier}|{self.updated_at}"
+                f"|{len(self.comments)}.{len(self.attachments)}.{extra:08x}")
+        # The column holds 200 characters (PostgreSQL enforces it): a long supplier name is hashed.
+        return text if len(text) <= 200 else f"{text[:180]}#{zlib.crc32(text.encode()):08x}"
 
 
 def _text(value: Any) -> str:
