@@ -177,8 +177,9 @@ class Discoverer:
             retired += len(plan.gone)
         return posted, retired, routing.unregistered
 
-    async def lost(self, company: str, approver_id: int) -> None:
-        """The discovery approver was removed or its token refused elsewhere: discovery off, admins told."""
+    async def lost(self, company: str, approver_id: int, *, team: str) -> None:
+        """The discovery approver was removed or its token refused elsewhere: discovery off, admins
+        told (`team`: the approver's Slack workspace, for a notifier that posts per workspace)."""
         now = self.clock.now()
         if not self.store.discovery.turn_off_if(company, approver_id, note="the discovery approver is no longer "
                                                 "registered or active", now=now):

@@ -143,7 +143,7 @@ class _Company:
     discovery_checked_at: float = -math.inf
     discovered_at: float | None = None
     discovery_due: tuple[float, int] | None = None  # (weighted seconds until the next run, its cost)
-    discovery_lost: int | None = None  # the discovery approver is gone: turn discovery off, tell the admins
+    discovery_lost: tuple[int, str] | None = None  # (approver id, Slack team) of a discovery approver gone
 
 
 class PollScheduler:
@@ -416,7 +416,8 @@ class PollScheduler:
             found = self.store.approvers.get(settings.approver_id) if settings.approver_id is not None else None
             state.discovery = found if found is not None and found.active else None
             if settings.active and state.discovery is None:  # removed, or its token refused by a poll
-                state.discovery_lost = settings.approver_id
+                team = found.team_id if found is not None else next((a.team_id for a in state.approvers), "")
+                state.discovery_lost = (settings.approver_id or 0, team)
             fallback = settings.fallback_types
             if state.discovered_at is None and settings.cursor is not None and settings.active:
                 state.discovered_at = settings.cursor  # after a restart: not all at once
@@ -430,8 +431,8 @@ class PollScheduler:
         cost = len(state.discovery_types)
         state.discovery_due = None
         if state.discovery_lost is not None and self.discoverer is not None:
-            lost, state.discovery_lost = state.discovery_lost, None
-            await self.discoverer.lost(company.id, lost)
+            (lost, team), state.discovery_lost = state.discovery_lost, None
+            await self.discoverer.lost(company.id, lost, team=team)
         if approver is None or self.discoverer is None or not cost:
             return False
         others = any(a.id != approver.id for a in state.approvers)
