@@ -219,3 +219,19 @@ async def test_a_document_withdrawn_in_precoro_retires_the_message(stack: LocalS
     await stack.slack.wait_for(
         lambda: messages.ACTION_APPROVE not in buttons(stack.slack.messages[(message["channel"], message["ts"])]),
         timeout=10)
+
+
+async def test_removing_the_discovery_approver_turns_discovery_off_and_tells_the_admins(
+        polling_stack: LocalStack) -> None:
+    stack = polling_stack
+    await stack.register("bob")
+    await discovery_on(stack)
+    await stack.slack.wait_for(lambda: discovery_reads(stack), timeout=10)
+    await stack.driver.slash_command(ADMIN, f"remove <@{ADMIN}>")
+    await stack.slack.wait_for(lambda: next(
+        (m for m in stack.slack.messages_in(dm_channel(ADMIN)) if "is off" in (m.get("text") or "")), None),
+        timeout=10)
+    settings = stack.runtime.store.discovery.get("acme")
+    assert settings is not None and settings.approver_id is None
+    doc = stack.precoro.add_document("acme", "purchaseorders", stack.users["alice"].id, [[stack.users["bob"].id]])
+    await dm(stack, BOB, doc.idn)  # bob's own polls go on

@@ -774,6 +774,11 @@ def admin_discovery_revoked_text(user: str, company: str) -> str:
             f"back on with `/precoro discovery {mention(user)}`.")
 
 
+def admin_discovery_lost_text(company: str) -> str:
+    return (f"Discovery for *{safe(company, 40)}* is off: its approver was removed or their token stopped working. "
+            "Each approver's own waiting list is polled again. Choose another with `/precoro discovery @user`.")
+
+
 def discovery_status_line(user: str | None, cursor: datetime | None, fallback: Sequence[str], note: str) -> str:
     if user is None:
         why = f" ({safe(note, 80)})" if note else ""

@@ -34,7 +34,7 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
         return "\n".join(lines)
     for company in rt.config.companies:
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
+        lines += discovery_lines(rt, company.id)  # first: the clip below may cut the report's tail
         report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
         lines.append(f"```{report}```")
-        lines += discovery_lines(rt, company.id)
     return clip("\n".join(lines), STATUS_MAX)

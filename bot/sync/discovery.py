@@ -177,6 +177,20 @@ class Discoverer:
             retired += len(plan.gone)
         return posted, retired, routing.unregistered
 
+    async def lost(self, company: str, approver_id: int, *, team: str) -> None:
+        """The discovery approver was removed or its token refused elsewhere: discovery off, admins
+        told (`team`: the approver's Slack workspace, for a notifier that posts per workspace)."""
+        now = self.clock.now()
+        if not self.store.discovery.turn_off_if(company, approver_id, note="the discovery approver is no longer "
+                                                "registered or active", now=now):
+            return
+        log.warning("discovery of %s turned off: approver %s is no longer active", company, approver_id)
+        self.store.audit.record(at=now, company=company, actor="bot", action="discovery.off",
+                                subject=str(approver_id), outcome="approver gone")
+        for admin in self.admins:
+            with contextlib.suppress(SlackUnavailable):
+                await self.notifier.dm(team, admin, messages.admin_discovery_lost_text(company))
+
     async def _revoked(self, company: str, approver: Approver) -> None:
         """Precoro refused the discovery token: discovery off at once, admins told, polls go on."""
         now = self.clock.now()

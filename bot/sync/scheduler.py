@@ -144,6 +144,7 @@ class _Company:
     discovery_checked_at: float = -math.inf
     discovered_at: float | None = None
     discovery_due: tuple[float, int] | None = None  # (weighted seconds until the next run, its cost)
+    discovery_lost: tuple[int, str] | None = None  # (approver id, Slack team) of a discovery approver gone
 
 
 class PollScheduler:
@@ -437,7 +438,11 @@ class PollScheduler:
                 self.store.discovery.set_approver(company.id, state.discovery.id, by="config", now=now)
             fallback: frozenset[str] = frozenset()
         else:
-            state.discovery = next((a for a in state.approvers if a.id == settings.approver_id), None)
+            found = self.store.approvers.get(settings.approver_id) if settings.approver_id is not None else None
+            state.discovery = found if found is not None and found.active else None
+            if settings.active and state.discovery is None:  # removed, or its token refused by a poll
+                team = found.team_id if found is not None else next((a.team_id for a in state.approvers), "")
+                state.discovery_lost = (settings.approver_id or 0, team)
             fallback = settings.fallback_types
             if state.discovered_at is None and settings.cursor is not None and settings.active:
                 state.discovered_at = settings.cursor  # after a restart: not all at once
@@ -450,6 +455,9 @@ class PollScheduler:
         approver = self._discovery_approver(company, state, now) if self.discoverer is not None else None
         cost = len(state.discovery_types)
         state.discovery_due = None
+        if state.discovery_lost is not None and self.discoverer is not None:
+            (lost, team), state.discovery_lost = state.discovery_lost, None
+            await self.discoverer.lost(company.id, lost, team=team)
         if approver is None or self.discoverer is None or not cost:
             return False
         others = any(a.id != approver.id for a in state.approvers)
