@@ -24,7 +24,7 @@ from bot.quota.ledger import (
 )
 
 T0 = 1_700_000_000.0
-POLICY = QuotaPolicy()
+POLICY = QuotaPolicy(margin_seconds=0.5)  # the arithmetic below is written for this margin
 EXACT = QuotaPolicy(margin_seconds=0.0)
 POLL, CLICK = Lane.POLL, Lane.INTERACTIVE
 
@@ -76,7 +76,7 @@ def test_blocked_until_is_honored() -> None:
 
 
 def test_lane_that_can_never_send() -> None:
-    policy = QuotaPolicy(windows=(Window(1, 1), Window(60, 5, 5)))
+    policy = QuotaPolicy(windows=(Window(1, 1), Window(60, 5, 5)), margin_seconds=0.5)
     assert earliest_slot([], policy, POLL, T0) is None
     assert earliest_slot([], policy, CLICK, T0) == T0
     closed = QuotaPolicy(windows=(Window(60, 0),))

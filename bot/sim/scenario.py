@@ -155,6 +155,7 @@ def standard(approvers: tuple[int, ...] = (1, 10, 50, 200, 500)) -> list[Scenari
         out.append(Scenario(f"equal N={n}", n))
     for n in approvers:
         out.append(Scenario(f"skewed N={n}", n, zipf=1.0, work_share=0.9))
+    out.append(Scenario("skewed N=50 after a week of history", 50, zipf=1.0, work_share=0.9, warmup_days=6.0))
     out.append(Scenario("2 restarts, 11:00 and 15:00 (skewed N=50)", 50, zipf=1.0, work_share=0.9,
                         restart_at_hours=(11.0, 15.0)))
     out.append(Scenario("200 clicks in 5 min at 10:00 (skewed N=50)", 50, zipf=1.0, work_share=0.9, burst_clicks=200))
