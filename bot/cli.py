@@ -35,6 +35,7 @@ def _stored_tokens_note(config, vault) -> tuple[str, bool]:  # type: ignore[no-u
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.keys import check_stored_tokens, describe
+    from bot.slack.installations import unreadable_slack_tokens
     from bot.store.approvers import ApproverRepo
     from bot.store.db import make_engine
 
@@ -44,12 +45,13 @@ def _stored_tokens_note(config, vault) -> tuple[str, bool]:  # type: ignore[no-u
     engine = make_engine(url)
     try:
         problems = check_stored_tokens(ApproverRepo(engine), vault)
+        workspaces = unreadable_slack_tokens(engine, vault) if config.slack.oauth else []
     except SQLAlchemyError as exc:  # unreachable, or not migrated yet: the config itself may be fine
         return f"stored tokens not checked ({type(exc).__name__})", True
     finally:
         engine.dispose()
-    if problems:
-        return describe(problems), False
+    if problems or workspaces:
+        return describe(problems, workspaces=workspaces), False
     return "every stored token decrypts", True
 
 
@@ -73,6 +75,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     import time
 
     from bot.keys import describe, rotate_all
+    from bot.slack.installations import rotate_slack_tokens
     from bot.store import Store
 
     config = _load(args.config)
@@ -82,6 +85,7 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
     store = Store.open(config.storage_url)
     try:
         report = rotate_all(store.approvers, vault)
+        slack_rotated, slack_unreadable = rotate_slack_tokens(store.engine, vault)
         for company, n in sorted(report.rotated_by_company.items()):
             store.audit.record(at=time.time(), company=company, actor="rotate-keys", action="token.rekey",
                                subject=f"key {vault.current_key_id}", outcome=f"{n} re-encrypted")
@@ -89,11 +93,11 @@ def cmd_rotate_keys(args: argparse.Namespace) -> int:
         store.close()
     print(f"rotate-keys: {report.rotated} token(s) re-encrypted under key {vault.current_key_id!r}; "
           f"{report.current} already under it; {report.changed_meanwhile} changed meanwhile (left as registered); "
-          f"{len(report.problems)} unreadable")
+          f"{len(report.problems)} unreadable; {slack_rotated} Slack workspace token(s) re-encrypted, "
+          f"{slack_unreadable} unreadable")
     if report.problems:
         print(describe(report.problems), file=sys.stderr)
-        return 1
-    return 0
+    return 1 if report.problems or slack_unreadable else 0
 
 
 def cmd_gen_key(_: argparse.Namespace) -> int:
@@ -115,10 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"cannot start: encryption.keys: {exc}", file=sys.stderr)
         return 2
     from bot.keys import check_stored_tokens, describe
+    from bot.slack.installations import unreadable_slack_tokens
 
     problems = check_stored_tokens(rt.store.approvers, rt.vault)
-    if problems:  # refuse now, rather than fail in every click and poll of those approvers
-        print(f"cannot start: encryption.keys: {describe(problems)}", file=sys.stderr)
+    workspaces = unreadable_slack_tokens(rt.store.engine, rt.vault) if config.slack.oauth else []
+    if problems or workspaces:  # refuse now, rather than fail in every click and poll of those approvers
+        print(f"cannot start: encryption.keys: {describe(problems, workspaces=workspaces)}", file=sys.stderr)
         rt.store.close()
         return 2
     uvicorn.run(create_app(rt), host=config.host, port=args.port or config.port, log_level="warning",

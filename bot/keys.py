@@ -9,6 +9,7 @@ tried again.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.store.approvers import Approver, ApproverRepo
@@ -62,14 +63,17 @@ def check_stored_tokens(repo: ApproverRepo, vault: Vault) -> list[KeyProblem]:
     return [p for a in repo.list() if (p := _problem(vault, a)) is not None]
 
 
-def describe(problems: list[KeyProblem], limit: int = 20) -> str:
-    """A message for the operator: what is wrong, for whom, and what to do."""
+def describe(problems: list[KeyProblem], limit: int = 20, *, workspaces: Sequence[str] = ()) -> str:
+    """A message for the operator: what is wrong, for whom, and what to do (`workspaces`: Slack
+    workspaces whose stored bot token does not decrypt)."""
     missing = sorted({p.key_id for p in problems if "not configured" in p.problem})
-    lines = [f"{len(problems)} stored token(s) cannot be decrypted with the configured encryption.keys:"]
+    lines = [f"{len(problems) + len(workspaces)} stored token(s) cannot be decrypted with the configured "
+             "encryption.keys:"]
     lines += [f"  approver {p.approver_id} ({p.company}, Slack user {p.slack_user_id}): {p.problem}"
               for p in problems[:limit]]
     if len(problems) > limit:
         lines.append(f"  and {len(problems) - limit} more")
+    lines += [f"  the Slack bot token of workspace {team}" for team in workspaces[:limit]]
     if missing:
         lines.append(f"Add the missing key(s) {', '.join(repr(k) for k in missing)} back to encryption.keys "
                      "(the first key encrypts, every listed key decrypts), then run `precoro-bot rotate-keys`.")

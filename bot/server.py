@@ -80,10 +80,11 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         try:
             yield
         finally:
-            rt.scheduler.shutdown()
-            rt.reminders.shutdown()
             # Clicks being sent get their answer; the outbox keeps any that cannot finish in time.
-            left = await rt.decisions.drain(rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds)
+            grace = rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds
+            await rt.scheduler.stop(grace)
+            rt.reminders.shutdown()
+            left = await rt.decisions.drain(grace)
             if left:
                 log.warning("%d decision(s) still in flight at shutdown; the outbox resumes them", left)
             await session.close()

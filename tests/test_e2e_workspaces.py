@@ -16,6 +16,8 @@ from sqlalchemy import text
 
 from bot.emulator.slack import SlackDriver, dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
+from bot.slack.installations import EncryptedInstallationStore, rotate_slack_tokens, unreadable_slack_tokens
+from bot.vault import Vault, generate_key
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,3 +89,35 @@ async def test_an_install_with_a_forged_state_is_refused(stack: LocalStack) -> N
     assert answer.status_code == 400
     with stack.runtime.store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM slack_bots")).scalar() == 0
+
+
+async def test_rotate_keys_reseals_the_workspace_tokens(stack: LocalStack) -> None:
+    assert (await install(stack, TEAM)).status_code == 200
+    engine, new_key = stack.runtime.store.engine, generate_key()
+    only_new, both = Vault([("k2", new_key)]), Vault([("k2", new_key), ("k1", stack.key)])
+    assert unreadable_slack_tokens(engine, only_new) == [TEAM], "the old key is still needed"
+
+    rotated, unreadable = rotate_slack_tokens(engine, both)
+    assert rotated >= 2 and unreadable == 0  # the installation's and the bot's row
+    assert unreadable_slack_tokens(engine, only_new) == []
+    bot = await EncryptedInstallationStore("1111.2222", engine, only_new).async_find_bot(enterprise_id=None,
+                                                                                           team_id=TEAM)
+    assert bot is not None and stack.slack.team_of_token(bot.bot_token) == TEAM
+    assert rotate_slack_tokens(engine, both) == (0, 0), "nothing left to re-seal"
+
+
+async def test_an_uninstalled_workspace_is_forgotten(stack: LocalStack) -> None:
+    assert (await install(stack, OTHER_TEAM)).status_code == 200
+    other = SlackDriver(stack.bot_url, stack.signing_secret, stack.slack, team_id=OTHER_TEAM)
+    answer = await other.event({"type": "app_uninstalled"})
+    assert answer.status_code == 200
+
+    def stored() -> int:
+        with stack.runtime.store.engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM slack_bots WHERE team_id = :t"),
+                                    {"t": OTHER_TEAM}).scalar() or 0)
+
+    await stack.slack.wait_for(lambda: stored() == 0)
+    await other.slash_command(OTHER_ADMIN, "help")
+    await stack.slack.wait_for(lambda: any("not installed in this Slack workspace" in r.body.get("text", "")
+                                           for r in stack.slack.responses))

@@ -32,6 +32,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     actions.register(app, rt)
     home.register(app, rt)
     reminders.register(app, rt)
+    if rt.config.slack.oauth is not None:
+        app.enable_token_revocation_listeners()  # an uninstalled workspace's stored tokens are deleted
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

@@ -18,10 +18,10 @@ from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData, Table, select, update
 
 from bot import redact
-from bot.vault import Vault
+from bot.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +128,52 @@ class SlackClients:
             self._by_token[bot.bot_token] = AsyncWebClient(token=bot.bot_token, base_url=self.base_url,
                                                             **self.options)
         return self._by_token[bot.bot_token]
+
+
+def _token_tables(engine: Engine) -> list[Table]:
+    tables = MetaData()
+    tables.reflect(engine, only=[SQLAlchemyInstallationStore.default_bots_table_name,
+                                 SQLAlchemyInstallationStore.default_installations_table_name])
+    return list(tables.tables.values())
+
+
+def rotate_slack_tokens(engine: Engine, vault: Vault) -> tuple[int, int]:
+    """Re-seal every stored Slack token under the vault's current key (`precoro-bot rotate-keys`),
+    each with compare-and-set so a new install meanwhile is left as it is. Returns (re-sealed,
+    unreadable)."""
+    rotated = unreadable = 0
+    tables = _token_tables(engine)
+    with engine.begin() as conn:
+        for table in tables:
+            for row in conn.execute(select(table)).mappings():
+                binding = _binding(row["enterprise_id"], row["team_id"])
+                for name in _TOKEN_FIELDS:
+                    sealed = row.get(name)
+                    if not sealed or not vault.needs_rotation(sealed):
+                        continue
+                    try:
+                        fresh = vault.rotate(sealed, binding=binding)
+                    except VaultError:
+                        unreadable += 1
+                        continue
+                    column = table.c[name]
+                    rotated += conn.execute(update(table).where((table.c.id == row["id"]) & (column == sealed))
+                                            .values({name: fresh})).rowcount
+    return rotated, unreadable
+
+
+def unreadable_slack_tokens(engine: Engine, vault: Vault) -> list[str]:
+    """The workspaces whose stored Slack token the configured keys cannot open."""
+    teams = []
+    tables = _token_tables(engine)
+    with engine.connect() as conn:
+        for table in tables:
+            for row in conn.execute(select(table)).mappings():
+                for name in _TOKEN_FIELDS:
+                    if sealed := row.get(name):
+                        try:
+                            vault.decrypt(sealed, binding=_binding(row["enterprise_id"], row["team_id"]))
+                        except VaultError:
+                            teams.append(str(row["team_id"]))
+                            break
+    return sorted(set(teams))

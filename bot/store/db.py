@@ -6,7 +6,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, Text, create_engine, event, insert, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -37,6 +37,10 @@ def _slack_oauth_tables(conn: Connection) -> None:
     Installs.build_installations_table(tables, Installs.default_installations_table_name)
     Installs.build_bots_table(tables, Installs.default_bots_table_name)
     States.build_oauth_states_table(tables, States.default_table_name)
+    for table in tables.tables.values():  # sealed tokens are longer than the 200 characters allowed
+        for column in table.columns:
+            if column.name.endswith("_token"):
+                column.type = Text()
     tables.create_all(conn)
 
 

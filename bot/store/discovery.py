@@ -79,12 +79,19 @@ class DiscoveryRepo:
                 .values(approver_id=None, cursor=None, note=note, updated_at=now)
             ).rowcount)
 
-    def save_run(self, company: str, *, cursor: float | None, unregistered: Mapping[str, list[list[str]]],
-                 now: float) -> None:
+    def save_run(self, company: str, approver_id: int, *, cursor: float | None,
+                 unregistered: Mapping[str, list[list[str]]], now: float) -> bool:
+        """Record a run made with `approver_id`'s token; nothing if discovery was switched to
+        someone else (or off) meanwhile, whose next run must start from its own full read."""
         values: dict[str, object] = {"unregistered": json.dumps(dict(unregistered), separators=(",", ":"))}
         if cursor is not None:
             values["cursor"] = cursor
-        self._upsert(company, now, **values)
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                update(discovery_settings)
+                .where((discovery_settings.c.company == company) & (discovery_settings.c.approver_id == approver_id))
+                .values(updated_at=now, **values)
+            ).rowcount)
 
     def add_fallback(self, company: str, doc_type: str, now: float) -> bool:
         """Leave `doc_type` to per-approver polls; True if it was not already."""

@@ -132,8 +132,8 @@ class Discoverer:
         posted, retired, found = await self._route(company, read, raws, complete, started)
         before = settings.unregistered if settings is not None else {}
         unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
-        self.store.discovery.save_run(company, cursor=started if done else None, unregistered=unregistered,
-                                      now=self.clock.now())
+        self.store.discovery.save_run(company, approver.id, cursor=started if done else None,
+                                      unregistered=unregistered, now=self.clock.now())
         return DiscoveryResult(requests=requests, documents=len(read), posted=posted, retired=retired,
                                complete=done, error=error)
 

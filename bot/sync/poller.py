@@ -88,8 +88,6 @@ class Poller:
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
         self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
         posted = await self.apply(approver, plan, raws)
-        if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
-            await self.on_queue_change(approver.team_id, approver.slack_user_id)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 
@@ -117,6 +115,8 @@ class Poller:
             await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)])
         for message_id in plan.gone:
             await self._retire(approver, message_id)
+        if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
+            await self.on_queue_change(approver.team_id, approver.slack_user_id)
         return posted
 
     async def _redraw(self, approver: Approver, message_id: int, doc: Document, state: MessageState,

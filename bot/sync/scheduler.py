@@ -23,6 +23,7 @@ exact start times of this process's polls (used instead of their end times) are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -173,6 +174,17 @@ class PollScheduler:
                                 coalesce=True, misfire_grace_time=None, id="tick")
         self._scheduler.start()
 
+    async def stop(self, timeout: float) -> None:
+        """Graceful stop: no tick starts any more, the running one ends after its current poll
+        (a decision it is sending finishes), then the companies are handed over."""
+        self._stopping = True
+        if self._scheduler is not None:
+            self._scheduler.pause()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout), self._lock:
+                pass  # the tick in progress has ended
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Stop ticking and hand this replica's companies over at once instead of after a lease."""
         self._stopping = True
@@ -198,7 +210,7 @@ class PollScheduler:
                 if self._decision_due(self.clock.now()):
                     await self.decisions.run_due()
                 for company in self.config.companies:
-                    if self._hold_lease(company):
+                    if not self._stopping and self._hold_lease(company):
                         await self.poll_company(company)
             except asyncio.CancelledError:
                 if not self._stopping:
@@ -402,6 +414,8 @@ class PollScheduler:
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
         for key in keys:
+            if self._stopping:
+                break
             if polled and not self._hold_lease(company):
                 break  # a slow tick outlived the lease and another replica took the company
             started = self.clock.now()
