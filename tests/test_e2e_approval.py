@@ -268,15 +268,15 @@ async def test_health_readiness_and_metrics(stack: LocalStack) -> None:
 async def test_status_shows_admins_the_quota_the_pace_and_a_pause(stack: LocalStack) -> None:
     await stack.register("alice")
     await stack.slack.wait_for(lambda: "PO-1001" in str(stack.slack.messages_in(dm_channel(ALICE))))
-    mine = await stack.driver.slash_command(ALICE, "status")
-    assert "You are registered for *acme*" in mine.text and "window" not in mine.text, "approvers see only their own"
+    mine = await stack.driver.ask(ALICE, "status")
+    assert "You are registered for *acme*" in mine and "window" not in mine, "approvers see only their own"
 
     spent = stack.precoro.quota_used("acme", 3600)
-    report = (await stack.driver.slash_command(ADMIN, "status")).text
+    report = await stack.driver.ask(ADMIN, "status")
     used = int(re.search(r"window 1 h: (\d+) of 150000 requests used, 100 kept for clicks", report)[1])
     assert used >= spent > 0, "every request Precoro counted is in the ledger"
     assert re.search(rf"{ALICE} alice@example.com: every [\d.]+ (s|min|h), .* next ", report)
 
     stack.runtime.store.quota.block("acme", stack.runtime.clock.now() + 600, "Route based limiter by minute")
-    paused = (await stack.driver.slash_command(ADMIN, "status")).text
+    paused = await stack.driver.ask(ADMIN, "status")
     assert "paused by Precoro until" in paused and "Route based limiter by minute" in paused

@@ -75,7 +75,7 @@ def discovery_reads(stack: LocalStack, since: float = 0.0) -> list[Any]:
 
 
 async def status(stack: LocalStack) -> str:
-    return reply(await stack.driver.slash_command(ADMIN, "status"))
+    return await stack.driver.ask(ADMIN, "status")
 
 
 async def test_a_document_for_bob_reaches_him_through_discovery_and_he_approves_with_his_token(

@@ -105,7 +105,7 @@ async def test_no_secret_reaches_logs_slack_or_http_answers(stack: LocalStack,
 
     # Admin views and the HTTP endpoints.
     for text in ("list", "status", "audit 50", "help"):
-        answers.append((await driver.slash_command(ADMIN, text)).text)
+        answers.append(await driver.ask(ADMIN, text))
     async with httpx.AsyncClient(base_url=stack.bot_url) as http:
         for path in ("/healthz", "/readyz", "/metrics"):
             answers.append((await http.get(path)).text)

@@ -652,6 +652,20 @@ class SlackDriver:
         }
         return await self._send_form(form)
 
+    async def ask(self, user_id: str, text: str, timeout: float = 10.0) -> str:
+        """A slash command's answer as the user sees it: the acknowledgement's text, or else the
+        first reply the bot posts to the command's response_url."""
+        answered = len(self.standin.responses)
+        ack = await self.slash_command(user_id, text)
+        if ack.content.strip():  # answered in the acknowledgement (JSON, or plain text)
+            with contextlib.suppress(ValueError):
+                body = ack.json()
+                return str(body.get("text") or json.dumps(body)) if isinstance(body, dict) else str(body)
+            return ack.text
+        reply = await self.standin.wait_for(lambda: next(
+            (r for r in self.standin.responses[answered:] if r.body.get("text")), None), timeout=timeout)
+        return str(reply.body["text"])
+
     async def click(self, user_id: str, message: Json, action_id: str) -> httpx.Response:
         """A click on the button `action_id` in `message` (a dict from `standin.messages` or
         `standin.ephemerals_for`)."""

@@ -89,7 +89,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             else:
                 await ack(messages.discovery_usage_text())
         elif sub == "status":
-            await ack(status_text(rt, team=team, user=user, is_admin=is_admin))
+            await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
+            await respond(text=status_text(rt, team=team, user=user, is_admin=is_admin), response_type="ephemeral",
+                          replace_original=False)
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
             await ack()
             await _remove(rt, respond, team, user, parse_mention(args[0]) or "")
