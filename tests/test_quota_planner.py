@@ -16,7 +16,7 @@ from bot.quota.planner import (
     OFF_HOURS_DIVISOR,
     PRIOR_DOCS_PER_DAY,
     Approver,
-    due,
+    backlog_order,
     in_working_hours,
     intervals,
     poll_allowance,
@@ -166,44 +166,38 @@ def test_plans_always_respect_the_budget_and_bounds(approvers: list[Approver], b
         assert use == pytest.approx(budget, rel=1e-9)
 
 
-# --- due ----------------------------------------------------------------------------------------
-def test_due_orders_by_overdue_ratio_never_polled_first_ties_by_key() -> None:
+# --- who goes next: backlog_order -----------------------------------------------------------------
+def test_never_polled_first_then_the_largest_backlog_per_request() -> None:
     approvers = [
-        Approver("late", 2, T0 - 300),  # ratio 3
-        Approver("barely", 2, T0 - 100),  # ratio 1
-        Approver("fresh", 2, T0 - 50),  # not due
-        Approver("new-b", 2, None),
-        Approver("new-a", 2, None),
-        Approver("tied", 2, T0 - 300),  # ratio 3, after "late" by key
-        Approver("slow", 2, T0 - 500),  # ratio 2.5 on its own interval
+        Approver("quiet", 2, T0 - 3600, docs_per_day=1.0),  # backlog 1 * 3600^2 / 2 per 2 requests
+        Approver("busy", 2, T0 - 1800, docs_per_day=9.0),  # 9 * 1800^2 / 2: more than quiet's
+        Approver("pricey", 8, T0 - 1800, docs_per_day=9.0),  # the same backlog, four times the cost
+        Approver("new", 2, None),
     ]
-    plan = {"late": 100, "barely": 100, "fresh": 100, "new-a": 100, "new-b": 100, "tied": 100, "slow": 200}
-    assert due(approvers, plan, T0, max_requests=100) == ["new-a", "new-b", "late", "tied", "slow", "barely"]
+    assert backlog_order(approvers, T0, max_requests=100) == ["new", "busy", "quiet", "pricey"]
 
 
-def test_due_stops_at_the_first_approver_that_does_not_fit() -> None:
-    approvers = [Approver("a", 2, None), Approver("b", 5, T0 - 1000), Approver("c", 1, T0 - 500)]
-    plan = {"a": 100.0, "b": 100.0, "c": 100.0}
-    assert due(approvers, plan, T0, max_requests=6) == ["a"]  # b (5) does not fit; c must wait behind it
-    assert due(approvers, plan, T0, max_requests=7) == ["a", "b"]
-    assert due(approvers, plan, T0, max_requests=8) == ["a", "b", "c"]
-    assert due(approvers, plan, T0, max_requests=1) == []
-    assert due(approvers, plan, T0, max_requests=0) == []
+def test_equal_rates_make_round_robin() -> None:
+    approvers = [Approver(f"u{i}", 2, T0 - 60 * (i + 1), docs_per_day=3.0) for i in range(5)]
+    assert backlog_order(approvers, T0, max_requests=100) == ["u4", "u3", "u2", "u1", "u0"]
 
 
-def test_due_skips_unplanned_and_never_polls_an_infinite_interval_twice() -> None:
-    approvers = [Approver("x", 1, T0 - 10**6), Approver("y", 1, None), Approver("z", 1, T0 - 10)]
-    assert due(approvers, {"x": math.inf, "y": math.inf}, T0, max_requests=10) == ["y"]
+def test_order_stops_at_the_first_that_does_not_fit_and_keeps_min_interval() -> None:
+    approvers = [Approver("a", 2, None), Approver("b", 5, T0 - 1000, docs_per_day=5.0),
+                 Approver("c", 1, T0 - 500, docs_per_day=1.0), Approver("just", 1, T0 - 30, docs_per_day=50.0)]
+    assert backlog_order(approvers, T0, max_requests=6, min_interval=60) == ["a"]  # b does not fit: c waits
+    assert backlog_order(approvers, T0, max_requests=8, min_interval=60) == ["a", "b", "c"]
+    assert backlog_order(approvers, T0, max_requests=0) == []
 
 
-def test_plan_then_due_cycles_through_a_team() -> None:
-    approvers = team(6, cost=2)
-    plan = intervals(approvers, 6 * 2 * 24, T0)  # one poll per approver per hour
-    assert plan["u00"] == pytest.approx(3600)
-    polled = due(approvers, plan, T0, max_requests=4)
-    assert polled == ["u00", "u01"]
-    after = [Approver(a.key, a.cost, T0 if a.key in polled else None) for a in approvers]
-    assert due(after, plan, T0 + 60, max_requests=4) == ["u02", "u03"]
+def test_the_backlog_follows_the_day_when_documents_arrive() -> None:
+    """Two approvers of equal rate, last polled 6 h ago and 3 h ago: with arrivals only at night
+    (UTC 0-6), the one whose last poll came before the night has the backlog, the other none."""
+    night = tuple(4.0 if h < 6 else 0.0 for h in range(24))
+    at_9 = NOON_UTC - 3 * 3600  # 09:00 UTC
+    before, after = Approver("before", 1, at_9 - 9 * 3600, 2.0), Approver("after", 1, at_9 - 3 * 3600, 2.0)
+    assert backlog_order([after, before], at_9, max_requests=1, arrivals=night) == ["before"]
+    assert backlog_order([after, before], at_9, max_requests=10, arrivals=night)[0] == "before"
 
 
 # --- pacing -------------------------------------------------------------------------------------

@@ -118,15 +118,6 @@ def test_profile_clock_and_its_inverse(weights: list[float], start: float, amoun
     assert planner.weighted_seconds(profile, start, start + DAY) == pytest.approx(DAY, rel=1e-9)
 
 
-def test_due_early_ranks_everyone_by_overdue_ratio_and_keeps_min_interval() -> None:
-    approvers = [planner.Approver("a", 2, T0 - 100), planner.Approver("b", 2, T0 - 300),
-                 planner.Approver("c", 2, T0 - 30), planner.Approver("d", 2, None)]
-    plan = {"a": 1000.0, "b": 1000.0, "c": 1000.0, "d": 1000.0}
-    assert planner.due(approvers, plan, T0, max_requests=10) == ["d"]
-    assert planner.due(approvers, plan, T0, max_requests=10, early=True, min_interval=60) == ["d", "b", "a"]
-    assert planner.due(approvers, plan, T0, max_requests=4, early=True) == ["d", "b"]
-
-
 def test_window_budget_spreads_a_shortfall_instead_of_filling_the_window() -> None:
     day_policy = QuotaPolicy(windows=(Window(86400, 3000, 200),), margin_seconds=0)
     polls = [T0 - DAY + i * 32.0 for i in range(2690)]  # a full day of polls, spread evenly...

@@ -37,11 +37,13 @@ for the requests the quota leaves to polls, never a 429, never a click queued be
   per second, a small burst, replayed from the last day's poll spends so the day budget is not
   burnt by noon, and capped by the poll lane's room in every window of a minute or more) sets
   when polls happen: whenever it holds a poll's cost, one goes out, so no budget is lost to
-  rounding, ticks or idle gaps. The intervals set who: the approver with the highest
-  (time since its last poll start) / T_i, time running on the profile's clock (`weighted_time`)
-  so intervals stretch at quiet hours; never polled first of all; never twice within
-  `min_interval` real seconds (`due(..., early=True)`). For equal intervals that is plain round
-  robin; for unequal ones each approver's share of polls is proportional to 1 / T_i.
+  rounding, ticks or idle gaps. `backlog_order` sets who: the approver whose documents have, by
+  its learned rate and the day's arrival profile, waited longest in total since its last poll
+  (rate * integral of arrivals(s) * (now - s) ds, per request of the poll); never polled first
+  of all; never twice within `min_interval` real seconds. Serving the largest backlog first
+  equalizes rate * tau^2, which is the square-root law again; equal rates give round robin. The
+  intervals T_i above are each approver's resulting pace: `precoro-bot status` shows them, with
+  the next poll they imply (`next_due`).
 - Cheap requests. Precoro counts requests, not documents, so a poll costs one request per
   document type however many documents it returns (`per_page=200`: a second page only beyond 200
   waiting documents). `modifiedSince` would not make a per-approver poll cheaper, and it would
@@ -189,37 +191,6 @@ def affordable_max_interval(approvers: Sequence[Approver], budget_per_day: float
     documents actually arrive; the starvation floor of the rates still bounds every interval."""
     floor_use = sum(max(a.cost, 0) for a in approvers) * DAY / max_interval
     return max_interval if floor_use <= share * budget_per_day else math.inf
-
-
-def due(approvers: Iterable[Approver], intervals: Mapping[str, float], now: float, *,
-        max_requests: int, lead: float = 0.0, fixed_order: bool = False, profile: Sequence[float] = FLAT,
-        min_interval: float = 0.0, early: bool = False) -> list[str]:
-    """Keys to poll now: due approvers (due `lead` seconds early), most overdue first (never
-    polled first; ties by key) or, with `fixed_order`, by key; while their costs fit in
-    max_requests. Approvers without an interval are skipped. With `early`, approvers not due yet
-    follow, in the same order (the pacing bucket, not the intervals, then sets the pace).
-
-    Time since the last poll runs on the profile's clock (`weighted_time`): intervals planned
-    for the day's budget stretch at quiet hours and shrink at busy ones, smoothly, in step with
-    the pacing bucket. Polls of one approver stay `min_interval` real seconds apart."""
-    ranked: list[tuple[float, str, int]] = []
-    now_w = weighted_time(profile, now)
-    lead_w = lead * profile[_hour(now)]
-    for a in approvers:
-        interval = intervals.get(a.key)
-        if interval is None:
-            continue
-        if a.last_polled is None:
-            ratio = math.inf
-        elif now - a.last_polled + lead < min_interval:
-            ratio = 0.0
-        elif interval <= 0:
-            ratio = math.inf if now >= a.last_polled else 0.0
-        else:
-            ratio = (now_w - weighted_time(profile, a.last_polled) + lead_w) / interval
-        if ratio >= 1.0 or (early and ratio > 0.0):
-            ranked.append((0.0 if fixed_order else -ratio, a.key, a.cost))
-    return _take(ranked, max_requests)
 
 
 def bucket_level(spends: Sequence[Spend], budget_per_day: float, now: float, *, burst: float = DEFAULT_BURST,
@@ -421,7 +392,8 @@ def waiting_mass(arrivals: Sequence[float], start: float, end: float) -> float:
 
 def next_due(approver: Approver, interval: float, now: float, *, lead: float = 0.0,
              profile: Sequence[float] = FLAT, min_interval: float = 0.0) -> float:
-    """When `due` will first count the approver as due (now if it already does)."""
+    """When the approver's interval has passed on the profile's clock (now if it has): the next
+    poll `precoro-bot status` shows."""
     if approver.last_polled is None:
         return now
     if not math.isfinite(interval):
