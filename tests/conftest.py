@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.emulator.stack import LocalStack
 from bot.store import Store
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -58,3 +59,11 @@ def store(database_url: str) -> Iterator[Store]:
     opened = Store.open(database_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def stack(database_url: str) -> Iterator[LocalStack]:
+    """The real bot between the Precoro emulator and the Slack stand-in, on each database."""
+    running = LocalStack.start(database_url)
+    yield running
+    running.stop()

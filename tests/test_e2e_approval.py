@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,13 +13,6 @@ from bot.slack import messages
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    running = LocalStack.start(database_url)
-    yield running
-    running.stop()
 
 
 def text_of(message: dict[str, Any]) -> str:

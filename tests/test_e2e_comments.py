@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.emulator.stack import SLACK_USERS, LocalStack
@@ -12,13 +10,6 @@ from tests.test_e2e_approval import dm, opened_view, posts_to, shown
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    running = LocalStack.start(database_url)
-    yield running
-    running.stop()
 
 
 def comment(text: str) -> dict:

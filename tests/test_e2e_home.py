@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,13 +12,6 @@ from tests.test_e2e_approval import dm, posts_to, shown, text_of
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    running = LocalStack.start(database_url)
-    yield running
-    running.stop()
 
 
 def home_text(view: dict[str, Any] | None) -> str:

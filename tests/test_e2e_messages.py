@@ -3,8 +3,6 @@ when a waiting document changes in Precoro."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.emulator.slack import dm_channel
@@ -13,13 +11,6 @@ from tests.test_e2e_approval import dm, shown, text_of
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-def stack(database_url: str) -> Iterator[LocalStack]:
-    running = LocalStack.start(database_url)
-    yield running
-    running.stop()
 
 
 async def test_the_message_shows_items_fields_attachments_chain_and_note(stack: LocalStack) -> None:
