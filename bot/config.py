@@ -63,6 +63,9 @@ class CompanyConfig:
     document_types: tuple[str, ...]
     quota: QuotaPolicy
     discovery_user: str = ""  # Slack user id of the default discovery approver ("" for none)
+    # Precoro webhooks POST to /precoro/webhooks/<id>/<secret> ("" for none): the secret path is
+    # their only authentication, Precoro does not sign them.
+    webhook_secret: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,11 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
     if not isinstance(discovery_user, str) or (discovery_user and not re.match(r"^[UW][A-Z0-9]{2,}$", discovery_user)):
         raise ConfigError(section.key("discovery_user"), "must be a Slack user id (like U012ABCDEF)")
     base_url = _url(section, "base_url", "https://api.precoro.com")
+    webhook_secret = section.data.get("webhook_secret") or ""
+    if not isinstance(webhook_secret, str) or (webhook_secret and not re.match(r"^[A-Za-z0-9_=-]{24,}$",
+                                                                                 webhook_secret)):
+        raise ConfigError(section.key("webhook_secret"), "must be at least 24 letters, digits, - or _ "
+                          "(precoro-bot gen-key makes one)")
     default_web = "https://app.precoro.us" if base_url.endswith(".us") else "https://app.precoro.com"
     return CompanyConfig(
         id=company_id,
@@ -230,6 +238,7 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
         document_types=types,
         quota=_quota(section.section("quota"), quota),
         discovery_user=discovery_user,
+        webhook_secret=webhook_secret,
     )
 
 

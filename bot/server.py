@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
+import json
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,17 +20,20 @@ from starlette.routing import Route
 
 from bot import redact
 from bot.logs import new_request_id
+from bot.precoro import api
 from bot.runtime import Runtime
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
 
 log = logging.getLogger(__name__)
 
 MAX_SLACK_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything absurd
+MAX_WEBHOOK_BODY = 4096  # Precoro's webhook body is a few dozen bytes
 
 
 def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     oauth = rt.config.slack.oauth
     redact.install([rt.config.slack.signing_secret, rt.config.slack.bot_token, oauth and oauth.client_secret,
+                    *(c.webhook_secret for c in rt.config.companies),
                     *(k.key for k in rt.config.encryption_keys), _password(rt.config.storage_url)])
     handler = AsyncSlackRequestHandler(build_bolt_app(rt))
 
@@ -48,6 +53,30 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             log.warning("slack request refused: Bolt could not dispatch it (%s)", type(exc).__name__)
             log.debug("dispatch failure", exc_info=exc)
             return PlainTextResponse("request could not be handled", status_code=400)
+
+    secrets_by_company = {c.id: c.webhook_secret for c in rt.config.companies if c.webhook_secret}
+
+    async def precoro_webhook(request: Request) -> Response:
+        """A Precoro webhook: unsigned, so only a hint to look at that document soon (through the
+        quota like any read); the secret path keeps strangers from spending the company's quota."""
+        company, secret = request.path_params["company"], request.path_params["secret"]
+        expected = secrets_by_company.get(company)
+        if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
+            return PlainTextResponse("not found", status_code=404)
+        body = await request.body()
+        if len(body) > MAX_WEBHOOK_BODY:
+            return PlainTextResponse("request body too large", status_code=413)
+        try:
+            hint = api.parse_webhook(json.loads(body))
+        except ValueError:
+            hint = None
+        if hint is None:
+            return PlainTextResponse("not a Precoro document webhook", status_code=400)
+        doc_type, idn, action = hint
+        if doc_type in rt.config.company(company).document_types:
+            rt.store.hints.add(company, doc_type, idn, rt.clock.now())
+            log.info("webhook: %s %s/%s of %s; looking soon", action, doc_type, idn, company)
+        return JSONResponse({"ok": True}, status_code=202)
 
     async def install(request: Request) -> Response:
         """Slack's OAuth install flow (several workspaces): Bolt runs it."""
@@ -93,6 +122,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/precoro/webhooks/{company}/{secret}", precoro_webhook, methods=["POST"]),
             *([Route(path, install, methods=["GET"]) for path in (INSTALL_PATH, REDIRECT_PATH)]
               if rt.config.slack.oauth else []),
             Route("/healthz", healthz, methods=["GET"]),

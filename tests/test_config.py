@@ -357,3 +357,11 @@ def test_oauth_errors_name_their_key() -> None:
     assert error_for(missing).key == "slack.oauth.client_secret"
     bad_url = with_("slack.oauth", {"client_id": "1", "client_secret": "s", "authorize_url": "slack.com/authorize"})
     assert error_for(bad_url).key == "slack.oauth.authorize_url"
+
+
+def test_webhook_secret_must_be_long_and_url_safe_and_stays_hidden() -> None:
+    secret = "s3cr3t-" * 5
+    config = parse_config(with_("precoro.webhook_secret", secret), {})
+    assert config.companies[0].webhook_secret == secret and secret not in repr(config)
+    for bad in ("short", "has spaces in it and is long enough", "slash/in/it/and/long/enough/yes"):
+        assert error_for(with_("precoro.webhook_secret", bad)).key == "precoro.webhook_secret"

@@ -8,6 +8,7 @@ against the real API is a one-line change here. Items marked *unconfirmed* in
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 # --- access -------------------------------------------------------------------------------
 TOKEN_HEADER = "X-AUTH-TOKEN"
@@ -35,6 +36,29 @@ WEB_PATHS: dict[str, str] = {
     "receipts": "receipt",
     "warehouserequests": "warehouse/request",
 }
+
+# --- webhooks -------------------------------------------------------------------------------
+# Precoro's webhook body: {"id": 123, "type": 3, "action": 1, "idn": "INV-42"}; unsigned, a hint only.
+WEBHOOK_TYPES: dict[int, str] = {
+    0: "warehouserequests", 1: "purchaserequisitions", 2: "purchaseorders", 3: "invoices", 5: "receipts",
+    6: "expenses",
+}
+WEBHOOK_ACTIONS: dict[int, str] = {0: "create", 1: "update"}
+
+
+def parse_webhook(body: Any) -> tuple[str, str, str] | None:
+    """(document type, IDN, action) of a webhook body; None when it is not one we know."""
+    if not isinstance(body, dict):
+        return None
+    kind, idn, action = body.get("type"), body.get("idn"), body.get("action")
+    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in WEBHOOK_TYPES:
+        return None
+    if isinstance(action, bool) or action not in WEBHOOK_ACTIONS:
+        return None
+    if not isinstance(idn, str) or not 0 < len(idn) <= 64:
+        return None
+    return WEBHOOK_TYPES[kind], idn, WEBHOOK_ACTIONS[action]
+
 
 # --- statuses -------------------------------------------------------------------------------
 STATUS_OPEN = 0

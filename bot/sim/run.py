@@ -196,6 +196,12 @@ class Simulation:
         doc = self.emulator.add_document(COMPANY, arrival.doc_type, self.requester.id, steps,
                                          created_at=self.clock.now())
         self.arrived[(self.slack_ids[arrival.approver], doc.doc_type, doc.idn)] = self.clock.now()
+        self._webhook(doc.doc_type, doc.idn)
+
+    def _webhook(self, doc_type: str, idn: str) -> None:
+        """Precoro's webhook for a created or updated document, as the bot's endpoint stores it."""
+        if self.scenario.webhooks and self.rt is not None:
+            self.rt.store.hints.add(COMPANY, doc_type, idn, self.clock.now())
 
     def _step_moved(self, doc: EmDocument) -> None:
         """A document moved on to its next step: its approvers wait from now (emulator lock held)."""
@@ -204,6 +210,7 @@ class Simulation:
             slack_id = self.slack_by_user.get(uid)
             if slack_id is not None:
                 self.arrived.setdefault((slack_id, doc.doc_type, doc.idn), self.clock.now())
+        self._webhook(doc.doc_type, doc.idn)
 
     def _on_post(self, post: Post) -> None:
         s = self.scenario
@@ -221,6 +228,7 @@ class Simulation:
         else:  # decided in Precoro's own UI: the next poll retires the Slack message
             user = self.users[self.slack_ids.index(post.user_id)]
             self.emulator.approve_as(user.id, post.doc_type, post.idn)
+            self._webhook(post.doc_type, post.idn)
 
     async def _click(self, post: Post) -> None:
         self.clicks.append(Click(self.clock.now(), post))

@@ -39,6 +39,7 @@ class Scenario:
     seed: int = 1
     source: str = "per-approver"  # or "discovery": approver 0 is a company admin whose token finds documents
     steps: int = 1  # approval steps per document (2: a second approver once the first approved)
+    webhooks: bool = False  # Precoro posts a webhook on every create and update (the bot takes it as a hint)
 
     def with_policy(self, policy: str) -> Scenario:
         return replace(self, policy=policy)
@@ -145,6 +146,8 @@ def discovery_standard(approvers: tuple[int, ...] = (1, 10, 50, 200, 500)) -> li
     out = [Scenario(f"N={n}", n, docs_per_day=200.0, work_share=0.9, steps=2) for n in approvers]
     out.append(Scenario(f"N={approvers[-1]} strict", approvers[-1], docs_per_day=200.0, work_share=0.9, steps=2,
                         strict_duplicates=True))
+    out.append(Scenario(f"N={approvers[-1]} webhooks", approvers[-1], docs_per_day=200.0, work_share=0.9, steps=2,
+                        webhooks=True))
     return out
 
 

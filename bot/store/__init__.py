@@ -11,6 +11,7 @@ from bot.store.audit import AuditRepo
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
+from bot.store.hints import HintRepo
 from bot.store.home import HomeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
@@ -30,6 +31,7 @@ class Store:
     leases: LeaseRepo
     discovery: DiscoveryRepo
     home: HomeRepo
+    hints: HintRepo
 
     @classmethod
     def open(cls, url: str) -> Store:
@@ -44,6 +46,7 @@ class Store:
             leases=LeaseRepo(engine),
             discovery=DiscoveryRepo(engine),
             home=HomeRepo(engine),
+            hints=HintRepo(engine),
         )
 
     def close(self) -> None:

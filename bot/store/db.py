@@ -18,6 +18,7 @@ from bot.store.schema import (
     message_reminders,
     metadata,
     schema_migrations,
+    webhook_hints,
 )
 
 
@@ -44,7 +45,8 @@ def _slack_oauth_tables(conn: Connection) -> None:
     tables.create_all(conn)
 
 
-_LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES)  # created by their own migrations
+# Created by their own migrations (version 1 creates every other table of `metadata`).
+_LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints")
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
@@ -53,6 +55,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (3, _slack_oauth_tables),
     (4, lambda conn: discovery_settings.create(conn, checkfirst=True)),
     (5, _create_home_tables),  # App Home, reminders, digests
+    (6, lambda conn: webhook_hints.create(conn, checkfirst=True)),
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

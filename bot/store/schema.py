@@ -171,3 +171,14 @@ discovery_settings = Table(
     Column("set_by", String(32), nullable=False, default=""),
     Column("updated_at", Float, nullable=False),
 )
+
+# Precoro webhook hints waiting for the company's polling replica: "look at this document soon".
+webhook_hints = Table(
+    "webhook_hints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("company", String(40), nullable=False, index=True),
+    Column("doc_type", String(40), nullable=False),
+    Column("idn", String(64), nullable=False),
+    Column("received_at", Float, nullable=False),
+)

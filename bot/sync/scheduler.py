@@ -28,7 +28,7 @@ import json
 import logging
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -50,6 +50,7 @@ from bot.store.schema import posted_messages
 from bot.sync import discovery
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
+from bot.sync.reconcile import OPEN_STATES
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,7 @@ class _Company:
     interactive_per_day: float = INTERACTIVE_PER_DAY
     started: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (start, end) of last poll
     retry: set[str] = field(default_factory=set)  # polls cut short: due again at once
+    hinted: set[str] = field(default_factory=set)  # a webhook named a document of theirs: polled first
     next_poll_at: float = -math.inf
     waiting_since: dict[int, float] = field(default_factory=dict)  # message id -> when it started waiting
     version: int = 0  # bumped when approvers or learned values change
@@ -396,6 +398,7 @@ class PollScheduler:
     async def poll_company(self, company: CompanyConfig) -> int:
         now = self.clock.now()
         state = self._state(company, now)
+        self._take_hints(company, state)
         if await self.discover_company(company, state, now):
             return 0  # discovery ran, or is due and waits for quota: polls wait for the next tick
         if now < state.next_poll_at or not state.approvers:
@@ -406,8 +409,10 @@ class PollScheduler:
         p = self._plan(company, state, now)
         cost = len(company.document_types)
         room = min(p.allowance, p.list_room * cost, self._beside_discovery(state, p))
-        keys = planner.backlog_order(self._safety_net(company, state, p.loads), now, max_requests=room,
-                                     arrivals=state.arrivals, min_interval=p.min_interval)
+        loads = [replace(a, last_polled=None) if a.key in state.hinted else a
+                 for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
+        keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
+                                     min_interval=p.min_interval)
         if not keys:
             state.next_poll_at = self._next_poll_at(p, company)
             return 0
@@ -424,12 +429,28 @@ class PollScheduler:
             if result.complete:
                 state.started[key] = (started, self.clock.now())
                 state.retry.discard(key)
+                state.hinted.discard(key)
             elif result.error == "QuotaDeferred":
                 state.retry.add(key)  # stepped aside for a click, or no room: not a poll
             if not result.complete and result.error not in ("", "token", "vault"):
                 break  # quota or outage: leave the rest for a later tick
         state.next_poll_at = -math.inf
         return polled
+
+    def _take_hints(self, company: CompanyConfig, state: _Company) -> None:
+        """Precoro webhooks (any replica stored them): with discovery on, its next run is due at
+        once (it reads every changed document); else whoever holds an open message about a hinted
+        document is polled first. Without discovery a new document's approvers are unknown until a
+        poll finds it: polling stays the safety net either way."""
+        hints = self.store.hints.take(company.id)
+        if not hints:
+            return
+        if state.discovery is not None:
+            state.discovered_at = None
+        else:
+            state.hinted |= {str(m.approver_id) for m in self.store.messages.for_documents(company.id, hints)
+                             if m.state in OPEN_STATES}
+        state.next_poll_at = -math.inf
 
     # --- company discovery (bot.sync.discovery explains the pace) --------------------------------
 
