@@ -62,6 +62,7 @@ INTERACTIVE_SLACK = 10.0  # added to the learned interactive use
 # day window remembers a first day that polled too much for a whole day.
 FIRST_DAY_INTERACTIVE_SHARE = 0.15
 LEARN_DAYS = 7.0
+WEBHOOK_BACKUP_STRETCH = 4.0  # discovery's timed runs are this much rarer while webhooks arrive
 LEARN_SECONDS = 900.0
 APPROVERS_CHECK_SECONDS = 15.0  # a new approver is polled this soon (or ten ticks, if shorter)
 REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
@@ -134,6 +135,8 @@ class _Company:
     started: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (start, end) of last poll
     retry: set[str] = field(default_factory=set)  # polls cut short: due again at once
     hinted: set[str] = field(default_factory=set)  # a webhook named a document of theirs: polled first
+    discovery_hinted: bool = False  # a webhook came: the next discovery run is due at once
+    hint_seen_at: float = -math.inf  # the last webhook hint: this company's Precoro sends them
     next_poll_at: float = -math.inf
     waiting_since: dict[int, float] = field(default_factory=dict)  # message id -> when it started waiting
     version: int = 0  # bumped when approvers or learned values change
@@ -445,8 +448,9 @@ class PollScheduler:
         hints = self.store.hints.take(company.id)
         if not hints:
             return
+        state.hint_seen_at = self.clock.now()
         if state.discovery is not None:
-            state.discovered_at = None
+            state.discovery_hinted = True
         else:
             state.hinted |= {str(m.approver_id) for m in self.store.messages.for_documents(company.id, hints)
                              if m.state in OPEN_STATES}
@@ -498,15 +502,22 @@ class PollScheduler:
         others = any(a.id != approver.id for a in state.approvers)
         budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
         every = discovery.interval(budget, cost, others=others, min_interval=self.config.tick_seconds)
+        webhooks = now - state.hint_seen_at < DAY
+        if webhooks:  # they say when to look: timed runs only back them up
+            every *= WEBHOOK_BACKUP_STRETCH
         last = state.discovered_at
-        if last is not None and (elapsed := planner.weighted_seconds(state.profile, last, now)) < every:
-            state.discovery_due = (every - elapsed, cost)
+        if (not state.discovery_hinted and last is not None
+                and (elapsed := planner.weighted_seconds(state.profile, last, now)) < every):
+            # Polls leave the next run its tokens: by the time it is due, or at all times while a
+            # webhook may ask for it any moment.
+            state.discovery_due = (0.0 if webhooks else every - elapsed, cost)
             return False
         if self._click_busy(company.id, now):
             return True
         p = self._plan(company, state, now)
         if p.bucket < cost or p.allowance < cost:
             return True
+        state.discovery_hinted = False
         result = await self.discoverer.run(company.id, approver)
         state.discovery_checked_at = -math.inf  # read back: a fallback or a revoked token changed it
         if result.error == "token":
