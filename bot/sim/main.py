@@ -3,7 +3,7 @@
     precoro-bot simulate                        # every scenario of bench/README.md
     precoro-bot simulate --scenario "skewed N=50" --scenario "equal N=10"
     precoro-bot simulate --approvers 30 --skewed --days 1 --warmup-days 1 --no-baseline
-    precoro-bot simulate --discovery-bench                     # bench/DISCOVERY.md: both sources
+    precoro-bot simulate --discovery-bench                     # bench/README.md §2: both sources
     precoro-bot simulate --discovery-bench --source discovery --scenario "N=500"
 """
 

@@ -141,8 +141,8 @@ SOURCES = ("per-approver", "discovery")
 
 
 def discovery_standard(approvers: tuple[int, ...] = (1, 10, 50, 200, 500)) -> list[Scenario]:
-    """The discovery benchmark's scenarios (bench/DISCOVERY.md): 200 documents a day, 90% of them in
-    working hours, two-step chains; the last one with duplicate GETs keyed by company."""
+    """The discovery benchmark's scenarios (bench/README.md §2): 200 documents a day, 90% of them in
+    working hours, two-step chains; then N=500 with duplicate GETs keyed by company, and with webhooks."""
     out = [Scenario(f"N={n}", n, docs_per_day=200.0, work_share=0.9, steps=2) for n in approvers]
     out.append(Scenario(f"N={approvers[-1]} strict", approvers[-1], docs_per_day=200.0, work_share=0.9, steps=2,
                         strict_duplicates=True))
