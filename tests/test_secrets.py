@@ -22,7 +22,6 @@ ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol
 WRONG_TOKEN = "not-carols-token-8c1f2e"
 LOGGERS = ("", "bot", "slack_bolt", "slack_sdk", "httpx", "httpcore", "uvicorn", "uvicorn.error",
            "uvicorn.access", "apscheduler", "apscheduler.scheduler", "sqlalchemy", "asyncio")
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
@@ -53,6 +52,7 @@ def scan_targets(stack: LocalStack, caplog: pytest.LogCaptureFixture, answers: l
             "http answers": "\n".join(answers)}
 
 
+@pytest.mark.asyncio
 async def test_no_secret_reaches_logs_slack_or_http_answers(stack: LocalStack,
                                                             caplog: pytest.LogCaptureFixture) -> None:
     answers: list[str] = []
