@@ -99,15 +99,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await ack(response_action="errors", errors={messages.REASON_BLOCK: messages.reason_required_text()})
             return
         await ack()
-        user = user_id(body)
-        if not user:
-            log.info("reject reason without a user ignored")
-            return
-        ref = text_field(view, "private_metadata")
-        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=REJECT,
-                                          comment=reason)
-        if answer.text:
-            await _tell_submitter(rt, team_id(body), ref, user, answer.text)
+        await _decide_from_form(rt, body, view, REJECT, reason)
 
 
 def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
@@ -121,14 +113,20 @@ def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
             await ack(response_action="errors", errors={messages.COMMENT_BLOCK: messages.comment_too_long_text()})
             return
         await ack()
-        user = user_id(body)
-        if not user:
-            return
-        ref = text_field(view, "private_metadata")
-        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=APPROVE,
-                                          comment=comment)
-        if answer.text:
-            await _tell_submitter(rt, team_id(body), ref, user, answer.text)
+        await _decide_from_form(rt, body, view, APPROVE, comment)
+
+
+async def _decide_from_form(rt: Runtime, body: dict[str, Any], view: dict[str, Any], action: str,
+                            comment: str) -> None:
+    """A reject reason or approve comment form was submitted: the same click path as a button."""
+    user = user_id(body)
+    if not user:
+        log.info("%s form without a user ignored", action)
+        return
+    ref = text_field(view, "private_metadata")
+    answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=action, comment=comment)
+    if answer.text:
+        await _tell_submitter(rt, team_id(body), ref, user, answer.text)
 
 
 async def _tell_submitter(rt: Runtime, team: str, ref: str, user: str, text: str) -> None:
