@@ -64,6 +64,7 @@ MAX_ATTEMPTS = 30
 MAX_BACKOFF_SECONDS = 300.0
 RETRY_BASE_SECONDS = 5.0
 FRESH_SECONDS = 600.0  # a poll younger than this vouches for the message; older: look first
+POST_WAIT_STEP_SECONDS = 0.05  # how often a redraw looks whether the message's post was recorded
 
 
 @dataclass(frozen=True)
@@ -321,7 +322,7 @@ class DecisionService:
     # --- helpers -----------------------------------------------------------------------------------
 
     async def _show(self, message: PostedMessage, state: MessageState, **details: object) -> None:
-        fresh = self.store.messages.get(message.id) or message
+        fresh = await self._once_posted(message)
         doc = parse_document(fresh.doc_type, fresh.raw_document)
         approver = self.store.approvers.get(fresh.approver_id)
         if doc is None or not fresh.posted or approver is None:
@@ -333,6 +334,15 @@ class DecisionService:
                                      ref=str(fresh.id), link=link, state=state, **details)  # type: ignore[arg-type]
         if self.on_queue_change:
             await self.on_queue_change(approver.team_id, approver.slack_user_id)
+
+    async def _once_posted(self, message: PostedMessage) -> PostedMessage:
+        """The message as stored, once its post has been recorded: Slack shows a message before the
+        bot hears back where it went, so a quick click can get here while the post is in flight."""
+        fresh = self.store.messages.get(message.id) or message
+        while not fresh.posted and (fresh.post_claimed_until or 0.0) > self.clock.now():
+            await asyncio.sleep(POST_WAIT_STEP_SECONDS)
+            fresh = self.store.messages.get(message.id) or fresh
+        return fresh
 
     def _audit(self, decision: Decision, outcome: str) -> None:
         self.store.audit.record(at=self.clock.now(), company=decision.company, actor=decision.clicked_by,

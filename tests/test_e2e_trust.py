@@ -101,6 +101,18 @@ async def test_a_freshly_polled_message_costs_one_request(stack: LocalStack) -> 
     assert [r.status for r in posts_to(stack, "/approve")] == [200]
 
 
+async def test_a_click_before_the_bot_heard_back_from_its_post_still_updates_the_message(stack: LocalStack) -> None:
+    """Slack shows a message before the bot learns where it went: a click in that moment is
+    carried out, and the message shows it once the post's answer is in."""
+    stack.slack.answer_delays["chat.postMessage"] = 1.5
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-1001")
+    assert not any(m.posted for m in stack.runtime.store.messages.for_approver(alice_id(stack)))
+    await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)
+    await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
+    assert [r.status for r in posts_to(stack, "/approve")] == [200]
+
+
 async def test_429_on_the_post_queues_the_click_and_the_worker_finishes_it(stack: LocalStack) -> None:
     await stack.register("alice")
     message = await dm(stack, ALICE, "PO-1001")

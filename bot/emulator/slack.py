@@ -135,6 +135,9 @@ class SlackStandIn:
         self._team_of_token: dict[str, str] = {bot_token: team_id}
         self._oauth_codes: dict[str, str] = {}  # code -> team id, each good once
         self._caller_team = team_id  # the calling token's workspace (set per call, lock held)
+        # Seconds between a call taking effect and its answer leaving, per method: Slack shows a
+        # posted message to its user before the poster hears back.
+        self.answer_delays: dict[str, float] = {}
         self._lock = threading.RLock()
         self._state = _State()
         self._seq = itertools.count(1)
@@ -312,6 +315,8 @@ class SlackStandIn:
                 if e.messages:
                     body["response_metadata"] = {"messages": e.messages}
             self._state.calls.append(SlackCall(method, args, token, at, error))
+        if delay := self.answer_delays.get(method):
+            await asyncio.sleep(delay)
         return JSONResponse(body, status_code=status, headers=headers)
 
     async def _response(self, request: Request) -> Response:
