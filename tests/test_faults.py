@@ -64,6 +64,25 @@ def doc_of(store: Store, ref: str) -> tuple[str, str]:
     return message.doc_type, message.idn
 
 
+IN_FLIGHT_SIGNS = (":hourglass_flowing_sand:", ":clock3:")  # how a message says "working", "queued"
+
+
+async def shown_settled(clicks: list[Click], store: Store, slack: SlackStandIn, timeout: float = 10.0) -> None:
+    """Wait for Slack to show what the database says: a decision is recorded done before its
+    message's last update reaches Slack."""
+    def settled() -> bool:
+        for ref in {c.ref for c in clicks}:
+            message = store.messages.get(int(ref))
+            shown = slack.messages.get((message.channel or "", message.ts or "")) if message else None
+            if message is None or message.state not in FINAL or shown is None:
+                return False
+            if any(sign in text_of(shown) for sign in IN_FLIGHT_SIGNS):
+                return False
+        return True
+
+    await slack.wait_for(settled, timeout=timeout)
+
+
 def account_for(clicks: list[Click], store: Store, precoro: PrecoroEmulator, slack: SlackStandIn,
                 tokens: dict[str, str]) -> Counter[str]:
     """The three promises, checked for every click; returns how the clicked messages ended."""
@@ -198,6 +217,7 @@ async def test_clicks_while_precoro_fails_at_random(chaos_stack: LocalStack) -> 
     precoro.chaos(0.0)
     assert not [d.idn for d in precoro.documents if d.status == 1], "every document was decided in Precoro"
     tokens = {SLACK_USERS[n]: users[n].token for n in ("alice", "bob", "carol")}
+    await shown_settled(clicks, store, stack.slack)
     endings = account_for(clicks, store, precoro, stack.slack, tokens)
     fired = dict(precoro.faults_fired)
     posts = [r for r in precoro.requests if r.method == "POST"]
@@ -249,6 +269,7 @@ async def test_bot_killed_mid_run_resumes_and_finishes_each_decision_once(databa
         await slack.wait_for(lambda: all((d := store.decisions.for_message(int(c.ref))) and d.state == "done"
                                          for c in clicks), timeout=40)
         tokens = {SLACK_USERS[n]: users[n].token for n in ("alice", "bob", "carol")}
+        await shown_settled(clicks, store, slack)
         endings = account_for(clicks, store, precoro, slack, tokens)
         assert endings == Counter(approved=len(clicks))
         assert [r.status for r in precoro.requests if r.method == "GET" and r.path == lost] == [200], \
@@ -392,6 +413,7 @@ async def test_clicks_while_the_database_is_unavailable(outage: tuple[str, Any],
             await stack.slack.wait_for(lambda m=message: "Approved by" in shown(stack, m), timeout=25)
         stack.runtime.scheduler.shutdown()
         tokens = {SLACK_USERS[n]: stack.users[n].token for n in ("alice", "bob", "carol")}
+        await shown_settled(clicks, store, stack.slack)
         assert account_for(clicks, store, precoro, stack.slack, tokens) == Counter(approved=2)
         if postgres:  # the decision whose POST outlived the database was resolved by reading, not resent
             lost = f"/{clicks[0].doc_type}/{clicks[0].idn}"
