@@ -99,6 +99,7 @@ class Config:
     companies: tuple[CompanyConfig, ...]
     encryption_keys: tuple[EncryptionKey, ...]
     storage_url: str = field(default="sqlite:///precoro-bot.db", repr=False)  # may hold a password
+    storage_timeout_seconds: float = 8.0  # the longest any database wait may take (then: "try again")
     host: str = "0.0.0.0"
     port: int = 3000
     tick_seconds: float = 5.0
@@ -369,6 +370,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         companies=companies,
         encryption_keys=tuple(keys),
         storage_url=storage.text("url", "sqlite:///precoro-bot.db"),
+        storage_timeout_seconds=storage.number("timeout_seconds", 8.0, minimum=0.5),
         host=server.text("host", "0.0.0.0"),
         port=int(port),
         tick_seconds=tick,

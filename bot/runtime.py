@@ -76,7 +76,7 @@ class Runtime:
               http: httpx.AsyncClient | None = None, notifier: Notifier | None = None) -> Runtime:
         """`notifier` replaces the Slack Web API sender (the simulation records instead of posting)."""
         clock = clock or SystemClock()
-        store = store or Store.open(config.storage_url)
+        store = store or Store.open(config.storage_url, timeout=config.storage_timeout_seconds)
         vault = Vault((k.id, k.key) for k in config.encryption_keys)
         http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
         installations = None

@@ -127,7 +127,7 @@ class Simulation:
 
     def _build(self) -> Runtime:
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator.app))
-        rt = Runtime.build(self.config, clock=self.clock, store=Store.open(self.db_url), http=http,
+        rt = Runtime.build(self.config, clock=self.clock, store=Store.open(self.db_url, inline=True), http=http,
                            notifier=self.sink)
         rt.scheduler.policy = PlanPolicy.named(self.scenario.policy)
         return rt

@@ -1,13 +1,19 @@
-"""Storage: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (several replicas)."""
+"""Storage: SQLAlchemy Core over SQLite (embedded default) or PostgreSQL (several replicas).
+
+The repositories are synchronous; async code reaches them only through `Store.run`, which
+runs the call off the event loop within a timeout (`bot/store/boundary.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Engine
 
 from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
+from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, Boundary
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
@@ -18,6 +24,9 @@ from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
 
 __all__ = ["DATABASE_UNAVAILABLE", "Store"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -32,10 +41,13 @@ class Store:
     discovery: DiscoveryRepo
     home: HomeRepo
     hints: HintRepo
+    boundary: Boundary
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        engine = open_database(url)
+    def open(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, inline: bool = False) -> Store:
+        """`timeout` bounds every database wait; `inline` runs `run`'s calls on the event loop
+        (the simulation's virtual clock: see `Boundary`)."""
+        engine = open_database(url, timeout=timeout)
         return cls(
             engine=engine,
             approvers=ApproverRepo(engine),
@@ -47,7 +59,13 @@ class Store:
             discovery=DiscoveryRepo(engine),
             home=HomeRepo(engine),
             hints=HintRepo(engine),
+            boundary=Boundary(timeout=timeout, inline=inline),
         )
 
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """A repository call from async code: off the event loop, within the timeout."""
+        return await self.boundary.run(fn, *args, **kwargs)
+
     def close(self) -> None:
+        self.boundary.close()
         self.engine.dispose()

@@ -6,10 +6,11 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, MetaData, Text, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, Text, create_engine, event, insert, make_url, select, text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, DatabaseTimeout
 from bot.store.schema import (
     HOME_TABLES,
     company_leases,
@@ -60,16 +61,19 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller
 # that can tell the user "try again" catches these (and nothing wider).
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout,
+                                                     DatabaseTimeout)
 _PG_MIGRATION_LOCK = 7_117_001  # arbitrary advisory-lock id for this app's migrations
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `sqlite:///file.db` or `postgresql://...` (psycopg 3)."""
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
+    """An engine for `sqlite:///file.db` or `postgresql://...` (psycopg 3) that gives up within
+    about `timeout` seconds: on a lock, a slow statement, a connection that will not open or a
+    peer that went silent (TCP keepalives and user timeout), never hanging a thread for minutes."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -86,7 +90,7 @@ def make_engine(url: str) -> Engine:
                     if "locked" not in str(exc) or attempt == 299:
                         raise
                     time.sleep(0.1)
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             # WAL's recommended level: a commit survives the process being killed, and only an OS
             # crash or power loss can roll back the last commits; FULL (the default) adds an fsync
             # to every commit, ~5 ms each, blocking the event loop on every click's many writes.
@@ -100,12 +104,26 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=timeout / 2,
+                         connect_args=_postgres_limits(make_url(url).query.get("options"), timeout))
 
 
-def open_database(url: str) -> Engine:
+def _postgres_limits(options: str | tuple[str, ...] | None, timeout: float) -> dict[str, object]:
+    """libpq settings that bound every wait (the URL's own `options` are kept, ours appended)."""
+    ms = int(timeout * 1000)
+    own = f"-c statement_timeout={ms} -c lock_timeout={ms // 2} -c idle_in_transaction_session_timeout={4 * ms}"
+    given = " ".join(options) if isinstance(options, tuple) else (options or "")
+    return {
+        "connect_timeout": max(1, int(timeout / 2)),
+        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3,
+        "tcp_user_timeout": ms,  # unacknowledged data: the connection is dead after this long
+        "options": f"{given} {own}".strip(),
+    }
+
+
+def open_database(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
     """Engine plus an up-to-date schema."""
-    engine = make_engine(url)
+    engine = make_engine(url, timeout=timeout)
     migrate(engine)
     return engine
 
