@@ -86,7 +86,7 @@ class Runtime:
                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                                              StaleConnectionRetryHandler()])
         gate = QuotaGate(store.quota, {c.id: c.quota for c in config.companies}, clock,
-                         in_flight_timeout=config.request_timeout_seconds + 5.0)
+                         in_flight_timeout=config.request_timeout_seconds + 5.0, boundary=store.boundary)
         clients = {
             c.id: PrecoroClient(c.id, c.base_url, gate, http, interactive_wait=config.interactive_wait_seconds)
             for c in config.companies

@@ -145,11 +145,11 @@ class PrecoroClient:
         except httpx.HTTPError as exc:
             raise Unavailable(f"{where}: connection failed ({type(exc).__name__})") from None
         finally:
-            self.gate.finish(ticket, status)
+            await self.gate.finish(ticket, status)
         log.debug("precoro %s -> %s (%s lane)", where, status, lane.value)
-        return self._answer(where, response), ticket.variant
+        return await self._answer(where, response), ticket.variant
 
-    def _answer(self, where: str, response: httpx.Response) -> Any:
+    async def _answer(self, where: str, response: httpx.Response) -> Any:
         status = response.status_code
         try:
             body: Any = response.json()
@@ -163,7 +163,7 @@ class PrecoroClient:
             retry_at = retry_at_from_429(body if isinstance(body, dict) else {}, response.headers, now,
                                          self.gate.policy(self.company))
             limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
-            self.gate.block(self.company, retry_at, limit_type or "429")
+            await self.gate.block(self.company, retry_at, limit_type or "429")
             log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
                         retry_at)
             raise RateLimited(f"{where}: rate limited ({limit_type or 'no type'})", retry_at=retry_at,

@@ -10,12 +10,19 @@ the lock it reads only the rows it has not seen (newer ids, which another replic
 have added; ids of one company grow in commit order because they are taken under its lock) and
 the ones still in flight, so a booking costs one small query however many spends the day holds.
 A new process starts from the database, so a restart forgets nothing.
+
+Database work runs off the event loop, through the store's boundary (`bot/store/boundary.py`),
+so a database that hangs stalls only the requests that wait for a booking. The cached books are
+then touched by worker threads: each company's book is guarded by its own lock, which the event
+loop only ever tries (a book busy elsewhere gives no cached hint; the booking itself decides).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
+import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections import Counter
@@ -27,8 +34,12 @@ from sqlalchemy import Connection, bindparam, select
 
 from bot.precoro.errors import QuotaDeferred
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, earliest_slot
+from bot.store.boundary import Boundary
+from bot.store.db import DATABASE_UNAVAILABLE
 from bot.store.quota import QuotaRepo, StoredSpend
 from bot.store.schema import quota_spends
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -118,14 +129,19 @@ class _Book:
 
 class QuotaGate:
     def __init__(self, repo: QuotaRepo, policies: dict[str, QuotaPolicy], clock: Clock,
-                 *, in_flight_timeout: float) -> None:
+                 *, in_flight_timeout: float, boundary: Boundary | None = None) -> None:
         self.repo = repo
         self.policies = policies
         self.clock = clock
         self.in_flight_timeout = in_flight_timeout
+        self.boundary = boundary or Boundary(inline=True)
         self._clicks_waiting: Counter[str] = Counter()
         self._books: dict[str, _Book] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._trouble: dict[str, float] = {}
+
+    def _lock(self, company: str) -> threading.Lock:
+        return self._locks.setdefault(company, threading.Lock())
 
     def policy(self, company: str) -> QuotaPolicy:
         return self.policies[company]
@@ -161,24 +177,30 @@ class QuotaGate:
         database can only hold more spends and a later block. None when there is no cache yet or
         the lane can never send. Other processes' requests still in flight are left out, as the
         cache may not know that they have finished."""
-        book = self._books.get(company)
-        if book is None:
+        book, lock = self._books.get(company), self._lock(company)
+        if book is None or not lock.acquire(blocking=False):
             return None
-        policy, now = self.policy(company), self.clock.now()
-        spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
-        slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=book.blocked_until) for k in keys]
+        try:
+            policy, now = self.policy(company), self.clock.now()
+            spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
+            slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=book.blocked_until)
+                     for k in keys]
+        finally:
+            lock.release()
         return min((s for s in slots if s is not None), default=None)
 
     def recent_spends(self, company: str, *, max_age: float = 0.0) -> list[Spend]:
         """The company's spends of the last day and a bit, as the ledger sees them, sorted by time
-        (for planning; read from the database unless the cache is younger than `max_age`)."""
-        now = self.clock.now()
-        book = self._books.get(company)
-        if book is None or now - book.refreshed_at > max_age:
-            with self.repo.engine.connect() as conn:
-                book = self._refresh(conn, company, now)
-        in_flight = self._in_flight(book, now)
-        return sorted(book.done + in_flight, key=lambda s: s.at) if in_flight else list(book.done)
+        (for planning; read from the database unless the cache is younger than `max_age`).
+        Blocking: call it off the event loop."""
+        with self._lock(company):
+            now = self.clock.now()
+            book = self._books.get(company)
+            if book is None or now - book.refreshed_at > max_age:
+                with self.repo.engine.connect() as conn:
+                    book = self._refresh(conn, company, now)
+            in_flight = self._in_flight(book, now)
+            return sorted(book.done + in_flight, key=lambda s: s.at) if in_flight else list(book.done)
 
     def last_trouble(self, company: str) -> float | None:
         """When an interactive request of the company last failed in a way that gets a decision
@@ -193,7 +215,7 @@ class QuotaGate:
     def _try_book(self, company: str, lane: Lane,
                   keys: Sequence[str | None]) -> tuple[Ticket | None, float | None]:
         policy = self.policy(company)
-        with self.repo.locked(company) as locked:
+        with self._lock(company), self.repo.locked(company) as locked:
             now = self.clock.now()  # read under the lock: waiting for it takes time
             book = self._refresh(locked.conn, company, now)
             spends = _binding(book, self._in_flight(book, now), policy, lane, now)
@@ -229,7 +251,7 @@ class QuotaGate:
                         raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
                     await self.clock.sleep(slot - self.clock.now())
                     continue
-                ticket, slot = self._try_book(company, lane, get_keys)
+                ticket, slot = await self.boundary.run(self._try_book, company, lane, get_keys)
                 if ticket is not None:
                     return ticket
                 if slot is None or slot > deadline:
@@ -244,20 +266,35 @@ class QuotaGate:
         if lane is Lane.INTERACTIVE:
             self._trouble[company] = self.clock.now()
 
-    def finish(self, ticket: Ticket, status: int | None) -> None:
-        now = self.clock.now()
+    async def finish(self, ticket: Ticket, status: int | None) -> None:
+        """Record the answer (its time ends the request's spacing window). A database that cannot
+        take it leaves the spend open, which counts as in flight until `in_flight_timeout`: too
+        cautious for a while, never over the quota; the answer itself is not lost."""
+        try:
+            await self.boundary.run(self._finish, ticket, status, self.clock.now())
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("answer of request %s not recorded in the ledger (%s)", ticket.spend_id, type(exc).__name__)
+
+    def _finish(self, ticket: Ticket, status: int | None, now: float) -> None:
         self.repo.finish(ticket.spend_id, now, status)
-        if (book := self._books.get(ticket.company)) is not None:
+        with self._lock(ticket.company):
+            if (book := self._books.get(ticket.company)) is None:
+                return
             row = book.open.get(ticket.spend_id)
             if row is not None and row.lane == Lane.INTERACTIVE.value and (status is None or status == 429
                                                                            or status >= 500):
                 self._trouble[ticket.company] = now
             book.finish(ticket.spend_id, now)
 
-    def block(self, company: str, until: float, reason: str) -> None:
+    async def block(self, company: str, until: float, reason: str) -> None:
+        """Close the company's gate until `until` (a 429)."""
+        await self.boundary.run(self._block, company, until, reason)
+
+    def _block(self, company: str, until: float, reason: str) -> None:
         self.repo.block(company, until, reason)
-        if (book := self._books.get(company)) is not None:
-            book.blocked_until = max(book.blocked_until, until)
+        with self._lock(company):
+            if (book := self._books.get(company)) is not None:
+                book.blocked_until = max(book.blocked_until, until)
 
 
 def _binding(book: _Book, open_spends: list[Spend], policy: QuotaPolicy, lane: Lane, now: float) -> list[Spend]:
