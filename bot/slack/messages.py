@@ -58,6 +58,8 @@ EMAIL_MAX = 254
 TOKEN_MAX = 1000
 
 DASH = "—"
+AMOUNT_UNREADABLE = "amount unreadable"  # an amount that is not a sane number (NaN, 1e10000000)
+AMOUNT_MAX_DIGITS = 16  # digits before the point that an amount may have
 ITEMS_SHOWN = 3
 NAME_MAX = 200  # a person, supplier, location or step name as shown in a field
 ITEM_MAX = 150
@@ -143,15 +145,19 @@ def mention(user: str | None) -> str:
 
 # --- numbers and times ---------------------------------------------------------------------------
 def format_amount(total: Decimal | None, currency: str) -> str:
-    """`1,200.00 USD`; `—` when there is no (finite) amount."""
+    """`1,200.00 USD`; `—` when there is no amount; AMOUNT_UNREADABLE for one that is not a finite
+    number of at most AMOUNT_MAX_DIGITS digits before the point (`1e10000000` would otherwise
+    render ten million digits, a 13 MB message)."""
     if total is None:
         return DASH
     try:
         value = total if isinstance(total, Decimal) else Decimal(str(total))
     except (InvalidOperation, ValueError):
-        return DASH
-    if not value.is_finite():
-        return DASH
+        return AMOUNT_UNREADABLE
+    if not value.is_finite() or value.adjusted() >= AMOUNT_MAX_DIGITS:
+        return AMOUNT_UNREADABLE
+    if value.is_zero():
+        value = abs(value)  # never "-0.00"
     try:
         rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # more digits than the decimal context holds
@@ -186,11 +192,15 @@ def format_date(at: datetime | None, tz: str) -> str:
 
 
 def _price(text: str, currency: str) -> str:
+    """A line item's price formatted, or its raw text (the caller clips it) when unreadable."""
+    if len(text) > AMOUNT_MAX_DIGITS * 2:
+        return text
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, ValueError):
         return text
-    return format_amount(value, currency) if value.is_finite() else text
+    shown = format_amount(value, currency)
+    return text if shown == AMOUNT_UNREADABLE else shown
 
 
 # --- the document message ------------------------------------------------------------------------
@@ -717,7 +727,8 @@ def reason_required_text() -> str:
 
 def invalid_email_text() -> str:
     """Modal validation error for an email that does not look like one."""
-    return "Enter the email address of their Precoro account."
+    return ("Enter the email address of their Precoro account (plain ASCII letters, digits and punctuation, "
+            "no spaces or special characters).")
 
 
 def decision_in_progress_text() -> str:
