@@ -918,6 +918,13 @@ HOME_DOC_BLOCK = "home_doc_"  # + ref: the document's section (its checkbox live
 HOME_ACTIONS_BLOCK = "home_act_"  # + ref: its buttons
 VIEW_BLOCKS_MAX = 100
 HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counted
+# Documents per Home page. Slack sends the whole view back (URL-encoded JSON) with every click on
+# it, and our server refuses a body over 256 KB; a page of 20 documents, each clipped to
+# HOME_DOC_TEXT_MAX, stays far below that even with long titles (the Slack stand-in checks it).
+HOME_PAGE_SIZE = 20
+HOME_DOC_TEXT_MAX = 600
+ACTION_HOME_PAGE = "precoro_home_page"  # value: the page number (0-based) to show
+HOME_PAGER_BLOCK = "home_pager"
 
 
 @dataclass(frozen=True)
@@ -1011,7 +1018,7 @@ def _home_doc_text(item: HomeItem, now: datetime) -> str:
     parts.append(f"waiting {format_age(max(0.0, (now - item.since).total_seconds()))}")
     text = head + "\n" + " · ".join(parts)
     note = _HOME_STATE_NOTE.get(item.state)
-    return clip(text + (f"\n{note}" if note else ""), SECTION_TEXT_MAX)
+    return clip(text + (f"\n{note}" if note else ""), HOME_DOC_TEXT_MAX)
 
 
 def _home_doc_blocks(item: HomeItem, now: datetime) -> list[dict[str, Any]]:
@@ -1170,10 +1177,12 @@ def _prefs_blocks(prefs: ReminderPrefs) -> list[dict[str, Any]]:
 
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
-              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None) -> dict[str, Any]:
+              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None,
+              page: int = 0) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
-    DM messages; a summary of a bulk approval; their reminder choices; for admins, approvers and
-    quota use. ≤ 100 blocks."""
+    DM messages, HOME_PAGE_SIZE documents a page (`page`, clamped) with Previous / Next; a summary
+    of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
+    and small enough that the click payload Slack sends back stays under 256 KB."""
     admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
         (_admin_blocks(admin, tz) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
@@ -1196,8 +1205,15 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
                 "text": _plain("Each selected document is approved in Precoro with your token.", CONFIRM_TEXT_MAX),
                 "confirm": _plain("Approve", 30), "deny": _plain("Cancel", 30), "style": "primary"})]})
         blocks.append({"type": "context", "elements": [_mrkdwn("Tick documents, then *Approve selected*.")]})
+    ordered = sorted(items, key=lambda i: (i.since, i.ref))
+    pages = max(1, -(-len(ordered) // HOME_PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    first = page * HOME_PAGE_SIZE
+    on_page = ordered[first:first + HOME_PAGE_SIZE]
+    pager = _home_pager(page, pages, first, len(on_page), len(ordered)) if pages > 1 else []
+    blocks += pager
     groups: dict[str, list[HomeItem]] = {}
-    for item in sorted(items, key=lambda i: (i.since, i.ref)):
+    for item in on_page:
         groups.setdefault(_type_plural(item.doc), []).append(item)
     shown = 0
     budget = VIEW_BLOCKS_MAX - len(admin_part) - 1  # one left for "and N more"
@@ -1214,10 +1230,21 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
         else:
             continue
         break  # the view is full
-    if shown < len(items):
+    if shown < len(on_page):
         blocks.append({"type": "context", "elements": [_mrkdwn(
-            f"and {len(items) - shown} more: decide the ones above first, or open Precoro.")]})
+            f"and {len(on_page) - shown} more: decide the ones above first, or open Precoro.")]})
     return {"type": "home", "blocks": blocks + admin_part}
+
+
+def _home_pager(page: int, pages: int, first: int, count: int, total: int) -> list[dict[str, Any]]:
+    """The "Showing 21-40 of 500" line and Previous / Next buttons (their value: the page to show)."""
+    buttons = []
+    if page > 0:
+        buttons.append(_button("Previous", ACTION_HOME_PAGE, value=str(page - 1)))
+    if page < pages - 1:
+        buttons.append(_button("Next", ACTION_HOME_PAGE, value=str(page + 1)))
+    return [{"type": "context", "elements": [_mrkdwn(f"Showing {first + 1}–{first + count} of {total}")]},  # noqa: RUF001
+            {"type": "actions", "block_id": HOME_PAGER_BLOCK, "elements": buttons}]
 
 
 def nothing_selected_text() -> str:
