@@ -13,6 +13,8 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
+from bot import redact
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -38,7 +40,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+            # The text the scrubbing record factory redacted (bot.redact), never the raw exception.
+            entry["error"] = record.exc_text or redact.redact(self.formatException(record.exc_info))
+        if record.stack_info:
+            entry["stack"] = redact.redact(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

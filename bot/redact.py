@@ -10,6 +10,12 @@ before any handler or formatter sees it:
   process registers or decrypts), also in their URL-encoded form;
 - `token=`-style fields, `X-AUTH-TOKEN` headers, bearer and Slack tokens, a typed register
   command's token, a modal's token input, and the body of Bolt's "invalid signature" line.
+
+The same factory escapes control characters in every record's message and arguments (a newline
+shows as `\\n`, an escape as `\\x1b`): a slash command's `command` or `text`, a user or action id
+or a webhook field is the sender's to choose, and a newline in it would otherwise forge a second
+log line (or an ANSI sequence rewrite the operator's terminal). Tracebacks stay multi-line; they
+are redacted, and JSON logs encode them as one string.
 """
 
 from __future__ import annotations
@@ -85,7 +91,54 @@ def redact(text: str) -> str:
     return text
 
 
+# C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as an escape (`\\n`, `\\x1b`, `\\u2028`)."""
+    return _CONTROL.sub(_escape_char, text) if _CONTROL.search(text) else text
+
+
+def _escaped(value: Any) -> Any:
+    """A log argument, escaped if its text holds a control character (else the value itself, so
+    `%d` and friends still format it)."""
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, int | float | type(None)):
+        return value
+    text = str(value)
+    cleaned = escape_controls(text)
+    return value if cleaned == text else cleaned
+
+
+def _escape_record(record: logging.LogRecord) -> None:
+    """Escape the message and each argument in place, keeping the arguments' shape (formatters such
+    as uvicorn's access log unpack them); fall back to the escaped whole message."""
+    msg, args = record.msg, record.args
+    if isinstance(msg, str):
+        record.msg = escape_controls(msg)
+    if isinstance(args, tuple):
+        record.args = tuple(_escaped(a) for a in args)
+    elif isinstance(args, dict):
+        record.args = {k: _escaped(v) for k, v in args.items()}
+    try:
+        message = record.getMessage()
+    except Exception:
+        record.msg, record.args = msg, args
+        message = record.getMessage()
+    if _CONTROL.search(message):  # e.g. a %r of an object with a control character in its repr
+        record.msg, record.args = escape_controls(message), ()
+
+
 def _scrub(record: logging.LogRecord) -> None:
+    _escape_record(record)
     message = record.getMessage()
     cleaned = redact(message)
     if cleaned != message:

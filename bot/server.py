@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.request.internals import parse_body
 from sqlalchemy import make_url, text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,6 +21,7 @@ from bot import redact
 from bot.logs import new_request_id
 from bot.precoro import api
 from bot.runtime import Runtime
+from bot.slack import request_guard
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,13 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         body = await request.body()
         if len(body) > MAX_SLACK_BODY:
             return PlainTextResponse("request body too large", status_code=413)
-        if not _parseable(body, request.headers.get("content-type")):
+        refused = request_guard.header_problem(request.headers)
+        if refused is not None:  # cannot be Slack's: Bolt would trip on it (a 500) before verifying
+            log.info("slack request refused (401): %s", refused)
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        refused = request_guard.body_problem(body, request.headers.get("content-type"))
+        if refused is not None:
+            log.info("slack request refused (400): %s", refused)
             return PlainTextResponse("malformed request body", status_code=400)
         new_request_id()  # the listener task inherits it: its log lines carry this id
         try:
@@ -131,27 +137,6 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         ],
         lifespan=lifespan,
     )
-
-
-# Parts of a payload that Bolt reads as objects before any listener runs (even to log that no
-# listener matched): a string or number there makes Bolt itself raise, which it answers with a 500.
-_OBJECT_FIELDS = ("view", "user", "team", "channel", "container", "message", "enterprise", "event")
-
-
-def _parseable(body: bytes, content_type: str | None) -> bool:
-    """Whether Bolt can read this body (its own parser) into a payload object of the shape it
-    expects; a truncated or non-UTF-8 body, `payload=` that is not a JSON object, or an object
-    field that is not an object would make it raise (a 500)."""
-    try:
-        payload = parse_body(body.decode("utf-8"), content_type)
-    except (UnicodeDecodeError, ValueError):
-        return False
-    if not isinstance(payload, dict) or not isinstance(payload.get("type", ""), str):
-        return False
-    if any(not isinstance(payload.get(name), dict | None) for name in _OBJECT_FIELDS):
-        return False
-    actions = payload.get("actions")
-    return actions is None or (isinstance(actions, list) and all(isinstance(a, dict) for a in actions))
 
 
 def _password(url: str) -> str | None:

@@ -28,7 +28,7 @@ from bot.vault import owner_binding
 ALICE = SLACK_USERS["alice"]
 # Exceptions that mean "a handler trusted its input": the bugs this fuzzing is after.
 INPUT_BUGS = ("KeyError", "TypeError", "AttributeError", "IndexError", "ValueError", "JSONDecodeError",
-              "UnicodeDecodeError", "OverflowError")
+              "UnicodeDecodeError", "OverflowError", "RecursionError")
 TRACEBACK_MARKS = ("Traceback", 'File "', "Error:", "Exception")
 FUZZ = settings(max_examples=120, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -49,6 +49,14 @@ class Bot:
             "X-Slack-Signature": sign(self.stack.signing_secret, ts, body)})
         self.statuses.append(response.status_code)
         assert response.status_code < 500, (response.status_code, response.text[:300], body[:300])
+        assert "Traceback" not in response.text
+        return response.status_code
+
+    def send_raw(self, body: bytes, headers: dict[str, bytes | str]) -> int:
+        """POST `body` with exactly these headers (a stranger's request: no valid signature)."""
+        response = self.http.post("/slack/events", content=body, headers=headers)
+        self.statuses.append(response.status_code)
+        assert response.status_code < 500, (response.status_code, response.text[:300], headers)
         assert "Traceback" not in response.text
         return response.status_code
 
@@ -188,6 +196,28 @@ def test_slash_command_text(bot: Bot, errors: list[logging.LogRecord], text: str
     bot.send(urlencode({"command": "/precoro", "text": text, "user_id": user, "team_id": TEAM,
                         "trigger_id": bot.stack.slack.issue_trigger_id(),
                         "response_url": bot.stack.slack.response_url("DU0ADMIN", user or ADMIN)}).encode())
+
+
+# Header values a stranger can put on the wire (h11 refuses CR, LF, NUL and edge spaces itself).
+HEADER_VALUE = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
+                       max_size=80).map(lambda s: s.strip().encode("latin-1")) | st.sampled_from([
+                           b"", b"abc", b"9" * 400, b"-1", b"1e9", "\u00b2".encode("latin-1"), b"v0=",
+                           "v0=\u00e9".encode("latin-1"), b"v0=" + b"0" * 64, b"0x10", b"1 7"])
+
+
+@FUZZ
+@given(headers=st.dictionaries(st.sampled_from(["X-Slack-Request-Timestamp", "X-Slack-Signature", "Content-Type",
+                                                "X-Slack-Retry-Num", "X-Slack-Retry-Reason"]),
+                               HEADER_VALUE, max_size=5),
+       body=st.sampled_from([b"command=%2Fprecoro&text=help&user_id=U0ADMIN&team_id=T0TEAM", b"[" * 100_000,
+                             b"payload=" + b"%5B" * 50_000, b"\xff\xfe\x00", b'{"type": "url_verification"}']),
+       real_timestamp=st.booleans())
+def test_hostile_headers(bot: Bot, errors: list[logging.LogRecord], headers: dict[str, bytes], body: bytes,
+                         real_timestamp: bool) -> None:
+    """Unsigned or badly signed requests, whatever their headers: a 400 or 401, never a 500."""
+    if real_timestamp:
+        headers = {**headers, "X-Slack-Request-Timestamp": str(int(time.time())).encode()}
+    assert bot.send_raw(body, headers) in (400, 401, 413)
 
 
 def test_nothing_crashed_and_nothing_like_a_traceback_reached_slack(bot: Bot,

@@ -338,7 +338,12 @@ def test_state_accepts_strings() -> None:
         (Decimal("-42.5"), "GBP", "-42.50 GBP"),
         (Decimal("7"), "", "7.00"),
         (None, "USD", "—"),
-        (Decimal("NaN"), "USD", "—"),
+        (Decimal("NaN"), "USD", "amount unreadable"),
+        (Decimal("Infinity"), "USD", "amount unreadable"),
+        (Decimal("1e10000000"), "USD", "amount unreadable"),
+        (Decimal("9" * 5000), "USD", "amount unreadable"),
+        (Decimal("-0"), "USD", "0.00 USD"),
+        (Decimal("9" * 16), "USD", "9,999,999,999,999,999.00 USD"),
     ],
 )
 def test_format_amount(total: Decimal | None, currency: str, text: str) -> None:

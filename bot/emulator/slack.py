@@ -54,6 +54,9 @@ BUTTON_TEXT_MAX = 75
 BUTTON_VALUE_MAX = 2000
 MODAL_TITLE_MAX = 24
 PRIVATE_METADATA_MAX = 3000
+# The largest interaction body the stand-in sends (a click carries its whole view back, URL-encoded):
+# past it, the click fails like it would at Slack (the bot's own server refuses more than 256 KB).
+INTERACTION_PAYLOAD_MAX = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -760,7 +763,11 @@ class SlackDriver:
         return await self.send(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
     async def _send_payload(self, payload: Json) -> httpx.Response:
-        return await self._send_form({"payload": json.dumps(payload)})
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        if len(body) > INTERACTION_PAYLOAD_MAX:
+            raise SlackError("payload_too_large", f"[ERROR] interaction payload of {len(body)} bytes exceeds "
+                                                  f"{INTERACTION_PAYLOAD_MAX}")
+        return await self.send(body, "application/x-www-form-urlencoded")
 
 
 def _find_action(message: Json, action_id: str, value: str | None = None) -> tuple[str, Json]:

@@ -7,6 +7,7 @@ Tokens travel only in headers and never appear in an error, a log line or a repr
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,18 @@ from bot.quota.gate import QuotaGate, get_key
 from bot.quota.ledger import Lane, retry_at_from_429
 
 log = logging.getLogger(__name__)
+
+# What an HTTP header value may hold: visible ASCII, inner spaces. httpx raises UnicodeEncodeError
+# on anything non-ASCII, h11 refuses control characters; neither is an answer from Precoro.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+
+def _credential_headers(cred: Credentials, where: str) -> dict[str, str]:
+    """The token and email headers, or TokenRejected (the credentials cannot be Precoro's) when
+    either cannot go into a header; the message names neither value."""
+    if not (_HEADER_VALUE.fullmatch(cred.token) and _HEADER_VALUE.fullmatch(cred.email)):
+        raise TokenRejected(f"{where}: the token or email holds characters a header cannot carry")
+    return {api.TOKEN_HEADER: cred.token, api.EMAIL_HEADER: cred.email, "Accept": api.ACCEPT}
 
 # Page-1 variants of the same list read: Precoro refuses an identical GET within 60 s, so a
 # poll that would repeat a recent URL takes another page size instead of waiting.
@@ -127,11 +140,11 @@ class PrecoroClient:
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
                     form: dict[str, str] | None = None) -> tuple[Any, int]:
+        headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
         keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
         ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
         params = variants[ticket.variant] if variants else []
-        headers = {api.TOKEN_HEADER: cred.token, api.EMAIL_HEADER: cred.email, "Accept": api.ACCEPT}
         where = f"{method} {path}"
         status: int | None = None
         try:

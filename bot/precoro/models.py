@@ -6,6 +6,7 @@ missing or oddly typed field: it keeps what is present and leaves the rest empty
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -130,13 +131,30 @@ def _person(value: Any) -> Person:
     return Person(name=str(name), email=str(value.get("email") or ""))
 
 
+# An amount is a few dozen characters at most; past these bounds it is garbage or an attack
+# ("1e10000000" formats as ten million digits), so it is kept as "present but unreadable" (NaN).
+MAX_AMOUNT_TEXT = 40
+MAX_AMOUNT_EXPONENT = 15  # a quadrillion: far beyond any purchase, far within what renders
+_AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
+
+
 def _decimal(value: Any) -> Decimal | None:
+    """An amount bounded in length and exponent: None when absent, NaN when present but unreadable
+    (not a number, infinite, too long, an absurd exponent); negative zero is zero."""
     if value is None or value == "":
         return None
+    text = str(value).strip()
+    if isinstance(value, bool) or len(text) > MAX_AMOUNT_TEXT:
+        return Decimal("NaN")
+    if not _AMOUNT.fullmatch(text):  # Decimal itself also takes "1_000", "NaN" and non-ASCII digits
+        return Decimal("NaN")
     try:
-        return Decimal(str(value))
+        amount = Decimal(text)
     except (InvalidOperation, ValueError):
-        return None
+        return Decimal("NaN")
+    if not amount.is_finite() or abs(amount.adjusted()) > MAX_AMOUNT_EXPONENT:
+        return Decimal("NaN") if not amount.is_zero() else Decimal(0)
+    return abs(amount) if amount.is_zero() else amount
 
 
 def _int(value: Any) -> int | None:

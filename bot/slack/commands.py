@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# Printable ASCII only: the email travels in an HTTP header to Precoro, which cannot carry
+# non-ASCII or control characters (httpx would raise on them).
+_EMAIL = re.compile(r"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$")
+_EMAIL_FORBIDDEN = set("<>")
 _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 
 
@@ -33,7 +36,8 @@ def parse_mention(text: str) -> str | None:
 
 
 def valid_email(text: str) -> bool:
-    return bool(_EMAIL.match(text)) and len(text) <= messages.EMAIL_MAX
+    return (bool(_EMAIL.fullmatch(text)) and not _EMAIL_FORBIDDEN & set(text) and text.count("@") == 1
+            and len(text) <= messages.EMAIL_MAX)
 
 
 def valid_token(text: str) -> bool:
@@ -105,6 +109,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 profile = await rt.notifier.profile(team, target)
                 await client.views_open(trigger_id=str(command.get("trigger_id") or ""), view=messages.register_modal(
                     target_user=target, email=str(profile.get("email") or ""), company=company))
+            elif len(rest) == 2 and not valid_email(rest[0]):
+                await ack(messages.invalid_email_text())
             elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):
                 await ack(messages.checking_token_text(target))
                 text = await _register(rt, company, team, target, rest[0], rest[1], user)

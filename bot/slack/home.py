@@ -56,6 +56,7 @@ class HomeService:
         self._again: dict[tuple[str, str], bool] = {}  # publishes in progress -> another one asked
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
+        self._pages: dict[tuple[str, str], int] = {}  # the Home page each user turned to (0 if none)
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -105,7 +106,11 @@ class HomeService:
             bulk = []
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(team, user),
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                                  prefs=self.prefs(team, user))
+                                  prefs=self.prefs(team, user), page=self._pages.get((team, user), 0))
+
+    def turn_page(self, team: str, user: str, page: int) -> None:
+        """Show `page` of the user's queue from now on (the view clamps it to the last page)."""
+        self._pages[(team, user)] = page
 
     # --- publishing -------------------------------------------------------------------------------
 
@@ -205,6 +210,18 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             rt.store.home.clear_digest(team, user)
         else:
             rt.store.home.set_preferences(team, user, digest=choice == "on")
+        await home.publish(team, user)
+
+    @app.action(messages.ACTION_HOME_PAGE)
+    @guarded(rt.notifier, "home page")
+    async def turn_page(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        user, team = user_id(body), team_id(body)
+        actions = body.get("actions") or [{}]
+        value = str(actions[0].get("value") or "") if isinstance(actions[0], dict) else ""
+        if not user or not value.isascii() or not value.isdigit() or len(value) > 6:
+            return
+        home.turn_page(team, user, int(value))
         await home.publish(team, user)
 
     @app.action(messages.ACTION_BULK_APPROVE)

@@ -58,6 +58,8 @@ EMAIL_MAX = 254
 TOKEN_MAX = 1000
 
 DASH = "—"
+AMOUNT_UNREADABLE = "amount unreadable"  # an amount that is not a sane number (NaN, 1e10000000)
+AMOUNT_MAX_DIGITS = 16  # digits before the point that an amount may have
 ITEMS_SHOWN = 3
 NAME_MAX = 200  # a person, supplier, location or step name as shown in a field
 ITEM_MAX = 150
@@ -143,15 +145,19 @@ def mention(user: str | None) -> str:
 
 # --- numbers and times ---------------------------------------------------------------------------
 def format_amount(total: Decimal | None, currency: str) -> str:
-    """`1,200.00 USD`; `—` when there is no (finite) amount."""
+    """`1,200.00 USD`; `—` when there is no amount; AMOUNT_UNREADABLE for one that is not a finite
+    number of at most AMOUNT_MAX_DIGITS digits before the point (`1e10000000` would otherwise
+    render ten million digits, a 13 MB message)."""
     if total is None:
         return DASH
     try:
         value = total if isinstance(total, Decimal) else Decimal(str(total))
     except (InvalidOperation, ValueError):
-        return DASH
-    if not value.is_finite():
-        return DASH
+        return AMOUNT_UNREADABLE
+    if not value.is_finite() or value.adjusted() >= AMOUNT_MAX_DIGITS:
+        return AMOUNT_UNREADABLE
+    if value.is_zero():
+        value = abs(value)  # never "-0.00"
     try:
         rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     except InvalidOperation:  # more digits than the decimal context holds
@@ -186,11 +192,15 @@ def format_date(at: datetime | None, tz: str) -> str:
 
 
 def _price(text: str, currency: str) -> str:
+    """A line item's price formatted, or its raw text (the caller clips it) when unreadable."""
+    if len(text) > AMOUNT_MAX_DIGITS * 2:
+        return text
     try:
         value = Decimal(text.strip())
     except (InvalidOperation, ValueError):
         return text
-    return format_amount(value, currency) if value.is_finite() else text
+    shown = format_amount(value, currency)
+    return text if shown == AMOUNT_UNREADABLE else shown
 
 
 # --- the document message ------------------------------------------------------------------------
@@ -717,7 +727,8 @@ def reason_required_text() -> str:
 
 def invalid_email_text() -> str:
     """Modal validation error for an email that does not look like one."""
-    return "Enter the email address of their Precoro account."
+    return ("Enter the email address of their Precoro account (plain ASCII letters, digits and punctuation, "
+            "no spaces or special characters).")
 
 
 def decision_in_progress_text() -> str:
@@ -907,6 +918,13 @@ HOME_DOC_BLOCK = "home_doc_"  # + ref: the document's section (its checkbox live
 HOME_ACTIONS_BLOCK = "home_act_"  # + ref: its buttons
 VIEW_BLOCKS_MAX = 100
 HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counted
+# Documents per Home page. Slack sends the whole view back (URL-encoded JSON) with every click on
+# it, and our server refuses a body over 256 KB; a page of 20 documents, each clipped to
+# HOME_DOC_TEXT_MAX, stays far below that even with long titles (the Slack stand-in checks it).
+HOME_PAGE_SIZE = 20
+HOME_DOC_TEXT_MAX = 600
+ACTION_HOME_PAGE = "precoro_home_page"  # value: the page number (0-based) to show
+HOME_PAGER_BLOCK = "home_pager"
 
 
 @dataclass(frozen=True)
@@ -1000,7 +1018,7 @@ def _home_doc_text(item: HomeItem, now: datetime) -> str:
     parts.append(f"waiting {format_age(max(0.0, (now - item.since).total_seconds()))}")
     text = head + "\n" + " · ".join(parts)
     note = _HOME_STATE_NOTE.get(item.state)
-    return clip(text + (f"\n{note}" if note else ""), SECTION_TEXT_MAX)
+    return clip(text + (f"\n{note}" if note else ""), HOME_DOC_TEXT_MAX)
 
 
 def _home_doc_blocks(item: HomeItem, now: datetime) -> list[dict[str, Any]]:
@@ -1159,10 +1177,12 @@ def _prefs_blocks(prefs: ReminderPrefs) -> list[dict[str, Any]]:
 
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
-              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None) -> dict[str, Any]:
+              bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None,
+              page: int = 0) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
-    DM messages; a summary of a bulk approval; their reminder choices; for admins, approvers and
-    quota use. ≤ 100 blocks."""
+    DM messages, HOME_PAGE_SIZE documents a page (`page`, clamped) with Previous / Next; a summary
+    of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
+    and small enough that the click payload Slack sends back stays under 256 KB."""
     admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
         (_admin_blocks(admin, tz) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
@@ -1185,8 +1205,15 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
                 "text": _plain("Each selected document is approved in Precoro with your token.", CONFIRM_TEXT_MAX),
                 "confirm": _plain("Approve", 30), "deny": _plain("Cancel", 30), "style": "primary"})]})
         blocks.append({"type": "context", "elements": [_mrkdwn("Tick documents, then *Approve selected*.")]})
+    ordered = sorted(items, key=lambda i: (i.since, i.ref))
+    pages = max(1, -(-len(ordered) // HOME_PAGE_SIZE))
+    page = min(max(page, 0), pages - 1)
+    first = page * HOME_PAGE_SIZE
+    on_page = ordered[first:first + HOME_PAGE_SIZE]
+    pager = _home_pager(page, pages, first, len(on_page), len(ordered)) if pages > 1 else []
+    blocks += pager
     groups: dict[str, list[HomeItem]] = {}
-    for item in sorted(items, key=lambda i: (i.since, i.ref)):
+    for item in on_page:
         groups.setdefault(_type_plural(item.doc), []).append(item)
     shown = 0
     budget = VIEW_BLOCKS_MAX - len(admin_part) - 1  # one left for "and N more"
@@ -1203,10 +1230,21 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
         else:
             continue
         break  # the view is full
-    if shown < len(items):
+    if shown < len(on_page):
         blocks.append({"type": "context", "elements": [_mrkdwn(
-            f"and {len(items) - shown} more: decide the ones above first, or open Precoro.")]})
+            f"and {len(on_page) - shown} more: decide the ones above first, or open Precoro.")]})
     return {"type": "home", "blocks": blocks + admin_part}
+
+
+def _home_pager(page: int, pages: int, first: int, count: int, total: int) -> list[dict[str, Any]]:
+    """The "Showing 21-40 of 500" line and Previous / Next buttons (their value: the page to show)."""
+    buttons = []
+    if page > 0:
+        buttons.append(_button("Previous", ACTION_HOME_PAGE, value=str(page - 1)))
+    if page < pages - 1:
+        buttons.append(_button("Next", ACTION_HOME_PAGE, value=str(page + 1)))
+    return [{"type": "context", "elements": [_mrkdwn(f"Showing {first + 1}–{first + count} of {total}")]},  # noqa: RUF001
+            {"type": "actions", "block_id": HOME_PAGER_BLOCK, "elements": buttons}]
 
 
 def nothing_selected_text() -> str:
