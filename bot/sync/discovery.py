@@ -183,6 +183,10 @@ class Discoverer:
         """The discovery approver was removed or its token refused elsewhere: discovery off, admins
         told (`team`: the approver's Slack workspace, for a notifier that posts per workspace)."""
         now = self.clock.now()
+        found = self.store.approvers.get(approver_id)
+        if found is not None and found.status == REVOKED:  # refused twice (the token checker confirmed it)
+            await self._turned_off_revoked(company, found, now)
+            return
         if not self.store.discovery.turn_off_if(company, approver_id, note="the discovery approver is no longer "
                                                 "registered or active", now=now):
             return
@@ -199,6 +203,9 @@ class Discoverer:
         now = self.clock.now()
         if await self.tokens.refused(approver, "discovery") != REVOKED:
             return
+        await self._turned_off_revoked(company, approver, now)
+
+    async def _turned_off_revoked(self, company: str, approver: Approver, now: float) -> None:
         turned_off = self.store.discovery.turn_off_if(company, approver.id, note="token refused by Precoro", now=now)
         if not turned_off:
             return
