@@ -1,4 +1,4 @@
-"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator, simulate, status."""
+"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator, simulate, status, resume."""
 
 from __future__ import annotations
 
@@ -175,6 +175,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resume(args: argparse.Namespace) -> int:
+    """Clear a company's Precoro (429) pause; a running bot sees it within seconds."""
+    from bot.runtime import Runtime
+    from bot.slack.status import resume
+
+    config = _load(args.config)
+    if args.company not in {c.id for c in config.companies}:
+        print(f"unknown company {args.company!r}", file=sys.stderr)
+        return 2
+    rt = Runtime.build(config)
+    try:
+        print(resume(rt, args.company, "cli"))
+    finally:
+        rt.store.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -206,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     status.add_argument("--config", default="config.yaml")
     status.add_argument("--all", action="store_true", help="list every approver (default: the next 50)")
     status.set_defaults(run=cmd_status)
+    resume_cmd = sub.add_parser("resume", help="clear a company's pause after Precoro answered 429")
+    resume_cmd.add_argument("company")
+    resume_cmd.add_argument("--config", default="config.yaml")
+    resume_cmd.set_defaults(run=cmd_resume)
     args = parser.parse_args(argv)
     return int(args.run(args))
 

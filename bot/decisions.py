@@ -256,7 +256,7 @@ class DecisionService:
         except VaultError:
             await self._fail(claimed, message, "token unreadable", messages.token_unreadable_text(), retry=True)
         except TokenRejected:
-            await self.tokens.revoked(approver, claimed.action)
+            await self.tokens.refused(approver, claimed.action)  # suspect until a second request confirms
             await self._fail(claimed, message, "token revoked", messages.token_revoked_text(), retry=True)
         except (NotWaiting, NotAllowed, NotFound) as exc:
             await self._gone(claimed, message, type(exc).__name__)

@@ -31,6 +31,7 @@ from bot.store import Store
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
+from bot.sync.token_checks import TokenChecker
 from bot.tokens import TokenService
 from bot.vault import Vault
 
@@ -101,7 +102,9 @@ class Runtime:
             config.interactive_wait_seconds, config.request_timeout_seconds))
         replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
-        scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer)
+        token_checks = TokenChecker(store, tokens, clients, types, clock)
+        scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
+                                  token_checks=token_checks)
         home = HomeService(config, store, notifier, clock, web_urls)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         reminders = ReminderService(config, store, notifier, clock, web_urls)

@@ -171,7 +171,7 @@ def test_retry_from_httpx_headers() -> None:
 @pytest.mark.parametrize(
     ("limit_type", "wait"),
     [("Hour limit", 3600.5), ("daily limiter by day", 86400.5), ("Route based limiter by minute", 60.5),
-     ("by second", 1.5), ("something new", 86400.5), ("", 86400.5)],
+     ("by second", 1.5), ("something new", 86400.5), ("", 2.0)],  # no field at all: a bare 429's short back-off
 )
 def test_retry_falls_back_to_the_named_window(limit_type: str, wait: float) -> None:
     body = {api.RATE_LIMIT_TYPE: limit_type} if limit_type else {}
@@ -181,7 +181,7 @@ def test_retry_falls_back_to_the_named_window(limit_type: str, wait: float) -> N
 def test_unparsable_times_fall_back() -> None:
     body = {api.RATE_LIMIT_RETRY_AFTER: "soon", api.RATE_LIMIT_TYPE: "per hour"}
     assert retry_at_from_429(body, {"Retry-After": "later"}, T0, POLICY) == T0 + 3600.5
-    assert retry_at_from_429({api.RATE_LIMIT_RETRY_AFTER: 5}, {}, T0, POLICY) == T0 + 86400.5
+    assert retry_at_from_429({api.RATE_LIMIT_RETRY_AFTER: 5}, {}, T0, POLICY) == T0 + 2.0  # as a bare 429
 
 
 @pytest.mark.parametrize("headers", [{"Retry-After": "0"}, {"Retry-After": "-5"},

@@ -149,6 +149,8 @@ class Fault:
     kind: str
     remaining: int
     path_contains: str | None = None
+    answer: tuple[int, Any, dict[str, str]] | None = None  # kind "answer": status, body, headers
+    token: str | None = None  # only requests with this token
 
 
 @dataclass(frozen=True)
@@ -299,6 +301,14 @@ class PrecoroEmulator:
         with self._lock:
             self.faults.append(Fault(kind, count, path_contains))
 
+    def inject_answer(self, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
+                      count: int = 1, path_contains: str | None = None, token: str | None = None) -> None:
+        """Answer the next `count` matching requests (path, token) with exactly this status, body
+        (JSON, or a str sent as HTML) and headers, Precoro changed in nothing: a 401 hiccup, a
+        403 on one document, a 429 from a proxy or with chosen fields. The request still counts."""
+        with self._lock:
+            self.faults.append(Fault("answer", count, path_contains, (status, body, dict(headers or {})), token))
+
     def chaos(self, rate: float, kinds: tuple[str, ...] = FAULT_KINDS, *, seed: int = 0,
               path_contains: str | None = None) -> None:
         """Fail each matching request with probability `rate`, with a kind drawn from `kinds`
@@ -371,8 +381,10 @@ class PrecoroEmulator:
                                   self.clock(), form or {})
             self.requests.append(rec)
             verdict = self._admit(rec)
+        headers: dict[str, str] = {}
         if isinstance(verdict, tuple):
-            status, payload = verdict
+            status, payload = verdict[0], verdict[1]
+            headers = verdict[2] if len(verdict) > 2 else {}
         elif verdict == "500":
             status, payload = 500, {"message": "Internal server error"}
         elif verdict == "drop":
@@ -397,7 +409,10 @@ class PrecoroEmulator:
                 return  # done in Precoro, but the client never hears of it
         with self._lock:
             rec.status = status
-        await JSONResponse(payload, status_code=status)(scope, receive, send)
+        if isinstance(payload, str):  # an HTML page (a proxy's error page)
+            await Response(payload, status_code=status, headers=headers, media_type="text/html")(scope, receive, send)
+            return
+        await JSONResponse(payload, status_code=status, headers=headers or None)(scope, receive, send)
 
     async def _hang(self, receive: Receive) -> bool:
         """Wait up to `fault_timeout` for the client to disconnect; True if it did."""
@@ -412,13 +427,14 @@ class PrecoroEmulator:
 
     # --- quota (called with the lock held) -------------------------------------------------------
 
-    def _admit(self, rec: RecordedRequest) -> tuple[int, dict[str, Any]] | str | None:
+    def _admit(self, rec: RecordedRequest) -> tuple[Any, ...] | str | None:
         """Count the request; a 429 answer, a fault kind, or None (admitted and now in flight)."""
         company, now = rec.company, rec.at
         dup_key = self._duplicate_key(rec) if company is not None else None
         if company is not None and (hit := self._limit_hit(company, now, dup_key)):
             return self._too_many(rec, *hit)
-        fault = next((f for f in self.faults if f.path_contains is None or f.path_contains in rec.path), None)
+        fault = next((f for f in self.faults if (f.path_contains is None or f.path_contains in rec.path)
+                      and (f.token is None or f.token == rec.token)), None)
         if fault:
             fault.remaining -= 1
             if fault.remaining <= 0:
@@ -431,6 +447,10 @@ class PrecoroEmulator:
             self.faults_fired[fault.kind] += 1
         if fault and fault.kind == "429":
             return self._too_many(rec, api.RATE_LIMIT_TYPE_CONCURRENCY, now + 1.0, 1)
+        if fault and fault.answer is not None:
+            if fault.answer[0] == 429:
+                self.rate_limited[company or ""] += 1
+            return fault.answer
         if dup_key is not None:
             self._last_get[dup_key] = now
         if fault and fault.kind != "timeout_after":

@@ -89,6 +89,7 @@ class LocalStack:
         config = stack_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
                               signing_secret=signing_secret, key=key, **overrides)
         runtime = Runtime.build(config)
+        runtime.tokens.confirm_after = 0.5  # a refused token is confirmed "a little later" on the fast clock
         servers.append(serve_in_thread(create_app(runtime)))
         driver = SlackDriver(servers[2].url, signing_secret, slack, team_id=TEAM)
         return cls(precoro, slack, driver, runtime, users, signing_secret, key, servers)

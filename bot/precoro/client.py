@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +23,11 @@ from bot.precoro.errors import (
     PrecoroError,
     RateLimited,
     TokenRejected,
+    TokenWithdrawn,
     Unavailable,
 )
 from bot.quota.gate import QuotaGate, get_key
-from bot.quota.ledger import Lane, retry_at_from_429
+from bot.quota.ledger import Lane, day_window_reset, retry_at_from_429
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,9 @@ _POLL_PAGE_SIZES = (200, 100, 50)
 class Credentials:
     email: str
     token: str = field(repr=False)
+    # Asked right before a request leaves the quota gate (after any wait for a slot): False when
+    # the token may no longer be used (removed, refused, replaced), and nothing is sent.
+    usable: Callable[[], Awaitable[bool]] | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,8 @@ class PrecoroClient:
 
     async def document(self, cred: Credentials, doc_type: str, idn: str,
                        lane: Lane = Lane.INTERACTIVE) -> dict[str, Any]:
-        body, _ = await self._send("GET", api.document_path(doc_type, idn), cred, lane, variants=[[]])
+        body, _ = await self._send("GET", api.document_path(doc_type, idn), cred, lane, variants=[[]],
+                                   one_document=True)
         if not isinstance(body, dict):
             raise InvalidRequest(f"GET {api.document_path(doc_type, idn)}: answer is not a document")
         return body
@@ -139,11 +145,14 @@ class PrecoroClient:
 
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
-                    form: dict[str, str] | None = None) -> tuple[Any, int]:
+                    form: dict[str, str] | None = None, one_document: bool = False) -> tuple[Any, int]:
         headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
         keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
         ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
+        if cred.usable is not None and not await cred.usable():
+            await self.gate.cancel(ticket)
+            raise TokenWithdrawn(f"{method} {path}: not sent, the token was withdrawn meanwhile")
         params = variants[ticket.variant] if variants else []
         where = f"{method} {path}"
         status: int | None = None
@@ -160,9 +169,9 @@ class PrecoroClient:
         finally:
             await self.gate.finish(ticket, status)
         log.debug("precoro %s -> %s (%s lane)", where, status, lane.value)
-        return await self._answer(where, response), ticket.variant
+        return await self._answer(where, response, one_document=one_document), ticket.variant
 
-    async def _answer(self, where: str, response: httpx.Response) -> Any:
+    async def _answer(self, where: str, response: httpx.Response, *, one_document: bool = False) -> Any:
         status = response.status_code
         try:
             body: Any = response.json()
@@ -171,16 +180,28 @@ class PrecoroClient:
         if 200 <= status < 300:
             return body
         detail = _message(body)
+        if status != 429:
+            self.gate.answered(self.company)
         if status == 429:
             now = self.gate.clock.now()
-            retry_at = retry_at_from_429(body if isinstance(body, dict) else {}, response.headers, now,
-                                         self.gate.policy(self.company))
+            fields = body if isinstance(body, dict) else {}
+            lowered = {k.lower() for k in response.headers}
+            bare = not any(k in fields for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER)) and not any(
+                k.lower() in lowered for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER, "Retry-After"))
+            policy = self.gate.policy(self.company)
+            retry_at = retry_at_from_429(fields, response.headers, now, policy,
+                                         day_reset_at=day_window_reset(await self.gate.spends(self.company),
+                                                                       policy, now),
+                                         bare_streak=self.gate.bare_429(self.company, bare))
             limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             await self.gate.block(self.company, retry_at, limit_type or "429")
             log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
                         retry_at)
             raise RateLimited(f"{where}: rate limited ({limit_type or 'no type'})", retry_at=retry_at,
                               limit_type=limit_type)
+        if status == 403 and one_document:
+            # One document this user may not see: says nothing about the token.
+            raise NotFound(f"{where}: not visible to this user (403)", status=status)
         if status == 401 or (status == 403 and where.startswith("GET")):
             raise TokenRejected(f"{where}: token refused ({status})", status=status)
         if status == 403:

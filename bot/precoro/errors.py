@@ -45,7 +45,12 @@ class Unavailable(PrecoroError):
 
 
 class TokenRejected(PrecoroError):
-    """401 (or 403 on a read): the token is wrong, disabled or revoked."""
+    """401 (or 403 on a list read): the token is wrong, disabled or revoked; or Precoro hiccupped
+    (callers confirm it with a second request before treating the token as revoked)."""
+
+
+class TokenWithdrawn(PrecoroError):
+    """Not sent: the token was removed, refused or replaced while the request waited for its slot."""
 
 
 class NotFound(PrecoroError):

@@ -41,6 +41,9 @@ from bot.store.schema import quota_spends
 
 log = logging.getLogger(__name__)
 
+# How long a block read from the database is believed without reading it again.
+BLOCK_TRUST_SECONDS = 5.0
+
 
 class Clock(Protocol):
     def now(self) -> float: ...
@@ -96,6 +99,7 @@ class _Book:
     latest: dict[str, float] = field(default_factory=dict)  # lane -> latest send time seen
     mine: set[int] = field(default_factory=set)  # open spends this gate booked
     blocked_until: float = 0.0  # as last read
+    blocked_read_at: float = -1e300  # when: an admin may clear a block from another process
     refreshed_at: float = -1e300
 
     def absorb(self, rows: Iterable[StoredSpend]) -> None:
@@ -139,6 +143,7 @@ class QuotaGate:
         self._books: dict[str, _Book] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._trouble: dict[str, float] = {}
+        self._bare_429s: Counter[str] = Counter()  # 429s in a row without Precoro's fields
 
     def _lock(self, company: str) -> threading.Lock:
         return self._locks.setdefault(company, threading.Lock())
@@ -183,8 +188,9 @@ class QuotaGate:
         try:
             policy, now = self.policy(company), self.clock.now()
             spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
-            slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=book.blocked_until)
-                     for k in keys]
+            # A cached block is trusted only briefly: an admin may have cleared it (CLI, another replica).
+            blocked = book.blocked_until if now - book.blocked_read_at < BLOCK_TRUST_SECONDS else 0.0
+            slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=blocked) for k in keys]
         finally:
             lock.release()
         return min((s for s in slots if s is not None), default=None)
@@ -201,6 +207,10 @@ class QuotaGate:
                     book = self._refresh(conn, company, now)
             in_flight = self._in_flight(book, now)
             return sorted(book.done + in_flight, key=lambda s: s.at) if in_flight else list(book.done)
+
+    async def spends(self, company: str, *, max_age: float = 0.0) -> list[Spend]:
+        """`recent_spends` from async code."""
+        return await self.boundary.run(self.recent_spends, company, max_age=max_age)
 
     def last_trouble(self, company: str) -> float | None:
         """When an interactive request of the company last failed in a way that gets a decision
@@ -220,6 +230,7 @@ class QuotaGate:
             book = self._refresh(locked.conn, company, now)
             spends = _binding(book, self._in_flight(book, now), policy, lane, now)
             blocked = book.blocked_until = locked.blocked_until()
+            book.blocked_read_at = now
             slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=blocked) for k in keys]
             best = min((i for i, s in enumerate(slots) if s is not None), key=lambda i: slots[i], default=None)
             if best is None:
@@ -286,6 +297,17 @@ class QuotaGate:
                 self._trouble[ticket.company] = now
             book.finish(ticket.spend_id, now)
 
+    async def cancel(self, ticket: Ticket) -> None:
+        """Nothing was sent on this ticket after all (its token was withdrawn meanwhile): forget it."""
+        await self.boundary.run(self._cancel, ticket)
+
+    def _cancel(self, ticket: Ticket) -> None:
+        self.repo.cancel(ticket.spend_id)
+        with self._lock(ticket.company):
+            if (book := self._books.get(ticket.company)) is not None:
+                book.open.pop(ticket.spend_id, None)
+                book.mine.discard(ticket.spend_id)
+
     async def block(self, company: str, until: float, reason: str) -> None:
         """Close the company's gate until `until` (a 429)."""
         await self.boundary.run(self._block, company, until, reason)
@@ -295,6 +317,25 @@ class QuotaGate:
         with self._lock(company):
             if (book := self._books.get(company)) is not None:
                 book.blocked_until = max(book.blocked_until, until)
+
+    def unblock(self, company: str) -> bool:
+        """An admin clears a 429 pause; True if one was in force. The bare-429 back-off starts over.
+        Blocking: call it off the event loop."""
+        self._bare_429s[company] = 0
+        cleared = self.repo.unblock(company, self.clock.now())
+        with self._lock(company):
+            if (book := self._books.get(company)) is not None:
+                book.blocked_until, book.blocked_read_at = 0.0, -1e300
+        return cleared
+
+    def bare_429(self, company: str, bare: bool) -> int:
+        """Count a 429 (`bare`: without Precoro's fields); returns the bare ones in a row."""
+        self._bare_429s[company] = self._bare_429s[company] + 1 if bare else 0
+        return self._bare_429s[company]
+
+    def answered(self, company: str) -> None:
+        """Precoro answered something other than a 429: the bare-429 back-off starts over."""
+        self._bare_429s[company] = 0
 
 
 def _binding(book: _Book, open_spends: list[Spend], policy: QuotaPolicy, lane: Lane, now: float) -> list[Spend]:

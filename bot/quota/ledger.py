@@ -14,7 +14,8 @@ Rules (all approvers' tokens of a company share them; failed requests count too)
   reserve and a click is never queued behind them.
 - no identical GET (same `get_key`, the URL) within `duplicate_get_seconds + margin`;
   writes (`get_key=None`) are exempt.
-- after a 429 nothing is sent before its retry time (`blocked_until`).
+- after a 429 nothing is sent before its retry time (`blocked_until`), which
+  `retry_at_from_429` caps to what the 429 can sanely mean.
 
 Spends are expected at or before `now` (in-flight requests sit at `now`). A spend later than
 `now` (another replica's clock running ahead) is honoured conservatively: a new request must keep
@@ -36,6 +37,9 @@ from typing import Any
 from bot.precoro import api
 
 MIN_RETRY_SECONDS = 1.0
+# A 429 without Precoro's fields (a proxy's HTML page): back off 2, 4, 8 ... s, at most 5 min.
+BARE_BACKOFF_BASE = 2.0
+BARE_BACKOFF_MAX = 300.0
 # Words Precoro's `RateLimit-Type` may use for the window it names, and their length.
 _LIMIT_TYPE_SECONDS: tuple[tuple[str, float], ...] = (
     ("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0),
@@ -122,27 +126,57 @@ def spent(spends: Sequence[Spend], window: Window, now: float) -> int:
 
 
 def retry_at_from_429(body: Mapping[str, Any], headers: Mapping[str, str], now: float,
-                      policy: QuotaPolicy) -> float:
-    """When to send again after a 429, never earlier than now + 1 s.
+                      policy: QuotaPolicy, *, day_reset_at: float | None = None, bare_streak: int = 1) -> float:
+    """When to send again after a 429: believed only as far as it is sane.
 
-    In order: Precoro's `RateLimit-Retry-After` (UTC date-time, body or header); a standard
-    `Retry-After` header (seconds or HTTP-date); the end of the window `RateLimit-Type` names
-    (second, minute, hour or day); else the longest window. Server times get the margin added
-    (they have second precision and another clock)."""
+    The time asked for, in order: Precoro's `RateLimit-Retry-After` (UTC date-time, body or
+    header); a standard `Retry-After` header (seconds or HTTP-date); else the end of the window
+    `RateLimit-Type` names; else the longest window. Server times get the margin added (second
+    precision, another clock). That time is then capped:
+
+    - by the window `RateLimit-Type` names (second, minute, hour, day): no wait longer than that
+      window (plus the margin) can be needed for it to let one more request in;
+    - always by the next reset of the day window (`day_reset_at`, see `day_window_reset`): no
+      limit Precoro has outlasts its longest window, so a pause "until 9999" or "for a year" ends
+      within a day at the latest.
+
+    A 429 with none of those fields (an HTML page from a proxy, a gateway) says nothing we can
+    believe: it gets a short exponential back-off instead, `BARE_BACKOFF_BASE * 2**(streak-1)` up to
+    `BARE_BACKOFF_MAX`, where `bare_streak` counts such 429s in a row. Never earlier than now + 1 s."""
     lowered = {k.lower(): v for k, v in headers.items()}
     margin = policy.margin_seconds
+    day_cap = day_reset_at if day_reset_at is not None else now + _longest(policy) + margin
     at: float | None = None
     precoro = body.get(api.RATE_LIMIT_RETRY_AFTER) or lowered.get(api.RATE_LIMIT_RETRY_AFTER.lower())
     if isinstance(precoro, str):
         at = api.parse_retry_after(precoro)
+        at = at + margin if at is not None else None
     if at is None and (standard := lowered.get("retry-after")) is not None:
         at = _parse_retry_after_header(standard, now)
-    if at is not None:
-        return max(at + margin, now + MIN_RETRY_SECONDS)
+        at = at + margin if at is not None else None
     limit_type = str(body.get(api.RATE_LIMIT_TYPE) or lowered.get(api.RATE_LIMIT_TYPE.lower()) or "").lower()
     named = [seconds for word, seconds in _LIMIT_TYPE_SECONDS if word in limit_type]
-    window = max(named) if named else max((w.seconds for w in policy.windows), default=0.0)
-    return max(now + window + margin, now + MIN_RETRY_SECONDS)
+    if at is None and not limit_type:
+        backoff = BARE_BACKOFF_BASE * 2.0 ** min(max(bare_streak, 1) - 1, 30)
+        return now + max(MIN_RETRY_SECONDS, min(backoff, BARE_BACKOFF_MAX))
+    window_cap = now + max(named) + margin if named else day_cap
+    if at is None:
+        at = window_cap
+    return max(min(at, window_cap, day_cap), now + MIN_RETRY_SECONDS)
+
+
+def day_window_reset(spends: Sequence[Spend], policy: QuotaPolicy, now: float) -> float:
+    """When the day (longest) window next frees a request: Precoro's day window is taken to be a
+    rolling 24 h (how it resets is unconfirmed; a fixed midnight reset would only come sooner), so
+    the oldest spend it still counts leaves it 24 h after it was sent. With no spend counted,
+    now + 24 h. The margin is added, as for every window."""
+    longest = _longest(policy)
+    counted = [s.at for s in spends if now - longest < s.at <= now]
+    return min(counted, default=now) + longest + policy.margin_seconds
+
+
+def _longest(policy: QuotaPolicy) -> float:
+    return max((w.seconds for w in policy.windows), default=86400.0)
 
 
 def _parse_retry_after_header(value: str, now: float) -> float | None:

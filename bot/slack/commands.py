@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.slack import messages
 from bot.slack.payload import guarded, input_value, team_id, user_id
-from bot.slack.status import status_text
+from bot.slack.status import resume, status_text
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -67,7 +67,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
         is_admin = user in admins
 
-        if sub in ("list", "register", "remove", "audit", "discovery") and not is_admin:
+        if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
             return
         if sub == "audit":
@@ -92,6 +92,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await ack(_set_discovery(rt, company, team, user, parse_mention(rest[0])))
             else:
                 await ack(messages.discovery_usage_text())
+        elif sub == "resume":
+            company, _ = pick_company(args)
+            await ack(resume(rt, company, user) if company else messages.choose_company_text(company_ids))
         elif sub == "status":
             await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
             await respond(text=status_text(rt, team=team, user=user, is_admin=is_admin), response_type="ephemeral",

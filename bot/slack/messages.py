@@ -642,6 +642,7 @@ def help_text(is_admin: bool) -> str:
             "• `/precoro register @user`: register an approver (a form asks for the token)",
             "• `/precoro register @user email token`: register in one line",
             "• `/precoro remove @user`: remove an approver and delete their token",
+            "• `/precoro resume`: clear a pause after Precoro answered 429 (status shows it)",
             f"• `/precoro audit [N]`: the last N decisions and token changes (default {AUDIT_DEFAULT}, "
             f"at most {AUDIT_MAX})",
             "• `/precoro discovery @user`: find new documents for every approver with this registered "
@@ -712,6 +713,10 @@ def token_revoked_text() -> str:
             "`/precoro register`.")
 
 
+def token_restored_text() -> str:
+    return "Precoro accepts your API token again: your documents come to Slack as before."
+
+
 def precoro_unavailable_text() -> str:
     return "Precoro is not answering right now; nothing was changed. Try again in a few minutes."
 
@@ -756,6 +761,17 @@ def precoro_refused_text(detail: str) -> str:
 def admin_token_revoked_text(user: str) -> str:
     return (f"Precoro refused the API token of {mention(user)}; the bot stopped using it. "
             f"Register a new one with `/precoro register {mention(user)}`.")
+
+
+def admin_token_restored_text(user: str) -> str:
+    return f"Precoro accepts the API token of {mention(user)} again; the bot uses it as before."
+
+
+def resume_text(company: str, cleared: bool) -> str:
+    """An admin's `/precoro resume` (and `precoro-bot resume`): a 429 pause cleared, or none held."""
+    if cleared:
+        return f"The Precoro pause of *{company}* is cleared: requests go out again now."
+    return f"*{company}* is not paused by Precoro."
 
 
 # --- company discovery ---------------------------------------------------------------------------

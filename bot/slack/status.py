@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import clip, format_time, safe
+from bot.slack.messages import clip, format_time, resume_text, safe
 from bot.sync.scheduler import describe
 
 if TYPE_CHECKING:
@@ -19,6 +19,17 @@ def _when(at: float | None) -> str:
 
 APPROVERS_SHOWN = 12  # with the windows and budget lines, well within STATUS_MAX
 STATUS_MAX = 3000  # an ephemeral answer stays readable; `precoro-bot status --all` lists everyone
+
+
+def resume(rt: Runtime, company: str, by: str) -> str:
+    """An admin clears the company's 429 pause (`/precoro resume`, `precoro-bot resume`): the
+    pause is capped already, but an admin who knows Precoro is fine again need not wait for it."""
+    client = rt.clients.get(company)
+    cleared = client.gate.unblock(company) if client is not None else False
+    if cleared:
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="quota.resume",
+                              subject=company, outcome="pause cleared")
+    return resume_text(company, cleared)
 
 
 def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:

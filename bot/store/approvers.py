@@ -9,7 +9,8 @@ from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
 from bot.store.schema import approvers
 
 ACTIVE = "active"
-REVOKED = "revoked"
+SUSPECT = "suspect"  # Precoro refused the token once: not used until a second request confirms it
+REVOKED = "revoked"  # refused twice: re-checked now and then (`check_at`), restored when accepted
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Approver:
     updated_at: float
     last_polled_at: float | None
     docs_seen: int
+    check_at: float | None = None
+    checks: int = 0
 
     @property
     def active(self) -> bool:
@@ -59,7 +62,7 @@ class ApproverRepo:
             changed = conn.execute(
                 update(approvers).where(owner).values(
                     email=email, token_ciphertext=token_ciphertext, status=ACTIVE,
-                    registered_by=registered_by, updated_at=now,
+                    registered_by=registered_by, updated_at=now, check_at=None, checks=0,
                 )
             ).rowcount
             if not changed:
@@ -111,16 +114,66 @@ class ApproverRepo:
         with self.engine.begin() as conn:
             return bool(conn.execute(delete(approvers).where(approvers.c.id == approver_id)).rowcount)
 
-    def mark_revoked(self, approver_id: int, now: float) -> bool:
-        """Returns True only for the call that changed it (so admins are told once)."""
+    def mark_suspect(self, approver_id: int, now: float, check_at: float) -> bool:
+        """Active -> suspect (one refusal seen); True only for the call that changed it."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                update(approvers).where((approvers.c.id == approver_id) & (approvers.c.status == ACTIVE))
+                .values(status=SUSPECT, updated_at=now, check_at=check_at, checks=0)
+            ).rowcount)
+
+    def mark_revoked(self, approver_id: int, now: float, check_at: float | None = None) -> bool:
+        """Active or suspect -> revoked; returns True only for the call that changed it (so admins
+        are told once). `check_at`: when the token is next tried."""
         with self.engine.begin() as conn:
             return bool(
                 conn.execute(
                     update(approvers)
-                    .where((approvers.c.id == approver_id) & (approvers.c.status == ACTIVE))
-                    .values(status=REVOKED, updated_at=now)
+                    .where((approvers.c.id == approver_id) & approvers.c.status.in_((ACTIVE, SUSPECT)))
+                    .values(status=REVOKED, updated_at=now, check_at=check_at, checks=0)
                 ).rowcount
             )
+
+    def check_failed(self, approver_id: int, check_at: float) -> None:
+        """A revoked token's re-check was refused again: next one at `check_at`."""
+        with self.engine.begin() as conn:
+            conn.execute(update(approvers).where((approvers.c.id == approver_id) & (approvers.c.status == REVOKED))
+                         .values(check_at=check_at, checks=approvers.c.checks + 1))
+
+    def postpone_check(self, approver_id: int, check_at: float) -> None:
+        """A check could not be made (no quota, Precoro busy): try again at `check_at`."""
+        with self.engine.begin() as conn:
+            conn.execute(update(approvers).where((approvers.c.id == approver_id) & (approvers.c.status != ACTIVE))
+                         .values(check_at=check_at))
+
+    def restore(self, approver_id: int, now: float, token_ciphertext: str) -> bool:
+        """Suspect or revoked -> active, if the token is still the one checked; True if changed."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                update(approvers)
+                .where((approvers.c.id == approver_id) & approvers.c.status.in_((SUSPECT, REVOKED))
+                       & (approvers.c.token_ciphertext == token_ciphertext))
+                .values(status=ACTIVE, updated_at=now, check_at=None, checks=0)
+            ).rowcount)
+
+    def due_checks(self, company: str, now: float) -> list[Approver]:
+        """Suspect and revoked approvers whose token is due to be tried (a revoked one from before
+        re-checks existed has no time: due at once)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(approvers).where(
+                    (approvers.c.company == company) & approvers.c.status.in_((SUSPECT, REVOKED))
+                    & ((approvers.c.check_at <= now) | approvers.c.check_at.is_(None)))
+                .order_by(approvers.c.check_at)
+            ).all()
+        return [_approver(r) for r in rows]
+
+    def next_check(self, company: str) -> float | None:
+        """The earliest pending check of the company's suspect or revoked tokens."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(approvers.c.check_at).where(
+                (approvers.c.company == company) & approvers.c.status.in_((SUSPECT, REVOKED)))).all()
+        return min((0.0 if r[0] is None else float(r[0]) for r in rows), default=None)
 
     def mark_polled(self, approver_id: int, now: float, new_documents: int) -> None:
         with self.engine.begin() as conn:

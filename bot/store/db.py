@@ -6,7 +6,19 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, MetaData, Text, create_engine, event, insert, make_url, select, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Text,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    make_url,
+    select,
+    text,
+)
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -46,6 +58,16 @@ def _slack_oauth_tables(conn: Connection) -> None:
     tables.create_all(conn)
 
 
+def _approver_checks(conn: Connection) -> None:
+    """approvers.check_at / checks: when a refused token is asked again, and how often it failed.
+    (A database created by version 1 from today's schema has them already.)"""
+    have = {c["name"] for c in inspect(conn).get_columns("approvers")}
+    if "check_at" not in have:
+        conn.execute(text("ALTER TABLE approvers ADD COLUMN check_at FLOAT"))
+    if "checks" not in have:
+        conn.execute(text("ALTER TABLE approvers ADD COLUMN checks INTEGER NOT NULL DEFAULT 0"))
+
+
 # Created by their own migrations (version 1 creates every other table of `metadata`).
 _LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints")
 # Append only: version N's function runs once, in order, under a database-wide lock.
@@ -57,6 +79,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, lambda conn: discovery_settings.create(conn, checkfirst=True)),
     (5, _create_home_tables),  # App Home, reminders, digests
     (6, lambda conn: webhook_hints.create(conn, checkfirst=True)),
+    (7, _approver_checks),  # token confirmation and re-checks
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

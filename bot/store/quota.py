@@ -91,6 +91,20 @@ class QuotaRepo:
                     .values(blocked_until=until, blocked_reason=reason[:80])
                 )
 
+    def unblock(self, company: str, now: float) -> bool:
+        """Open the company's gate at once (an admin's `resume`); True if a block was in force."""
+        with self.locked(company) as book:
+            if book.blocked_until() <= now:
+                return False
+            book.conn.execute(update(quota_gates).where(quota_gates.c.company == company)
+                              .values(blocked_until=0.0, blocked_reason=""))
+            return True
+
+    def cancel(self, spend_id: int) -> None:
+        """Drop a booked spend whose request was never sent."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(quota_spends).where(quota_spends.c.id == spend_id))
+
     def gate(self, company: str) -> tuple[float, str]:
         with self.engine.connect() as conn:
             row = conn.execute(

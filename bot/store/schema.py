@@ -33,12 +33,14 @@ approvers = Table(
     Column("slack_user_id", String(32), nullable=False),
     Column("email", String(320), nullable=False),
     Column("token_ciphertext", Text, nullable=False),
-    Column("status", String(16), nullable=False, default="active"),  # active | revoked
+    Column("status", String(16), nullable=False, default="active"),  # active | suspect | revoked
     Column("registered_by", String(32), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("last_polled_at", Float),
     Column("docs_seen", Integer, nullable=False, default=0),
+    Column("check_at", Float),  # suspect or revoked: when the token is next tried (migration 7)
+    Column("checks", Integer, nullable=False, default=0),  # failed re-checks in a row (back-off)
     UniqueConstraint("company", "team_id", "slack_user_id", name="uq_approver_owner"),
 )
 

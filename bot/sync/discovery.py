@@ -35,14 +35,14 @@ from typing import Any
 
 from bot.precoro import api
 from bot.precoro.client import Credentials, PrecoroClient
-from bot.precoro.errors import PrecoroError, TokenRejected
+from bot.precoro.errors import PrecoroError, TokenRejected, TokenWithdrawn
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
 from bot.slack import messages
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
-from bot.store.approvers import Approver
+from bot.store.approvers import REVOKED, Approver
 from bot.sync import route
 from bot.sync.poller import Poller
 from bot.sync.reconcile import Known
@@ -116,6 +116,8 @@ class Discoverer:
             except TokenRejected:
                 await self._revoked(company, approver)
                 return DiscoveryResult(requests=requests + 1, complete=False, error="token")
+            except TokenWithdrawn:  # removed or refused meanwhile: nothing sent
+                return DiscoveryResult(requests=requests, complete=False, error="token")
             except PrecoroError as exc:
                 error = type(exc).__name__
                 log.info("discovery of %s stopped at %s: %s", company, doc_type, exc)
@@ -181,6 +183,10 @@ class Discoverer:
         """The discovery approver was removed or its token refused elsewhere: discovery off, admins
         told (`team`: the approver's Slack workspace, for a notifier that posts per workspace)."""
         now = self.clock.now()
+        found = self.store.approvers.get(approver_id)
+        if found is not None and found.status == REVOKED:  # refused twice (the token checker confirmed it)
+            await self._turned_off_revoked(company, found, now)
+            return
         if not self.store.discovery.turn_off_if(company, approver_id, note="the discovery approver is no longer "
                                                 "registered or active", now=now):
             return
@@ -192,10 +198,15 @@ class Discoverer:
                 await self.notifier.dm(team, admin, messages.admin_discovery_lost_text(company))
 
     async def _revoked(self, company: str, approver: Approver) -> None:
-        """Precoro refused the discovery token: discovery off at once, admins told, polls go on."""
+        """Precoro refused the discovery token: once confirmed (revoked), discovery off, admins
+        told, polls go on; a first refusal only pauses it until the token is checked again."""
         now = self.clock.now()
+        if await self.tokens.refused(approver, "discovery") != REVOKED:
+            return
+        await self._turned_off_revoked(company, approver, now)
+
+    async def _turned_off_revoked(self, company: str, approver: Approver, now: float) -> None:
         turned_off = self.store.discovery.turn_off_if(company, approver.id, note="token refused by Precoro", now=now)
-        await self.tokens.revoked(approver, "discovery")
         if not turned_off:
             return
         log.warning("discovery of %s turned off: the token of approver %s was refused", company, approver.id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from bot.precoro import api
 from bot.precoro.client import PrecoroClient
-from bot.precoro.errors import PrecoroError, TokenRejected
+from bot.precoro.errors import PrecoroError, TokenRejected, TokenWithdrawn
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
@@ -67,8 +67,10 @@ class Poller:
             try:
                 items, spent = await client.waiting_documents(cred, doc_type)
             except TokenRejected:
-                await self.tokens.revoked(approver, "poll")
+                await self.tokens.refused(approver, "poll")  # suspect: one more request confirms it
                 return PollResult(requests=requests + 1, complete=False, error="token")
+            except TokenWithdrawn:  # removed or refused while waiting for the slot: nothing sent
+                return PollResult(requests=requests, complete=False, error="token")
             except PrecoroError as exc:
                 error = type(exc).__name__
                 log.info("poll of approver %s stopped at %s: %s", approver.id, doc_type, exc)

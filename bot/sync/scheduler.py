@@ -41,7 +41,7 @@ from bot.quota import planner
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane, Spend, Window, spent
 from bot.store import Store
-from bot.store.approvers import Approver
+from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
 from bot.store.decisions import PENDING, SENDING
 from bot.store.schema import approvers as approvers_table
@@ -51,6 +51,7 @@ from bot.sync import discovery
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.reconcile import OPEN_STATES
+from bot.sync.token_checks import TokenChecker
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,9 @@ class _Company:
 
 class PollScheduler:
     def __init__(self, config: Config, store: Store, poller: Poller, decisions: DecisionService,
-                 clock: Clock, replica: str = "single", *, discoverer: Discoverer | None = None) -> None:
+                 clock: Clock, replica: str = "single", *, discoverer: Discoverer | None = None,
+                 token_checks: TokenChecker | None = None) -> None:
+        self.token_checks = token_checks  # confirms refused tokens, re-checks revoked ones
         self.config = config
         self.replica = replica  # this process's name in the company leases
         self.discoverer = discoverer
@@ -402,6 +405,10 @@ class PollScheduler:
         now = self.clock.now()
         state = self._state(company, now)
         self._take_hints(company, state)
+        if (self.token_checks is not None and self.token_checks.due(company.id)
+                and not self._click_busy(company.id, now) and await self.token_checks.run(company.id)):
+            state.stamp = None  # a token restored: read the approvers again
+            return 0
         if await self.discover_company(company, state, now):
             return 0  # discovery ran, or is due and waits for quota: polls wait for the next tick
         if now < state.next_poll_at or not state.approvers:
@@ -435,6 +442,9 @@ class PollScheduler:
                 state.hinted.discard(key)
             elif result.error == "QuotaDeferred":
                 state.retry.add(key)  # stepped aside for a click, or no room: not a poll
+            elif result.error == "token":  # refused or removed: never polled with the cached row again
+                state.approvers = [a for a in state.approvers if str(a.id) != key]
+                state.stamp, state.version = None, state.version + 1
             if not result.complete and result.error not in ("", "token", "vault"):
                 break  # quota or outage: leave the rest for a later tick
         state.next_poll_at = -math.inf
@@ -479,7 +489,8 @@ class PollScheduler:
         else:
             found = self.store.approvers.get(settings.approver_id) if settings.approver_id is not None else None
             state.discovery = found if found is not None and found.active else None
-            if settings.active and state.discovery is None:  # removed, or its token refused by a poll
+            suspect = found is not None and found.status == SUSPECT  # being checked: not lost yet
+            if settings.active and state.discovery is None and not suspect:  # removed, or its token revoked
                 team = found.team_id if found is not None else next((a.team_id for a in state.approvers), "")
                 state.discovery_lost = (settings.approver_id or 0, team)
             fallback = settings.fallback_types
