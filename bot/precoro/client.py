@@ -7,6 +7,7 @@ Tokens travel only in headers and never appear in an error, a log line or a repr
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 # Page-1 variants of the same list read: Precoro refuses an identical GET within 60 s, so a
 # poll that would repeat a recent URL takes another page size instead of waiting.
 _POLL_PAGE_SIZES = (200, 100, 50)
+# Called right before a write leaves (see `PrecoroClient.approve`).
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -113,20 +116,29 @@ class PrecoroClient:
 
     # --- actions -----------------------------------------------------------------------------
 
-    async def approve(self, cred: Credentials, doc_type: str, idn: str) -> dict[str, Any]:
-        body, _ = await self._send("POST", api.approve_path(doc_type, idn), cred, Lane.INTERACTIVE, form={})
+    # `before_send` runs once the quota slot is booked, right before the request leaves: the
+    # decision outbox checks there that its attempt still holds the decision (and renews the lease);
+    # whatever it raises stops the request, which is then never sent.
+
+    async def approve(self, cred: Credentials, doc_type: str, idn: str, *,
+                      before_send: BeforeSend | None = None) -> dict[str, Any]:
+        body, _ = await self._send("POST", api.approve_path(doc_type, idn), cred, Lane.INTERACTIVE, form={},
+                                   before_send=before_send)
         return body if isinstance(body, dict) else {}
 
-    async def reject(self, cred: Credentials, doc_type: str, idn: str, comment: str) -> dict[str, Any]:
+    async def reject(self, cred: Credentials, doc_type: str, idn: str, comment: str, *,
+                     before_send: BeforeSend | None = None) -> dict[str, Any]:
         form = {api.REJECT_COMMENT_FIELD: comment[: api.REJECT_COMMENT_MAX]}
-        body, _ = await self._send("POST", api.reject_path(doc_type, idn), cred, Lane.INTERACTIVE, form=form)
+        body, _ = await self._send("POST", api.reject_path(doc_type, idn), cred, Lane.INTERACTIVE, form=form,
+                                   before_send=before_send)
         return body if isinstance(body, dict) else {}
 
     # --- the boundary ------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
-                    form: dict[str, str] | None = None) -> tuple[Any, int]:
+                    form: dict[str, str] | None = None,
+                    before_send: BeforeSend | None = None) -> tuple[Any, int]:
         keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
         ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
@@ -135,6 +147,8 @@ class PrecoroClient:
         where = f"{method} {path}"
         status: int | None = None
         try:
+            if before_send is not None:
+                await before_send()
             response = await self.http.request(
                 method, self.base_url + path, params=params or None, headers=headers,
                 data=form if method != "GET" else None,
