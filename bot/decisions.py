@@ -18,7 +18,16 @@ Looking before sending (one `GET /{type}/{idn}` in the interactive lane, never m
   or a worker that died mid-attempt): if the document shows our decision (`lastApprover` is us,
   a finished step whose only approver is us, or "rejected" for a rejection), the decision is
   done without a second POST; if it no longer waits for us, it is gone; otherwise it is sent.
-  Sending again blindly could approve a later step that names the same person.
+  Sending again blindly could approve a later step that names the same person. A decision stays
+  unsure until such a look settles it: through retries, a final failure and a new click alike.
+
+Exactly once (the fenced outbox, see `bot.store.decisions`): each attempt claims the decision with
+a new fencing token, renews its lease while it runs (waiting for a quota slot included), checks
+that it still holds the claim right before the POST leaves (the check renews the lease too), and
+changes the decision, the message and Slack only while it holds it. An attempt that stalled past
+its lease and was taken over sends nothing and changes nothing: the attempt that took over (which
+looks first, the decision being unsure) decides. One decision per (company, document, Precoro
+user): the same person registered twice cannot decide twice.
 """
 
 from __future__ import annotations
@@ -119,6 +128,10 @@ def shows_decision(doc: Document, action: str, email: str) -> bool:
         or (step.done and {_email(p.email) for p in step.approvers} == {me})
         for step in doc.approval_steps
     )
+
+
+class ClaimLost(Exception):
+    """This attempt no longer holds its decision (it stalled past its lease and another took over)."""
 
 
 class DecisionService:
@@ -225,14 +238,45 @@ class DecisionService:
         claimed = self.store.decisions.claim(decision.id, self.clock.now(), self.lease_seconds)
         if claimed is None:
             return  # another worker or replica has it
+        keeper = asyncio.create_task(self._keep_claim(claimed))
+        try:
+            await self._claimed(claimed)
+        except ClaimLost:
+            log.warning("decision %s: this attempt lost its claim (stalled past its lease); nothing sent",
+                        claimed.id)
+        finally:
+            keeper.cancel()
+
+    async def _keep_claim(self, claimed: Decision) -> None:
+        """Renew the lease every third of it while the attempt runs (a frozen process renews
+        nothing, so a stalled attempt does lose its claim)."""
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(self.lease_seconds / 3)
+                try:
+                    if not self.store.decisions.renew(claimed.id, claimed.claim or "", self.clock.now(),
+                                                      self.lease_seconds):
+                        return
+                except DATABASE_UNAVAILABLE:
+                    continue  # the check before the POST decides
+
+    def _still_mine(self, claimed: Decision) -> Callable[[], Awaitable[None]]:
+        """The check the client runs right before the POST leaves: still ours? (renews the lease)"""
+        async def check() -> None:
+            if not self.store.decisions.renew(claimed.id, claimed.claim or "", self.clock.now(), self.lease_seconds):
+                raise ClaimLost(str(claimed.id))
+        return check
+
+    async def _claimed(self, claimed: Decision) -> None:
         message = self.store.messages.get(claimed.message_id)
         approver = self.store.approvers.get(claimed.approver_id)
         if message is None or approver is None:
-            self.store.decisions.finish(claimed.id, FAILED, "approver removed", self.clock.now())
-            self._audit(claimed, "failed: approver removed")
+            if self.store.decisions.finish(claimed.id, FAILED, "approver removed", self.clock.now(),
+                                           claim=claimed.claim):
+                self._audit(claimed, "failed: approver removed")
             return
         client = self.clients[claimed.company]
-        unsure = claimed.outcome.startswith(UNSURE)  # an earlier POST may have gone through
+        unsure = claimed.unsure  # an earlier POST may have gone through
         posting = False
         try:
             cred = self.tokens.credentials(approver)
@@ -250,9 +294,10 @@ class DecisionService:
                 unsure = unsure and still is None  # it waits for us: nothing of ours went through
             posting = True
             if claimed.action == APPROVE:
-                await client.approve(cred, claimed.doc_type, claimed.idn)
+                await client.approve(cred, claimed.doc_type, claimed.idn, before_send=self._still_mine(claimed))
             else:
-                await client.reject(cred, claimed.doc_type, claimed.idn, claimed.comment)
+                await client.reject(cred, claimed.doc_type, claimed.idn, claimed.comment,
+                                    before_send=self._still_mine(claimed))
         except VaultError:
             await self._fail(claimed, message, "token unreadable", messages.token_unreadable_text(), retry=True)
         except TokenRejected:
@@ -265,7 +310,7 @@ class DecisionService:
             if not exc.retryable or claimed.attempts >= MAX_ATTEMPTS:
                 reason = messages.precoro_refused_text(str(exc)) if not exc.retryable else \
                     messages.precoro_unavailable_text()
-                await self._fail(claimed, message, type(exc).__name__, reason, retry=True)
+                await self._fail(claimed, message, type(exc).__name__, reason, retry=True, maybe_sent=maybe_sent)
             else:
                 await self._queue(claimed, message, exc, maybe_sent=maybe_sent)
         else:
@@ -280,7 +325,8 @@ class DecisionService:
     async def _done(self, decision: Decision, message: PostedMessage) -> None:
         now = self.clock.now()
         outcome = "approved" if decision.action == APPROVE else "rejected"
-        self.store.decisions.finish(decision.id, DONE, outcome, now)
+        if not self._finish(decision, DONE, outcome, now):
+            return
         self.store.messages.set_state(message.id, outcome, now)
         self._audit(decision, outcome)
         state = MessageState.APPROVED if decision.action == APPROVE else MessageState.REJECTED
@@ -292,7 +338,8 @@ class DecisionService:
         """Precoro no longer waits for this approver; `document` is its fresh copy when we looked."""
         now = self.clock.now()
         fresh = parse_document(decision.doc_type, document) if document is not None else None
-        self.store.decisions.finish(decision.id, FAILED, f"not waiting ({why})", now)
+        if not self._finish(decision, FAILED, f"not waiting ({why})", now):
+            return
         self.store.messages.set_state(message.id, "gone", now, document=document if fresh else None,
                                       fingerprint=fresh.fingerprint() if fresh else None)
         self._audit(decision, "not waiting")
@@ -300,9 +347,13 @@ class DecisionService:
         await self._show(message, MessageState.GONE, reason="" if fresh else messages.not_waiting_reason())
 
     async def _fail(self, decision: Decision, message: PostedMessage, outcome: str, reason: str,
-                    *, retry: bool) -> None:
+                    *, retry: bool, maybe_sent: bool | None = None) -> None:
+        """Final for this click; a POST that may have gone through keeps the decision UNSURE, so a
+        new click looks before sending (by default: unsure if it was unsure when claimed)."""
         now = self.clock.now()
-        self.store.decisions.finish(decision.id, FAILED, outcome, now)
+        unsure = decision.unsure if maybe_sent is None else maybe_sent
+        if not self._finish(decision, FAILED, f"{UNSURE}:{outcome}" if unsure else outcome, now):
+            return
         self.store.messages.set_state(message.id, "failed", now)
         self._audit(decision, outcome)
         await self._show(message, MessageState.FAILED, reason=reason, action=decision.action, retry_allowed=retry)
@@ -313,11 +364,24 @@ class DecisionService:
         retry_at = getattr(exc, "retry_at", None) or 0.0
         next_at = max(now + backoff(decision.attempts, self.retry_base_seconds), retry_at)
         outcome = f"{UNSURE}:{type(exc).__name__}" if maybe_sent else type(exc).__name__
-        self.store.decisions.retry_later(decision.id, next_at, outcome, now)
+        if not self.store.decisions.retry_later(decision.id, next_at, outcome, now, claim=decision.claim):
+            self._lost(decision)
+            return
         if message.state != "queued":
             self.store.messages.set_state(message.id, "queued", now)
             await self._show(message, MessageState.QUEUED, action=decision.action)
         log.info("decision %s queued until %.0f after %s", decision.id, next_at, outcome)
+
+    def _finish(self, decision: Decision, state: str, outcome: str, now: float) -> bool:
+        """Finish the decision if this attempt still holds it; False (and nothing changes) if not."""
+        if self.store.decisions.finish(decision.id, state, outcome[:32], now, claim=decision.claim):
+            return True
+        self._lost(decision)
+        return False
+
+    @staticmethod
+    def _lost(decision: Decision) -> None:
+        log.warning("decision %s: this attempt lost its claim; the one that took over decides", decision.id)
 
     # --- helpers -----------------------------------------------------------------------------------
 

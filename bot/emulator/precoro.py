@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -370,7 +370,11 @@ class PrecoroEmulator:
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Every Precoro request: log, quota, faults, latency, then the API itself."""
         request = Request(scope, receive)
-        method, path = request.method, scope["path"]
+        # Routed on the path as sent (`raw_path`), split into segments and only then decoded, as
+        # Precoro's router does: `PO%2F2024%2F17` is one IDN, `%2E%2E` a document named "..".
+        # `path` (recorded) stays the encoded form the client put on the wire.
+        method = request.method
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         body = await request.body() if method in _WRITES else b""
         form = _form(request.headers.get("content-type"), body)
         token, email = request.headers.get(api.TOKEN_HEADER), request.headers.get(api.EMAIL_HEADER)
@@ -506,7 +510,7 @@ class PrecoroEmulator:
         if (user is None or not user.active
                 or (email or "").strip().lower() != user.email.strip().lower()):
             return 401, {"message": "Invalid credentials"}
-        parts = [p for p in path.split("/") if p]
+        parts = segments(path)
         if not parts or parts[0] not in api.DOCUMENT_TYPES or len(parts) > 3:
             return 404, _NOT_FOUND
         doc_type, action = parts[0], parts[2] if len(parts) == 3 else None
@@ -668,6 +672,13 @@ def seed_demo(emulator: PrecoroEmulator) -> dict[str, EmUser]:
                           supplier="Northwind Traders", items=[
                               {"name": "Printer paper (box)", "quantity": "10", "price": "48.05"}])
     return users
+
+
+def segments(raw_path: str) -> list[str]:
+    """The decoded segments of a path as sent: `/purchaseorders/PO%2F1/approve` ->
+    ["purchaseorders", "PO/1", "approve"] (a trailing slash is ignored, an empty segment kept)."""
+    trimmed = raw_path.strip("/")
+    return [unquote(p, errors="replace") for p in trimmed.split("/")] if trimmed else []
 
 
 def _window(spec: tuple[float, int] | tuple[float, int, str]) -> Window:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 # --- access -------------------------------------------------------------------------------
 TOKEN_HEADER = "X-AUTH-TOKEN"
@@ -90,20 +91,39 @@ PER_PAGE_CHOICES: tuple[int, ...] = (200, 100, 50, 20, 10)
 CHECK_TYPE_DEFAULT = "purchaseorders"
 
 
+def segment(value: str) -> str:
+    """One path segment, percent-encoded so that it stays one segment and means only itself.
+
+    Document numbers are data, not paths: `PO/2024/17` is common numbering, and a number like
+    `PO-7/../../invoices/INV-1002` must not reach another document. Every character but RFC 3986's
+    unreserved ones is encoded (`/` too), and a segment of dots (`.`, `..`) is encoded as `%2E`s,
+    which clients (httpx keeps `%2E` as sent) and servers do not treat as dot segments.
+    An empty value has no segment: ValueError rather than a path that names the list."""
+    if not value:
+        raise ValueError("an empty identifier cannot name a Precoro resource")
+    encoded = quote(value, safe="")
+    return "%2E" * len(value) if set(value) == {"."} else encoded
+
+
+def path(*parts: str) -> str:
+    """`/a/b/c` from raw identifiers, each encoded by `segment`: every Precoro path is built here."""
+    return "".join("/" + segment(p) for p in parts)
+
+
 def list_path(doc_type: str) -> str:
-    return f"/{doc_type}"
+    return path(doc_type)
 
 
 def document_path(doc_type: str, idn: str) -> str:
-    return f"/{doc_type}/{idn}"
+    return path(doc_type, idn)
 
 
 def approve_path(doc_type: str, idn: str) -> str:
-    return f"/{doc_type}/{idn}/approve"
+    return path(doc_type, idn, "approve")
 
 
 def reject_path(doc_type: str, idn: str) -> str:
-    return f"/{doc_type}/{idn}/reject"
+    return path(doc_type, idn, "reject")
 
 
 REJECT_COMMENT_FIELD = "comment"
@@ -166,5 +186,6 @@ WEBHOOK_TYPES: dict[int, str] = {
 
 
 def web_link(web_url: str, doc_type: str, idn: str) -> str:
-    """The document's page in Precoro's web app (*unconfirmed* path layout)."""
-    return f"{web_url.rstrip('/')}/{WEB_PATHS.get(doc_type, doc_type)}/{idn}"
+    """The document's page in Precoro's web app (*unconfirmed* path layout); the IDN is encoded
+    like in API paths, so the link opens that document and no other."""
+    return f"{web_url.rstrip('/')}/{WEB_PATHS.get(doc_type, segment(doc_type))}{path(idn)}"

@@ -46,6 +46,8 @@ def _credential_headers(cred: Credentials, where: str) -> dict[str, str]:
 # Page-1 variants of the same list read: Precoro refuses an identical GET within 60 s, so a
 # poll that would repeat a recent URL takes another page size instead of waiting.
 _POLL_PAGE_SIZES = (200, 100, 50)
+# Called right before a write leaves (see `PrecoroClient.approve`).
+BeforeSend = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -132,27 +134,41 @@ class PrecoroClient:
 
     # --- actions -----------------------------------------------------------------------------
 
-    async def approve(self, cred: Credentials, doc_type: str, idn: str) -> dict[str, Any]:
-        body, _ = await self._send("POST", api.approve_path(doc_type, idn), cred, Lane.INTERACTIVE, form={})
+    # `before_send` runs once the quota slot is booked, right before the request leaves: the
+    # decision outbox checks there that its attempt still holds the decision (and renews the lease);
+    # whatever it raises stops the request, which is then never sent.
+
+    async def approve(self, cred: Credentials, doc_type: str, idn: str, *,
+                      before_send: BeforeSend | None = None) -> dict[str, Any]:
+        body, _ = await self._send("POST", api.approve_path(doc_type, idn), cred, Lane.INTERACTIVE, form={},
+                                   before_send=before_send)
         return body if isinstance(body, dict) else {}
 
-    async def reject(self, cred: Credentials, doc_type: str, idn: str, comment: str) -> dict[str, Any]:
+    async def reject(self, cred: Credentials, doc_type: str, idn: str, comment: str, *,
+                     before_send: BeforeSend | None = None) -> dict[str, Any]:
         form = {api.REJECT_COMMENT_FIELD: comment[: api.REJECT_COMMENT_MAX]}
-        body, _ = await self._send("POST", api.reject_path(doc_type, idn), cred, Lane.INTERACTIVE, form=form)
+        body, _ = await self._send("POST", api.reject_path(doc_type, idn), cred, Lane.INTERACTIVE, form=form,
+                                   before_send=before_send)
         return body if isinstance(body, dict) else {}
 
     # --- the boundary ------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
-                    form: dict[str, str] | None = None, one_document: bool = False) -> tuple[Any, int]:
+                    form: dict[str, str] | None = None, one_document: bool = False,
+                    before_send: BeforeSend | None = None) -> tuple[Any, int]:
         headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
         keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
         ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
-        if cred.usable is not None and not await cred.usable():
+        try:  # last words before the request leaves; either can stop it, and then nothing was sent
+            if cred.usable is not None and not await cred.usable():
+                raise TokenWithdrawn(f"{method} {path}: not sent, the token was withdrawn meanwhile")
+            if before_send is not None:
+                await before_send()  # e.g. a decision's attempt checks that it still holds its claim
+        except BaseException:
             await self.gate.cancel(ticket)
-            raise TokenWithdrawn(f"{method} {path}: not sent, the token was withdrawn meanwhile")
+            raise
         params = variants[ticket.variant] if variants else []
         where = f"{method} {path}"
         status: int | None = None

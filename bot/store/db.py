@@ -13,19 +13,24 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
     inspect,
     make_url,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, DatabaseTimeout
 from bot.store.schema import (
+    DECISION_PER_USER,
     HOME_TABLES,
+    approvers,
     company_leases,
+    decisions,
     discovery_settings,
     home_users,
     message_reminders,
@@ -68,6 +73,31 @@ def _approver_checks(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE approvers ADD COLUMN checks INTEGER NOT NULL DEFAULT 0"))
 
 
+def _fenced_decisions(conn: Connection) -> None:
+    """Decisions get a fencing token (`claim`) and their Precoro user, unique per document.
+
+    Older rows get their approver's email; where two rows would share (company, document, Precoro
+    user), only the oldest keeps it (the others, from before the rule, stay NULL and unindexed)."""
+    columns = {c["name"] for c in inspect(conn).get_columns("decisions")}
+    for name, kind in (("claim", "VARCHAR(32)"), ("precoro_user", "VARCHAR(320)")):
+        if name not in columns:  # a database created at version 1 after this change has them
+            conn.execute(text(f"ALTER TABLE decisions ADD COLUMN {name} {kind}"))
+    seen: set[tuple[str, str, str, str]] = set()
+    rows = conn.execute(
+        select(decisions.c.id, decisions.c.company, decisions.c.doc_type, decisions.c.idn,
+               func.lower(approvers.c.email))
+        .join(approvers, approvers.c.id == decisions.c.approver_id)
+        .where(decisions.c.precoro_user.is_(None))
+        .order_by(decisions.c.id)
+    ).all()
+    for decision_id, company, doc_type, idn, email in rows:
+        key = (company, doc_type, idn, email.strip())
+        if key not in seen:
+            seen.add(key)
+            conn.execute(update(decisions).where(decisions.c.id == decision_id).values(precoro_user=key[3]))
+    DECISION_PER_USER.create(conn, checkfirst=True)
+
+
 # Created by their own migrations (version 1 creates every other table of `metadata`).
 _LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints")
 # Append only: version N's function runs once, in order, under a database-wide lock.
@@ -80,6 +110,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (5, _create_home_tables),  # App Home, reminders, digests
     (6, lambda conn: webhook_hints.create(conn, checkfirst=True)),
     (7, _approver_checks),  # token confirmation and re-checks
+    (8, _fenced_decisions),  # fenced outbox: claim token, one decision per Precoro user
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

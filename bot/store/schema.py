@@ -85,9 +85,18 @@ decisions = Table(
     Column("outcome", String(32), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # The fencing token of the attempt that holds the decision now (a new one per claim): only its
+    # holder may send the POST or change the row. (Migration 7 adds it to older databases.)
+    Column("claim", String(32)),
+    # The Precoro user who decides: the approver's email in that company, lower-cased. One decision
+    # per (company, document, Precoro user), whichever message or Slack user clicked. NULL only on
+    # rows older than migration 7 that duplicated another (unique indexes ignore NULLs).
+    Column("precoro_user", String(320)),
     UniqueConstraint("message_id", name="uq_decision_per_message"),
 )
 Index("ix_decisions_state_next", decisions.c.state, decisions.c.next_attempt_at)
+DECISION_PER_USER = Index("uq_decision_per_precoro_user", decisions.c.company, decisions.c.doc_type,
+                          decisions.c.idn, decisions.c.precoro_user, unique=True)
 
 # Every request sent (or about to be sent) to Precoro, per company: the shared quota ledger.
 quota_spends = Table(

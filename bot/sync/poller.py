@@ -17,11 +17,16 @@ from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.approvers import Approver
+from bot.store.messages import OPEN_STATES
 from bot.sync.reconcile import Known, SyncPlan, reconcile
 from bot.tokens import TokenService
 from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
+
+# Retired or decided messages a poll may show again: Precoro waits for the approver once more (a
+# later step that names them, a resubmitted document), as read by a poll that began after the change.
+REOPENABLE_STATES = ("approved", "rejected", "gone")
 
 
 @dataclass(frozen=True)
@@ -113,8 +118,12 @@ class Poller:
                 continue
             self.store.messages.mark_posted(row.id, channel, ts, self.clock.now())
             posted += 1
-        for message_id, doc in plan.changed + plan.reopened:
-            await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)])
+        for message_id, doc in plan.changed:
+            await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)],
+                               only_from=OPEN_STATES)
+        for message_id, doc in plan.reopened:
+            await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)],
+                               only_from=REOPENABLE_STATES)
         for message_id in plan.gone:
             await self._retire(approver, message_id)
         if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
@@ -122,9 +131,12 @@ class Poller:
         return posted
 
     async def _redraw(self, approver: Approver, message_id: int, doc: Document, state: MessageState,
-                      raw: dict) -> None:
+                      raw: dict, *, only_from: tuple[str, ...]) -> None:
+        """Redraw a message the poll found changed (or waiting again), only from the states the plan
+        saw: a click that decided it after the poll read Precoro owns it, and a redraw never puts
+        a decided (or in-flight) message back to waiting."""
         message = self.store.messages.get(message_id)
-        if message is None or not message.posted:
+        if message is None or not message.posted or message.state not in only_from:
             return
         old = parse_document(message.doc_type, message.raw_document)
         try:
@@ -134,8 +146,11 @@ class Poller:
                                      state=state)
         except SlackUnavailable:
             return  # fingerprint unchanged, so the next poll redraws it
-        self.store.messages.set_state(message_id, state.value, self.clock.now(), document=raw,
-                                      fingerprint=doc.fingerprint())
+        if not self.store.messages.set_state(message_id, state.value, self.clock.now(), only_from=only_from,
+                                             document=raw, fingerprint=doc.fingerprint()):
+            # Decided while we redrew: the decision's own update shows the outcome.
+            log.info("message %s decided during a redraw; left as decided", message_id)
+            return
         # Amount edited, a new comment...: said in the message's thread, not in a second message.
         note = messages.change_note(old, doc) if old is not None and state is MessageState.WAITING else ""
         if note:
