@@ -212,6 +212,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             rt.store.home.set_preferences(team, user, digest=choice == "on")
         await home.publish(team, user)
 
+    @app.action(messages.ACTION_HOME_PAGE_BACK)
     @app.action(messages.ACTION_HOME_PAGE)
     @guarded(rt.notifier, "home page")
     async def turn_page(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -939,7 +939,11 @@ HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counte
 # HOME_DOC_TEXT_MAX, stays far below that even with long titles (the Slack stand-in checks it).
 HOME_PAGE_SIZE = 20
 HOME_DOC_TEXT_MAX = 600
-ACTION_HOME_PAGE = "precoro_home_page"  # value: the page number (0-based) to show
+# Next and Previous: each button's value is the page number (0-based) to show. Two action ids, as
+# Slack refuses a view whose block holds two elements with the same action_id (views.publish
+# answers invalid_arguments and the user keeps the page they had).
+ACTION_HOME_PAGE = "precoro_home_page"
+ACTION_HOME_PAGE_BACK = "precoro_home_page_back"
 HOME_PAGER_BLOCK = "home_pager"
 
 
@@ -1256,7 +1260,7 @@ def _home_pager(page: int, pages: int, first: int, count: int, total: int) -> li
     """The "Showing 21-40 of 500" line and Previous / Next buttons (their value: the page to show)."""
     buttons = []
     if page > 0:
-        buttons.append(_button("Previous", ACTION_HOME_PAGE, value=str(page - 1)))
+        buttons.append(_button("Previous", ACTION_HOME_PAGE_BACK, value=str(page - 1)))
     if page < pages - 1:
         buttons.append(_button("Next", ACTION_HOME_PAGE, value=str(page + 1)))
     return [{"type": "context", "elements": [_mrkdwn(f"Showing {first + 1}–{first + count} of {total}")]},  # noqa: RUF001

@@ -79,6 +79,7 @@ class Notifier:
         await self._call(team, "chat_postEphemeral", channel=channel, user=user_id, text=text)
 
     async def _call(self, team: str, method: str, **kwargs: Any) -> Any:
+        detail = ""
         try:
             client = await self.clients.for_team(team)
             return await getattr(client, method)(**kwargs)
@@ -86,9 +87,14 @@ class Notifier:
             error = "not_installed"
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown"))
+            # Slack says what it refused (e.g. "[ERROR] duplicate action_id ..."): a view or message
+            # the bot rendered wrong is otherwise a bare "invalid_arguments" in the log.
+            meta = exc.response.get("response_metadata")
+            reasons = meta.get("messages") if isinstance(meta, dict) else None
+            detail = "; ".join(str(r)[:200] for r in reasons[:5]) if isinstance(reasons, list) else ""
         except Exception as exc:  # aiohttp / network errors
             error = type(exc).__name__
         name = method.replace("_", ".")
-        log.warning("slack %s failed: %s", name, error)
+        log.warning("slack %s failed: %s%s", name, error, f" ({detail})" if detail else "")
         self.on_error(name, error)
         raise SlackUnavailable(f"slack {name}: {error}")
