@@ -1,4 +1,4 @@
-"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator, simulate, status."""
+"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, sandbox, emulator, simulate, status, healthcheck."""
 
 from __future__ import annotations
 
