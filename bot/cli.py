@@ -201,16 +201,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from bot.emulator.precoro import PrecoroEmulator, seed_demo
+    from bot.serving import bind, serve_until_stopped
 
+    sock = bind("127.0.0.1", args.port, "pass another --port")  # a port in use: one line, exit 4
     emulator = PrecoroEmulator(strict_duplicates=args.strict)
     users = seed_demo(emulator)
     for name, user in users.items():
-        print(f"{name}: email {user.email} token {user.token}")
-    uvicorn.run(emulator.app, host="127.0.0.1", port=args.port, log_level="warning")
-    return 0
+        print(f"{name}: email {user.email} token {user.token}", flush=True)
+    return serve_until_stopped(emulator.app, sock)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -220,7 +220,7 @@ def run_sandbox(*, host: str = "127.0.0.1", port: int = 8080, database_url: str 
     from bot.serving import bind, serve_until_stopped
 
     setup_logging("WARNING")
-    sock = bind(host, port)  # first: a port in use is one line before anything starts
+    sock = bind(host, port, "pass another --port")  # first: a port in use is one line before anything starts
     with tempfile.TemporaryDirectory() as tmp:
         sandbox = Sandbox.start(database_url or f"sqlite:///{Path(tmp) / 'sandbox.db'}")
         try:

@@ -17,8 +17,8 @@ import uvicorn
 from bot.exits import FAILED, LISTEN, Failure, say
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port; `Failure` (exit 4) naming the key to change if it cannot be."""
+def bind(host: str, port: int, fix: str = "change server.port or server.host, or pass --port") -> socket.socket:
+    """A socket bound to host:port; `Failure` (exit 4) saying what to change (`fix`) if it cannot be."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does; a listener still refuses
@@ -29,8 +29,7 @@ def bind(host: str, port: int) -> socket.socket:
         why = {errno.EADDRINUSE: "the port is in use by another process",
                errno.EACCES: "not allowed (ports below 1024 need privileges)",
                errno.EADDRNOTAVAIL: "no such address on this machine"}.get(exc.errno or 0, exc.strerror)
-        raise Failure(LISTEN, f"cannot listen on {host}:{port}: {why} (change server.port or server.host, "
-                              "or pass --port)") from None
+        raise Failure(LISTEN, f"cannot listen on {host}:{port}: {why} ({fix})") from None
     return sock
 
 

@@ -153,6 +153,10 @@ def test_a_port_in_use_is_one_json_line_before_anything_serves(tmp_path: Path) -
         port = taken.getsockname()[1]
         config = write_config(tmp_path, **{"logging.format": "json", "server.port": port})
         done = cli("serve", "--config", str(config))
+        for local in ("sandbox", "emulator"):
+            other = cli(local, "--port", str(port))
+            assert other.returncode == 4, other.stderr
+            assert one_line(other.stderr).startswith(f"cannot listen on 127.0.0.1:{port}: the port is in use")
     assert done.returncode == 4
     entry = json.loads(one_line(done.stderr))
     assert entry["message"].startswith(f"cannot listen on 127.0.0.1:{port}: the port is in use")
