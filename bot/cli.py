@@ -1,4 +1,5 @@
-"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, emulator, simulate, status, resume."""
+"""`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, sandbox, emulator, simulate, status, resume,
+healthcheck."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 
 from bot.config import ConfigError, load_config
+from bot.exits import EPILOG
 from bot.logs import setup_logging
 from bot.vault import VaultError, generate_key
 
@@ -55,18 +57,61 @@ def _stored_tokens_note(config, vault) -> tuple[str, bool]:  # type: ignore[no-u
     return "every stored token decrypts", True
 
 
+CHECK_DATABASE_TIMEOUT = 4.0  # seconds check-config waits for the database (a connect gets half)
+
+
+def _database_note(url: str, timeout: float = CHECK_DATABASE_TIMEOUT) -> str:
+    """Connect to storage.url (within `timeout`) and say so; raise `Failure` (exit 3) if it cannot
+    be reached. A SQLite file that does not exist yet only needs a writable directory."""
+    import os
+    import time
+    from pathlib import Path
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.exits import DATABASE, Failure, database_failure, safe_url
+    from bot.store.db import make_engine
+
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.exists():
+            folder = path.parent if str(path.parent) else Path(".")
+            if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+                raise Failure(DATABASE, f"cannot use the database at storage.url ({url}): the folder "
+                                        f"{folder.resolve()} does not exist or is not writable")
+            return f"database {path} does not exist yet (serve creates it)"
+    started = time.monotonic()
+    engine = make_engine(url, timeout=timeout)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        raise database_failure(url, exc) from None
+    finally:
+        engine.dispose()
+    return f"database {safe_url(url)} reachable ({(time.monotonic() - started) * 1000:.0f} ms)"
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     config = _load(args.config)
     vault = _vault(config, args.config)
     if vault is None:
         return 2
+    from bot.exits import Failure
+
+    try:
+        database = _database_note(config.storage_url)
+    except Failure as failure:
+        print(failure.message, file=sys.stderr)
+        return failure.code
     note, readable = _stored_tokens_note(config, vault)
     if not readable:
         print(f"config error in {args.config}: encryption.keys: {note}", file=sys.stderr)
         return 2
     companies = ", ".join(f"{c.id} ({c.base_url}; {', '.join(c.document_types)})" for c in config.companies)
     print(f"{args.config} is valid: companies {companies}; storage {config.storage_url.split('://')[0]}; "
-          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {note}")
+          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}")
     return 0
 
 
@@ -106,30 +151,45 @@ def cmd_gen_key(_: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
+    """Start the service; every way it cannot start is one line and an exit code (`bot/exits.py`),
+    logged like everything else, and said before anything claims to be serving."""
+    from bot import exits
     from bot.runtime import Runtime
-    from bot.server import create_app
+    from bot.serving import bind, serve_until_stopped
 
     config = _load(args.config)
     setup_logging(config.log_level, json_lines=config.log_json)
+    exits.report_through_logging()
     try:
-        rt = Runtime.build(config)
-    except VaultError as exc:
-        print(f"cannot start: encryption.keys: {exc}", file=sys.stderr)
-        return 2
+        with exits.explained(args.config, lambda: config.storage_url):
+            try:
+                rt = Runtime.build(config)
+            except VaultError as exc:
+                raise exits.Failure(exits.CONFIG, f"cannot start: encryption.keys: {exc}") from None
+            try:
+                _refuse_unreadable_tokens(rt)
+                sock = bind(config.host, args.port or config.port)
+            except BaseException:
+                rt.store.close()
+                raise
+    except exits.Failure as failure:
+        exits.say(failure.message)
+        return failure.code
+    from bot.server import create_app
+
+    return serve_until_stopped(create_app(rt), sock, proxy_headers=True)
+
+
+def _refuse_unreadable_tokens(rt) -> None:  # type: ignore[no-untyped-def]
+    """Refuse now, rather than fail in every click and poll of those approvers."""
+    from bot.exits import CONFIG, Failure
     from bot.keys import check_stored_tokens, describe
     from bot.slack.installations import unreadable_slack_tokens
 
     problems = check_stored_tokens(rt.store.approvers, rt.vault)
-    workspaces = unreadable_slack_tokens(rt.store.engine, rt.vault) if config.slack.oauth else []
-    if problems or workspaces:  # refuse now, rather than fail in every click and poll of those approvers
-        print(f"cannot start: encryption.keys: {describe(problems, workspaces=workspaces)}", file=sys.stderr)
-        rt.store.close()
-        return 2
-    uvicorn.run(create_app(rt), host=config.host, port=args.port or config.port, log_level="warning",
-                proxy_headers=True)
-    return 0
+    workspaces = unreadable_slack_tokens(rt.store.engine, rt.vault) if rt.config.slack.oauth else []
+    if problems or workspaces:
+        raise Failure(CONFIG, f"cannot start: encryption.keys: {describe(problems, workspaces=workspaces)}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -142,16 +202,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from bot.emulator.precoro import PrecoroEmulator, seed_demo
+    from bot.serving import bind, serve_until_stopped
 
+    sock = bind("127.0.0.1", args.port, "pass another --port")  # a port in use: one line, exit 4
     emulator = PrecoroEmulator(strict_duplicates=args.strict)
     users = seed_demo(emulator)
     for name, user in users.items():
-        print(f"{name}: email {user.email} token {user.token}")
-    uvicorn.run(emulator.app, host="127.0.0.1", port=args.port, log_level="warning")
-    return 0
+        print(f"{name}: email {user.email} token {user.token}", flush=True)
+    return serve_until_stopped(emulator.app, sock)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -193,7 +252,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.")
+    parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"precoro-bot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP server and the poll scheduler")
     serve.add_argument("--config", default="config.yaml")
@@ -227,8 +288,80 @@ def main(argv: list[str] | None = None) -> int:
     resume_cmd.add_argument("company")
     resume_cmd.add_argument("--config", default="config.yaml")
     resume_cmd.set_defaults(run=cmd_resume)
+    _add_first_hour_commands(sub)
     args = parser.parse_args(argv)
-    return int(args.run(args))
+    return _run(args)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("precoro-bot")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the chosen command; an operational failure is one line and its exit code (`bot/exits.py`)."""
+    from bot import exits
+
+    path = getattr(args, "config", None)
+
+    def storage_url() -> str | None:
+        try:
+            return load_config(path).storage_url if path else None
+        except Exception:
+            return None
+
+    return exits.run(lambda: args.run(args), path, storage_url)
+
+
+def _add_first_hour_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    """`sandbox` (try the bot locally, no accounts) and `healthcheck` (the container's probe)."""
+    sandbox = sub.add_parser("sandbox", help="the real bot between the Precoro emulator and a Slack stand-in, "
+                                             "with a local page to add documents and click Approve")
+    sandbox.add_argument("--port", type=int, default=8080, help="the page's port (default 8080)")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--database", default=None, help="storage URL (default: a temporary SQLite file)")
+    sandbox.set_defaults(run=cmd_sandbox)
+    health = sub.add_parser("healthcheck", help="exit 0 if the server on the configured port answers /healthz, "
+                                                "else 1 (the Docker HEALTHCHECK)")
+    health.add_argument("--config", default="config.yaml")
+    health.add_argument("--port", type=int, default=None, help="override server.port")
+    health.add_argument("--timeout", type=float, default=3.0)
+    health.set_defaults(run=cmd_healthcheck)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox import run_sandbox
+
+    return run_sandbox(host=args.host, port=args.port, database_url=args.database)
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Docker treats any code but 0 and 1 as undefined: every failure here is 1."""
+    import httpx
+
+    from bot.exits import FAILED
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"unhealthy: config error in {args.config}: {exc}", file=sys.stderr)
+        return FAILED
+    host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{args.port or config.port}/healthz"
+    try:
+        status = httpx.get(url, timeout=args.timeout).status_code
+    except httpx.HTTPError as exc:
+        print(f"unhealthy: {url}: {type(exc).__name__}", file=sys.stderr)
+        return FAILED
+    if status != 200:
+        print(f"unhealthy: {url} answered {status}", file=sys.stderr)
+        return FAILED
+    print(f"healthy: {url}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -300,6 +300,25 @@ def _reminders(section: _Section) -> ReminderConfig:
     )
 
 
+_STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def _storage_url(storage: _Section) -> str:
+    """SQLite (one process) or PostgreSQL (replicas) only: the store's SQL, locks and migrations
+    are written for those two, and no other driver is installed (a mysql:// URL would otherwise
+    fail at start-up with a missing-module traceback)."""
+    url = storage.text("url", "sqlite:///precoro-bot.db")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in _STORAGE_SCHEMES:
+        shown = f"a {scheme}:// URL" if scheme else "not a database URL"
+        raise ConfigError(storage.key("url"), f"{shown}; use sqlite:///path/to/file.db (one process) or "
+                          "postgresql://user@host:5432/db (several replicas)")
+    if scheme == "sqlite" and not url.startswith("sqlite:///"):
+        raise ConfigError(storage.key("url"), "a SQLite URL names a file: sqlite:///relative.db or "
+                          "sqlite:////absolute/path.db")
+    return url
+
+
 def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     """Validate an already-loaded YAML document; raises ConfigError naming the key."""
     top = _Section(_substitute(raw, "", os.environ if env is None else env), "")
@@ -369,7 +388,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         slack=slack_config,
         companies=companies,
         encryption_keys=tuple(keys),
-        storage_url=storage.text("url", "sqlite:///precoro-bot.db"),
+        storage_url=_storage_url(storage),
         storage_timeout_seconds=storage.number("timeout_seconds", 8.0, minimum=0.5),
         host=server.text("host", "0.0.0.0"),
         port=int(port),

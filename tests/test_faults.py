@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sqlite3
 import threading
 import time
@@ -305,8 +304,8 @@ async def test_sigterm_lets_the_clicks_in_flight_finish_before_exiting(database_
         stopping = time.monotonic()
         await asyncio.to_thread(bot.stop)
         took = time.monotonic() - stopping
-        # uvicorn re-raises the SIGTERM once shut down; SIGKILL would mean the stop timed out.
-        assert bot.proc.returncode == -signal.SIGTERM, bot.log.read_text()[-2000:]
+        # A clean stop exits 0 (a supervisor reads -15 as a crash); SIGKILL would mean the stop timed out.
+        assert bot.proc.returncode == 0, bot.log.read_text()[-2000:]
         for m in targets:
             decision = store.decisions.for_message(int(ref_of(m)))
             assert decision is not None and (decision.state, decision.outcome) == ("done", "approved")
