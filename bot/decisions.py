@@ -155,7 +155,8 @@ class DecisionService:
     # --- checks before anything is recorded -----------------------------------------------------
 
     def authorize(self, *, team_id: str, user_id: str, ref: str, action: str) -> tuple[PostedMessage | None, str]:
-        """The message a click refers to, or a refusal text (a stranger's attempt is audited)."""
+        """The message a click refers to, or a refusal text (a stranger's attempt is audited).
+        Blocking (database): async code runs it through `store.run`."""
         found = message_id(ref)
         message = self.store.messages.get(found) if found is not None else None
         if message is None:
@@ -175,25 +176,27 @@ class DecisionService:
 
     async def click(self, *, team_id: str, user_id: str, ref: str, action: str, comment: str = "") -> ClickAnswer:
         try:
-            message, refusal = self.authorize(team_id=team_id, user_id=user_id, ref=ref, action=action)
+            message, refusal = await self.store.run(self.authorize, team_id=team_id, user_id=user_id, ref=ref,
+                                                    action=action)
             if message is None:
                 log.info("click by %s on message %s refused", user_id, ref)
                 return ClickAnswer(False, refusal)
             if message.state in ("working", "queued"):
-                self._audit_click(message, user_id, action, "ignored: in progress")
+                await self.store.run(self._audit_click, message, user_id, action, "ignored: in progress")
                 return ClickAnswer(False, messages.decision_in_progress_text())
             if message.state not in ("waiting", "failed"):
-                self._audit_click(message, user_id, action, f"ignored: already {message.state}")
+                await self.store.run(self._audit_click, message, user_id, action, f"ignored: already {message.state}")
                 return ClickAnswer(False, messages.already_decided_text(message.state))
-            decision, created = self.store.decisions.open(
+            decision, created = await self.store.run(
+                self.store.decisions.open,
                 message_id=message.id, approver_id=message.approver_id, company=message.company,
                 doc_type=message.doc_type, idn=message.idn, action=action, comment=comment, clicked_by=user_id,
                 now=self.clock.now(), first_attempt_at=self.clock.now() + self.lease_seconds,
             )
             if not created:
                 done = decision.state == DONE
-                self._audit_click(message, user_id, action, f"ignored: already {decision.outcome}" if done
-                                  else "ignored: in progress")
+                await self.store.run(self._audit_click, message, user_id, action,
+                                     f"ignored: already {decision.outcome}" if done else "ignored: in progress")
                 return ClickAnswer(False, messages.already_decided_text(decision.outcome) if done
                                    else messages.decision_in_progress_text())
         except DATABASE_UNAVAILABLE as exc:
@@ -201,7 +204,7 @@ class DecisionService:
                         type(exc).__name__)
             return ClickAnswer(False, messages.click_not_recorded_text())
         try:
-            self.store.messages.set_state(message.id, "working", self.clock.now())
+            await self.store.run(self.store.messages.set_state, message.id, "working", self.clock.now())
             await self._show(message, MessageState.WORKING, action=action)
             await self.attempt(decision)
         except DATABASE_UNAVAILABLE as exc:
@@ -214,7 +217,7 @@ class DecisionService:
     async def run_due(self) -> int:
         """Retry pending decisions whose time has come (and resume ones a dead worker held)."""
         count = 0
-        for decision in self.store.decisions.due(self.clock.now()):
+        for decision in await self.store.run(self.store.decisions.due, self.clock.now()):
             await self.attempt(decision)
             count += 1
         return count
@@ -235,7 +238,7 @@ class DecisionService:
             self.in_flight -= 1
 
     async def _attempt(self, decision: Decision) -> None:
-        claimed = self.store.decisions.claim(decision.id, self.clock.now(), self.lease_seconds)
+        claimed = await self.store.run(self.store.decisions.claim, decision.id, self.clock.now(), self.lease_seconds)
         if claimed is None:
             return  # another worker or replica has it
         keeper = asyncio.create_task(self._keep_claim(claimed))
@@ -254,8 +257,8 @@ class DecisionService:
             while True:
                 await asyncio.sleep(self.lease_seconds / 3)
                 try:
-                    if not self.store.decisions.renew(claimed.id, claimed.claim or "", self.clock.now(),
-                                                      self.lease_seconds):
+                    if not await self.store.run(self.store.decisions.renew, claimed.id, claimed.claim or "",
+                                                self.clock.now(), self.lease_seconds):
                         return
                 except DATABASE_UNAVAILABLE:
                     continue  # the check before the POST decides
@@ -263,17 +266,17 @@ class DecisionService:
     def _still_mine(self, claimed: Decision) -> Callable[[], Awaitable[None]]:
         """The check the client runs right before the POST leaves: still ours? (renews the lease)"""
         async def check() -> None:
-            if not self.store.decisions.renew(claimed.id, claimed.claim or "", self.clock.now(), self.lease_seconds):
+            if not await self.store.run(self.store.decisions.renew, claimed.id, claimed.claim or "",
+                                        self.clock.now(), self.lease_seconds):
                 raise ClaimLost(str(claimed.id))
         return check
 
     async def _claimed(self, claimed: Decision) -> None:
-        message = self.store.messages.get(claimed.message_id)
-        approver = self.store.approvers.get(claimed.approver_id)
+        message = await self.store.run(self.store.messages.get, claimed.message_id)
+        approver = await self.store.run(self.store.approvers.get, claimed.approver_id)
         if message is None or approver is None:
-            if self.store.decisions.finish(claimed.id, FAILED, "approver removed", self.clock.now(),
-                                           claim=claimed.claim):
-                self._audit(claimed, "failed: approver removed")
+            if await self.store.run(self._finish, claimed, FAILED, "approver removed", self.clock.now()):
+                await self.store.run(self._audit, claimed, "failed: approver removed")
             return
         client = self.clients[claimed.company]
         unsure = claimed.unsure  # an earlier POST may have gone through
@@ -325,10 +328,8 @@ class DecisionService:
     async def _done(self, decision: Decision, message: PostedMessage) -> None:
         now = self.clock.now()
         outcome = "approved" if decision.action == APPROVE else "rejected"
-        if not self._finish(decision, DONE, outcome, now):
+        if not await self.store.run(self._finished, decision, DONE, outcome, now, message_state=outcome):
             return
-        self.store.messages.set_state(message.id, outcome, now)
-        self._audit(decision, outcome)
         state = MessageState.APPROVED if decision.action == APPROVE else MessageState.REJECTED
         await self._show(message, state, actor=decision.clicked_by, reason=decision.comment,
                          at=datetime.fromtimestamp(now, tz=UTC))
@@ -338,11 +339,10 @@ class DecisionService:
         """Precoro no longer waits for this approver; `document` is its fresh copy when we looked."""
         now = self.clock.now()
         fresh = parse_document(decision.doc_type, document) if document is not None else None
-        if not self._finish(decision, FAILED, f"not waiting ({why})", now):
+        if not await self.store.run(self._finished, decision, FAILED, f"not waiting ({why})", now,
+                                    message_state="gone", audit="not waiting", document=document if fresh else None,
+                                    fingerprint=fresh.fingerprint() if fresh else None):
             return
-        self.store.messages.set_state(message.id, "gone", now, document=document if fresh else None,
-                                      fingerprint=fresh.fingerprint() if fresh else None)
-        self._audit(decision, "not waiting")
         # With the fresh document the message says why (approved in Precoro, withdrawn, ...).
         await self._show(message, MessageState.GONE, reason="" if fresh else messages.not_waiting_reason())
 
@@ -352,10 +352,9 @@ class DecisionService:
         new click looks before sending (by default: unsure if it was unsure when claimed)."""
         now = self.clock.now()
         unsure = decision.unsure if maybe_sent is None else maybe_sent
-        if not self._finish(decision, FAILED, f"{UNSURE}:{outcome}" if unsure else outcome, now):
+        if not await self.store.run(self._finished, decision, FAILED, f"{UNSURE}:{outcome}" if unsure else outcome,
+                                    now, message_state="failed", audit=outcome):
             return
-        self.store.messages.set_state(message.id, "failed", now)
-        self._audit(decision, outcome)
         await self._show(message, MessageState.FAILED, reason=reason, action=decision.action, retry_allowed=retry)
 
     async def _queue(self, decision: Decision, message: PostedMessage, exc: PrecoroError, *,
@@ -364,20 +363,31 @@ class DecisionService:
         retry_at = getattr(exc, "retry_at", None) or 0.0
         next_at = max(now + backoff(decision.attempts, self.retry_base_seconds), retry_at)
         outcome = f"{UNSURE}:{type(exc).__name__}" if maybe_sent else type(exc).__name__
-        if not self.store.decisions.retry_later(decision.id, next_at, outcome, now, claim=decision.claim):
+        if not await self.store.run(self.store.decisions.retry_later, decision.id, next_at, outcome, now,
+                                    claim=decision.claim):
             self._lost(decision)
             return
         if message.state != "queued":
-            self.store.messages.set_state(message.id, "queued", now)
+            await self.store.run(self.store.messages.set_state, message.id, "queued", now)
             await self._show(message, MessageState.QUEUED, action=decision.action)
         log.info("decision %s queued until %.0f after %s", decision.id, next_at, outcome)
 
     def _finish(self, decision: Decision, state: str, outcome: str, now: float) -> bool:
-        """Finish the decision if this attempt still holds it; False (and nothing changes) if not."""
+        """Finish the decision if this attempt still holds it; False (and nothing changes) if not.
+        Blocking (database), like `_finished` and the audit helpers."""
         if self.store.decisions.finish(decision.id, state, outcome[:32], now, claim=decision.claim):
             return True
         self._lost(decision)
         return False
+
+    def _finished(self, decision: Decision, state: str, outcome: str, now: float, *, message_state: str,
+                  audit: str | None = None, **changes: object) -> bool:
+        """Finish the decision (if still ours), then its message's state and the audit entry."""
+        if not self._finish(decision, state, outcome, now):
+            return False
+        self.store.messages.set_state(decision.message_id, message_state, now, **changes)  # type: ignore[arg-type]
+        self._audit(decision, audit or outcome)
+        return True
 
     @staticmethod
     def _lost(decision: Decision) -> None:
@@ -388,7 +398,7 @@ class DecisionService:
     async def _show(self, message: PostedMessage, state: MessageState, **details: object) -> None:
         fresh = await self._once_posted(message)
         doc = parse_document(fresh.doc_type, fresh.raw_document)
-        approver = self.store.approvers.get(fresh.approver_id)
+        approver = await self.store.run(self.store.approvers.get, fresh.approver_id)
         if doc is None or not fresh.posted or approver is None:
             return
         link = api.web_link(self.web_urls[fresh.company], fresh.doc_type, fresh.idn)
@@ -402,10 +412,10 @@ class DecisionService:
     async def _once_posted(self, message: PostedMessage) -> PostedMessage:
         """The message as stored, once its post has been recorded: Slack shows a message before the
         bot hears back where it went, so a quick click can get here while the post is in flight."""
-        fresh = self.store.messages.get(message.id) or message
+        fresh = await self.store.run(self.store.messages.get, message.id) or message
         while not fresh.posted and (fresh.post_claimed_until or 0.0) > self.clock.now():
             await asyncio.sleep(POST_WAIT_STEP_SECONDS)
-            fresh = self.store.messages.get(message.id) or fresh
+            fresh = await self.store.run(self.store.messages.get, message.id) or fresh
         return fresh
 
     def _audit(self, decision: Decision, outcome: str) -> None:

@@ -23,6 +23,7 @@ from bot.precoro import api
 from bot.runtime import Runtime
 from bot.slack import request_guard
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
+from bot.store.boundary import guard_event_loop
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        guard_event_loop()  # from here on the database is reached only through the store's boundary
         # One kept-alive session for the Web API (slack_sdk otherwise opens a connection per call),
         # made here, in the serving event loop, which it belongs to. Idle connections are dropped
         # before a server's own idle timeout (uvicorn's is 5 s) could close one as it is reused.

@@ -69,6 +69,11 @@ class TokenService:
         doc_type = self.document_types[company][0]
         await self.clients[company].waiting_page(cred, doc_type, lane=Lane.INTERACTIVE)
         ciphertext = self.vault.encrypt(token, binding=owner_binding(company, team_id, user_id))
+        return await self.store.run(self._save, company=company, team_id=team_id, user_id=user_id, email=email,
+                                    ciphertext=ciphertext, registered_by=registered_by)
+
+    def _save(self, *, company: str, team_id: str, user_id: str, email: str, ciphertext: str,
+              registered_by: str) -> tuple[Approver, bool]:
         approver, created = self.store.approvers.upsert(
             company=company, team_id=team_id, slack_user_id=user_id, email=email,
             token_ciphertext=ciphertext, registered_by=registered_by, now=self.clock.now(),
@@ -79,6 +84,7 @@ class TokenService:
         return approver, created
 
     def remove(self, approver: Approver, removed_by: str) -> None:
+        """Delete the approver and its sealed token. Blocking (database): run it through `store.run`."""
         self.store.approvers.remove(approver.id)
         self.store.audit.record(at=self.clock.now(), company=approver.company, actor=removed_by,
                                 action="token.remove", subject=f"<@{approver.slack_user_id}>", outcome="ok")
@@ -90,11 +96,11 @@ class TokenService:
         A first refusal only makes the token suspect: nothing uses it until the token checker's
         one request `confirm_after` later confirms it (revoked) or clears it (active again)."""
         now = self.clock.now()
-        row = self.store.approvers.get(approver.id)
+        row = await self.store.run(self.store.approvers.get, approver.id)
         if row is None or row.token_ciphertext != approver.token_ciphertext:
             return ""  # removed or replaced meanwhile
         if row.status == ACTIVE:
-            if not self.store.approvers.mark_suspect(approver.id, now, now + self.confirm_after):
+            if not await self.store.run(self.store.approvers.mark_suspect, approver.id, now, now + self.confirm_after):
                 return ""
             self._wake(approver.company, now + self.confirm_after)
             log.warning("token of approver %s (%s) refused by Precoro during %s; confirming before revoking",
@@ -105,7 +111,7 @@ class TokenService:
             return REVOKED
         # A revoked token's re-check refused again: wait longer before the next one.
         delay = min(self.recheck_after * 2.0 ** (row.checks + 1), self.recheck_max)
-        self.store.approvers.check_failed(approver.id, now + delay)
+        await self.store.run(self.store.approvers.check_failed, approver.id, now + delay)
         self._wake(approver.company, now + delay)
         return REVOKED
 
@@ -113,11 +119,12 @@ class TokenService:
         """Precoro accepts a suspect or revoked token: use it again; a revoked one's owner and the
         admins are told (a suspect one was never announced)."""
         was = approver.status
-        if not self.store.approvers.restore(approver.id, self.clock.now(), approver.token_ciphertext):
+        if not await self.store.run(self.store.approvers.restore, approver.id, self.clock.now(),
+                                    approver.token_ciphertext):
             return False
-        self.store.audit.record(at=self.clock.now(), company=approver.company, actor="precoro",
-                                action="token.restored" if was == REVOKED else "token.confirmed",
-                                subject=f"<@{approver.slack_user_id}>", outcome="accepted again")
+        await self.store.run(self.store.audit.record, at=self.clock.now(), company=approver.company,
+                             actor="precoro", action="token.restored" if was == REVOKED else "token.confirmed",
+                             subject=f"<@{approver.slack_user_id}>", outcome="accepted again")
         log.info("token of approver %s (%s) accepted by Precoro again", approver.id, approver.company)
         if was == REVOKED:
             notices = [(approver.slack_user_id, messages.token_restored_text())]
@@ -134,11 +141,12 @@ class TokenService:
         """Precoro refused the token twice: stop using it and tell the approver and the admins, once.
         It is tried again `recheck_after` later (see `bot.sync.token_checks`)."""
         check_at = self.clock.now() + self.recheck_after
-        if not self.store.approvers.mark_revoked(approver.id, self.clock.now(), check_at):
+        if not await self.store.run(self.store.approvers.mark_revoked, approver.id, self.clock.now(), check_at):
             return
         self._wake(approver.company, check_at)
-        self.store.audit.record(at=self.clock.now(), company=approver.company, actor="precoro",
-                                action="token.revoked", subject=f"<@{approver.slack_user_id}>", outcome=where)
+        await self.store.run(self.store.audit.record, at=self.clock.now(), company=approver.company,
+                             actor="precoro", action="token.revoked", subject=f"<@{approver.slack_user_id}>",
+                             outcome=where)
         log.warning("token of approver %s (%s) refused by Precoro during %s; polling stopped",
                      approver.id, approver.company, where)
         notices = [(approver.slack_user_id, messages.token_revoked_text())]

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.emulator.stack import LocalStack
-from bot.store import Store
+from bot.store import Store, boundary
 
 POSTGRES_URL = os.environ.get("BOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -27,6 +27,14 @@ def _postgres_available() -> bool:
 
 
 POSTGRES_UP = _postgres_available()
+
+
+@pytest.fixture(autouse=True)
+def event_loop_never_waits_on_the_database() -> Iterator[None]:
+    """Every test: the served bot ran no database statement on its event loop."""
+    boundary.violations.clear()
+    yield
+    assert not boundary.violations, "database statement on the event loop:\n" + boundary.violations[0]
 
 
 @pytest.fixture

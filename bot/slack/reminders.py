@@ -18,7 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot import reminders
-from bot.config import Config
+from bot.config import Config, ReminderConfig
 from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
@@ -54,7 +54,7 @@ class ReminderService:
         Each approver's own choices (Home tab) override the configured defaults."""
         now = self.clock.now() if now is None else now
         users: dict[tuple[str, str], list[int]] = {}
-        for approver in self.store.approvers.list(active_only=True):
+        for approver in await self.store.run(self.store.approvers.list, active_only=True):
             users.setdefault((approver.team_id, approver.slack_user_id), []).append(approver.id)
         sent = 0
         for (team, user), ids in users.items():
@@ -65,23 +65,15 @@ class ReminderService:
         return sent
 
     async def _user(self, team: str, user: str, approver_ids: list[int], now: float) -> int:
-        rows = [r for r in self.store.messages.queue(approver_ids) if r.state in OPEN_STATES]
+        rows, mine = await self.store.run(self._open_queue, team, user, approver_ids)
         if not rows:
             return 0
-        mine = self.store.home.preferences(team, user)
         policy = reminders.personal(self.policy, mine.reminder_hours, mine.digest)
         if not policy.enabled and not policy.digest:
             return 0
         tz = await self.notifier.tz(team, user)
-        known = self.store.home.reminders([r.id for r in rows])
-        states = {r.id: reminders.ReminderState(r.first_seen_at, known[r.id].reminded_at if r.id in known else None,
-                                                known[r.id].snoozed_until if r.id in known else None)
-                  for r in rows}
-        due = [r for r in rows if reminders.reminder_due(states[r.id], now, tz, policy)]
-        # Claimed before sending: a reminder lost to a Slack failure is not worth a double one.
-        claimed = [r for r in due if self.store.home.claim_reminder(r.id, states[r.id].reminded_at, now)]
-        day = reminders.digest_day(now, tz, policy, None)
-        if day and self.store.home.claim_digest(team, user, day):
+        claimed, states, digest = await self.store.run(self._claim_due, team, user, rows, now, tz, policy)
+        if digest:
             items = [i for i in (self._home_item(r) for r in rows) if i is not None]
             await self.notifier.post(team, user, messages.digest_message(items, now=datetime.fromtimestamp(now, tz=UTC),
                                                                    tz=tz))
@@ -99,11 +91,29 @@ class ReminderService:
         await self.notifier.post(team, user, messages.reminder_message(items, snooze_hours=self.policy.snooze_hours))
         return 1
 
+    def _open_queue(self, team: str, user: str, approver_ids: list[int]) -> tuple[list[PostedMessage], Any]:
+        """The user's open messages and their reminder choices. Blocking (database)."""
+        rows = [r for r in self.store.messages.queue(approver_ids) if r.state in OPEN_STATES]
+        return rows, self.store.home.preferences(team, user) if rows else None
+
+    def _claim_due(self, team: str, user: str, rows: list[PostedMessage], now: float, tz: str,
+                   policy: ReminderConfig) -> tuple[list[PostedMessage], dict[int, reminders.ReminderState], bool]:
+        """Claim the reminders due now, and today's digest if it is due (True). Claimed before
+        sending: a reminder lost to a Slack failure is not worth a double one. Blocking (database)."""
+        known = self.store.home.reminders([r.id for r in rows])
+        states = {r.id: reminders.ReminderState(r.first_seen_at, known[r.id].reminded_at if r.id in known else None,
+                                                known[r.id].snoozed_until if r.id in known else None)
+                  for r in rows}
+        due = [r for r in rows if reminders.reminder_due(states[r.id], now, tz, policy)]
+        claimed = [r for r in due if self.store.home.claim_reminder(r.id, states[r.id].reminded_at, now)]
+        day = reminders.digest_day(now, tz, policy, None)
+        return claimed, states, bool(day and self.store.home.claim_digest(team, user, day))
+
     async def snooze(self, message_id: int, hours: float, team: str, user: str) -> tuple[float, str]:
         """Remind `user` of this message in `hours` (at the next working moment from then); returns
         when it will ring and the user's time zone."""
         until = self.clock.now() + hours * reminders.HOUR
-        self.store.home.snooze(message_id, until)
+        await self.store.run(self.store.home.snooze, message_id, until)
         tz = await self.notifier.tz(team, user)
         return reminders.next_working(until, tz, self.policy), tz
 
@@ -148,7 +158,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await _tell(rt, respond, team_id(body), user, messages.snooze_refused_text())
             return
         ref, hours = parsed
-        message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action="snooze")
+        message, refusal = await rt.store.run(rt.decisions.authorize, team_id=team_id(body), user_id=user, ref=ref,
+                                              action="snooze")
         if message is None:
             await _tell(rt, respond, team_id(body), user, refusal)
             return

@@ -15,6 +15,9 @@ call still queued when its caller gave up is cancelled before it starts.
 
 The simulation runs calls inline (`inline=True`): on its virtual-time loop a timer would fire
 while a thread works, and its database is a private SQLite file that cannot hang.
+
+`guard_event_loop` marks the serving event loop; every engine then reports a statement run on it
+(`on_event_loop`: logged, and kept in `violations` for the tests, which fail on any).
 """
 
 from __future__ import annotations
@@ -22,15 +25,23 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
+import traceback
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT_SECONDS = 8.0
+
+_GUARDED_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+violations: list[str] = []  # where a statement ran on a guarded event loop (tests assert none)
 
 
 class DatabaseTimeout(Exception):
@@ -60,3 +71,20 @@ class Boundary:
         """Stop taking calls; threads stuck on a dead connection are not waited for."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def guard_event_loop() -> None:
+    """From now on, a database statement run on this (the serving) event loop is a violation."""
+    _GUARDED_LOOPS.add(asyncio.get_running_loop())
+
+
+def on_event_loop(*_: Any) -> None:
+    """SQLAlchemy's `before_cursor_execute` hook: report a statement that blocks a guarded loop."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # a worker thread: as it should be
+    if loop in _GUARDED_LOOPS:
+        where = "".join(traceback.format_stack(limit=12)[:-1])
+        violations.append(where)
+        log.warning("database statement on the event loop (it waits for the database):\n%s", where)

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, DatabaseTimeout
+from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, DatabaseTimeout, on_event_loop
 from bot.store.schema import (
     DECISION_PER_USER,
     HOME_TABLES,
@@ -123,7 +123,14 @@ _PG_MIGRATION_LOCK = 7_117_001  # arbitrary advisory-lock id for this app's migr
 def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
     """An engine for `sqlite:///file.db` or `postgresql://...` (psycopg 3) that gives up within
     about `timeout` seconds: on a lock, a slow statement, a connection that will not open or a
-    peer that went silent (TCP keepalives and user timeout), never hanging a thread for minutes."""
+    peer that went silent (TCP keepalives and user timeout), never hanging a thread for minutes.
+    It reports any statement run on the serving event loop (`boundary.guard_event_loop`)."""
+    engine = _make_engine(url, timeout)
+    event.listen(engine, "before_cursor_execute", on_event_loop)
+    return engine
+
+
+def _make_engine(url: str, timeout: float) -> Engine:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):

@@ -88,14 +88,15 @@ class Discoverer:
         self.clock = clock
 
     def types(self, company: str) -> tuple[str, ...]:
-        """The document types discovery reads (those without a fallback to per-approver polls)."""
+        """The document types discovery reads (those without a fallback to per-approver polls).
+        Blocking (database)."""
         settings = self.store.discovery.get(company)
         fallback = settings.fallback_types if settings else frozenset()
         return tuple(t for t in self.document_types[company] if t not in fallback)
 
     async def run(self, company: str, approver: Approver) -> DiscoveryResult:
         """One discovery run for the company with this approver's token."""
-        settings = self.store.discovery.get(company)
+        settings = await self.store.run(self.store.discovery.get, company)
         cursor = settings.cursor if settings is not None and settings.approver_id == approver.id else None
         try:
             cred = self.tokens.credentials(approver)
@@ -103,7 +104,7 @@ class Discoverer:
             log.error("discovery of %s: token of approver %s cannot be decrypted (%s)", company, approver.id, exc)
             return DiscoveryResult(complete=False, error="vault")
         started = self.clock.now()
-        types = self.types(company)
+        types = await self.store.run(self.types, company)
         filters = ([(api.MODIFIED_SINCE_PARAM, api.format_modified_since(cursor - OVERLAP_SECONDS))]
                    if cursor is not None else [(api.STATUS_PARAM, str(api.STATUS_PENDING))])
         read: list[Document] = []
@@ -130,12 +131,12 @@ class Discoverer:
         if done and len(types) == len(self.document_types[company]):
             # Whatever waits for the discovery user, that user sees: this was their own poll too
             # (marked before posting, as the poller does, so a click finds Precoro freshly read).
-            self.store.approvers.mark_polled(approver.id, self.clock.now(), 0)
+            await self.store.run(self.store.approvers.mark_polled, approver.id, self.clock.now(), 0)
         posted, retired, found = await self._route(company, read, raws, complete, started)
         before = settings.unregistered if settings is not None else {}
         unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
-        self.store.discovery.save_run(company, approver.id, cursor=started if done else None,
-                                      unregistered=unregistered, now=self.clock.now())
+        await self.store.run(self.store.discovery.save_run, company, approver.id, cursor=started if done else None,
+                             unregistered=unregistered, now=self.clock.now())
         return DiscoveryResult(requests=requests, documents=len(read), posted=posted, retired=retired,
                                complete=done, error=error)
 
@@ -155,7 +156,7 @@ class Discoverer:
                 spent += 1
                 doc = parse_document(doc_type, item)
                 if doc is None or route.waiting_people(doc) is None:
-                    if self.store.discovery.add_fallback(company, doc_type, self.clock.now()):
+                    if await self.store.run(self.store.discovery.add_fallback, company, doc_type, self.clock.now()):
                         log.warning("discovery of %s: %s %s has no readable approval steps; %s are left to "
                                     "per-approver polls", company, doc_type, doc.idn if doc else "?", doc_type)
                     return None, spent
@@ -165,12 +166,13 @@ class Discoverer:
 
     async def _route(self, company: str, read: list[Document], raws: dict[tuple[str, str], dict[str, Any]],
                      complete: set[str], started: float) -> tuple[int, int, dict[str, list[list[str]]]]:
-        approvers = {a.id: a for a in self.store.approvers.list(company, active_only=True)}
+        approvers = {a.id: a for a in await self.store.run(self.store.approvers.list, company, active_only=True)}
         registered: dict[str, list[int]] = {}
         for a in approvers.values():
             registered.setdefault(a.email.strip().lower(), []).append(a.id)
         routing = route.route(read, registered)
-        rows = [m for m in self.store.messages.for_documents(company, raws) if m.approver_id in approvers]
+        rows = [m for m in await self.store.run(self.store.messages.for_documents, company, raws)
+                if m.approver_id in approvers]
         known = [Known(m.id, m.doc_type, m.idn, m.state, m.fingerprint, m.posted, m.updated_at) for m in rows]
         plans = route.plans(known, {m.id: m.approver_id for m in rows}, routing, read, complete, started)
         posted = retired = 0
@@ -183,16 +185,16 @@ class Discoverer:
         """The discovery approver was removed or its token refused elsewhere: discovery off, admins
         told (`team`: the approver's Slack workspace, for a notifier that posts per workspace)."""
         now = self.clock.now()
-        found = self.store.approvers.get(approver_id)
+        found = await self.store.run(self.store.approvers.get, approver_id)
         if found is not None and found.status == REVOKED:  # refused twice (the token checker confirmed it)
             await self._turned_off_revoked(company, found, now)
             return
-        if not self.store.discovery.turn_off_if(company, approver_id, note="the discovery approver is no longer "
-                                                "registered or active", now=now):
+        if not await self.store.run(self.store.discovery.turn_off_if, company, approver_id,
+                                    note="the discovery approver is no longer registered or active", now=now):
             return
         log.warning("discovery of %s turned off: approver %s is no longer active", company, approver_id)
-        self.store.audit.record(at=now, company=company, actor="bot", action="discovery.off",
-                                subject=str(approver_id), outcome="approver gone")
+        await self.store.run(self.store.audit.record, at=now, company=company, actor="bot", action="discovery.off",
+                             subject=str(approver_id), outcome="approver gone")
         for admin in self.admins:
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.dm(team, admin, messages.admin_discovery_lost_text(company))
@@ -206,12 +208,13 @@ class Discoverer:
         await self._turned_off_revoked(company, approver, now)
 
     async def _turned_off_revoked(self, company: str, approver: Approver, now: float) -> None:
-        turned_off = self.store.discovery.turn_off_if(company, approver.id, note="token refused by Precoro", now=now)
+        turned_off = await self.store.run(self.store.discovery.turn_off_if, company, approver.id,
+                                          note="token refused by Precoro", now=now)
         if not turned_off:
             return
         log.warning("discovery of %s turned off: the token of approver %s was refused", company, approver.id)
-        self.store.audit.record(at=now, company=company, actor="precoro", action="discovery.off",
-                                subject=f"<@{approver.slack_user_id}>", outcome="token refused")
+        await self.store.run(self.store.audit.record, at=now, company=company, actor="precoro",
+                             action="discovery.off", subject=f"<@{approver.slack_user_id}>", outcome="token refused")
         for admin in self.admins:
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.dm(approver.team_id, admin,

@@ -89,11 +89,11 @@ class Poller:
                     raws[(doc_type, doc.idn)] = item
         known = [
             Known(m.id, m.doc_type, m.idn, m.state, m.fingerprint, m.posted, m.updated_at)
-            for m in self.store.messages.for_approver(approver.id)
+            for m in await self.store.run(self.store.messages.for_approver, approver.id)
         ]
         plan = reconcile(known, waiting, complete, started)
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
-        self.store.approvers.mark_polled(approver.id, self.clock.now(), len(plan.new))
+        await self.store.run(self.store.approvers.mark_polled, approver.id, self.clock.now(), len(plan.new))
         posted = await self.apply(approver, plan, raws)
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
@@ -103,7 +103,8 @@ class Poller:
         now = self.clock.now()
         posted = 0
         for doc in plan.new:
-            row = self.store.messages.claim_post(
+            row = await self.store.run(
+                self.store.messages.claim_post,
                 approver_id=approver.id, company=approver.company, doc_type=doc.doc_type, idn=doc.idn,
                 document=raws[(doc.doc_type, doc.idn)], fingerprint=doc.fingerprint(), now=now,
             )
@@ -114,9 +115,9 @@ class Poller:
                 channel, ts = await self.notifier.post_document(approver.team_id, approver.slack_user_id, doc,
                                                                    ref=str(row.id), link=link)
             except SlackUnavailable:
-                self.store.messages.release_claim(row.id)
+                await self.store.run(self.store.messages.release_claim, row.id)
                 continue
-            self.store.messages.mark_posted(row.id, channel, ts, self.clock.now())
+            await self.store.run(self.store.messages.mark_posted, row.id, channel, ts, self.clock.now())
             posted += 1
         for message_id, doc in plan.changed:
             await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)],
@@ -135,7 +136,7 @@ class Poller:
         """Redraw a message the poll found changed (or waiting again), only from the states the plan
         saw: a click that decided it after the poll read Precoro owns it, and a redraw never puts
         a decided (or in-flight) message back to waiting."""
-        message = self.store.messages.get(message_id)
+        message = await self.store.run(self.store.messages.get, message_id)
         if message is None or not message.posted or message.state not in only_from:
             return
         old = parse_document(message.doc_type, message.raw_document)
@@ -146,8 +147,8 @@ class Poller:
                                      state=state)
         except SlackUnavailable:
             return  # fingerprint unchanged, so the next poll redraws it
-        if not self.store.messages.set_state(message_id, state.value, self.clock.now(), only_from=only_from,
-                                             document=raw, fingerprint=doc.fingerprint()):
+        if not await self.store.run(self.store.messages.set_state, message_id, state.value, self.clock.now(),
+                                    only_from=only_from, document=raw, fingerprint=doc.fingerprint()):
             # Decided while we redrew: the decision's own update shows the outcome.
             log.info("message %s decided during a redraw; left as decided", message_id)
             return
@@ -158,11 +159,12 @@ class Poller:
                 await self.notifier.reply(approver.team_id, message.channel or "", message.ts or "", note)
 
     async def _retire(self, approver: Approver, message_id: int) -> None:
-        message = self.store.messages.get(message_id)
+        message = await self.store.run(self.store.messages.get, message_id)
         if message is None or not message.posted:
             return
         # Conditional: a click that started meanwhile owns the message from now on.
-        if not self.store.messages.set_state(message_id, "gone", self.clock.now(), only_from=("waiting", "failed")):
+        if not await self.store.run(self.store.messages.set_state, message_id, "gone", self.clock.now(),
+                                    only_from=("waiting", "failed")):
             return
         doc = parse_document(message.doc_type, message.raw_document)
         if doc is None:
@@ -173,4 +175,5 @@ class Poller:
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
                                      state=MessageState.GONE, reason="it was decided or changed in Precoro")
         except SlackUnavailable:
-            self.store.messages.set_state(message_id, "waiting", self.clock.now(), only_from=("gone",))
+            await self.store.run(self.store.messages.set_state, message_id, "waiting", self.clock.now(),
+                                 only_from=("gone",))

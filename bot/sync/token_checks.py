@@ -55,7 +55,7 @@ class TokenChecker:
         self._scanned[company] = now
         self.tokens.next_check.pop(company, None)
         made = 0
-        for approver in self.store.approvers.due_checks(company, now):
+        for approver in await self.store.run(self.store.approvers.due_checks, company, now):
             try:
                 cred = self.tokens.credentials(approver, status=approver.status)
             except VaultError:
@@ -70,14 +70,14 @@ class TokenChecker:
             except PrecoroError as exc:  # no room, 429, outage, or withdrawn meanwhile: later
                 made += exc.status is not None
                 later = self.clock.now() + RETRY_SECONDS
-                self.store.approvers.postpone_check(approver.id, later)
+                await self.store.run(self.store.approvers.postpone_check, approver.id, later)
                 self.tokens.next_check[company] = min(self.tokens.next_check.get(company, later), later)
                 log.info("token check of approver %s (%s) not made: %s", approver.id, company, type(exc).__name__)
                 break
             else:
                 made += 1
                 await self.tokens.restored(approver)
-        nxt = self.store.approvers.next_check(company)
+        nxt = await self.store.run(self.store.approvers.next_check, company)
         if nxt is not None:
             self.tokens.next_check[company] = min(self.tokens.next_check.get(company, nxt), nxt)
         return made
