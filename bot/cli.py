@@ -4,6 +4,7 @@ healthcheck."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from bot.config import ConfigError, load_config
@@ -222,13 +223,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.runtime import Runtime
-    from bot.sync.scheduler import describe
+    from bot.sync.status import describe
 
     config = _load(args.config)
     rt = Runtime.build(config)
+
+    async def report() -> list[str]:
+        return ["\n".join(describe(await rt.scheduler.snapshot(company), limit=None if args.all else 50))
+                for company in config.companies]
+
     try:
-        for company in config.companies:
-            print("\n".join(describe(rt.scheduler.snapshot(company), limit=None if args.all else 50)))
+        print("\n".join(asyncio.run(report())))
     finally:
         rt.store.close()
     return 0

@@ -23,7 +23,7 @@ from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.precoro import api
 from bot.quota.ledger import QuotaPolicy, Window, day_window_reset, retry_at_from_429
 from bot.slack import messages
-from bot.sync.scheduler import describe
+from bot.sync.status import describe
 from tests.test_e2e_approval import dm, posts_to, shown
 from tests.test_e2e_trust import alice_id, stop_polling
 
@@ -80,10 +80,10 @@ def with_token(stack: LocalStack, name: str) -> list:
     return [r for r in stack.precoro.requests if r.token == stack.token_of(name)]
 
 
-def status_report(stack: LocalStack) -> str:
-    """What `precoro-bot status` prints for the company."""
+async def status_report(stack: LocalStack) -> str:
+    """What `precoro-bot status` prints for the company (asked in the bot's own event loop)."""
     company = stack.runtime.config.companies[0]
-    return "\n".join(describe(stack.runtime.scheduler.snapshot(company)))
+    return "\n".join(describe(await stack.servers[-1].call(stack.runtime.scheduler.snapshot(company))))
 
 
 HTML_429 = "<html><body><h1>429 Too Many Requests</h1>nginx</body></html>"
@@ -108,14 +108,14 @@ async def test_429_pause_is_capped_shown_and_cleared_by_an_admin(stack: LocalSta
         lambda: g if (g := stack.runtime.store.quota.gate("acme"))[0] > 0 else None, timeout=5)
     assert at <= paused_until <= at + most + 1, (case, paused_until - at)
     if most > 60:
-        assert "paused by Precoro until" in status_report(stack)
+        assert "paused by Precoro until" in await status_report(stack)
         before = len(with_token(stack, "alice"))
         await asyncio.sleep(1.0)
         assert len(with_token(stack, "alice")) == before, "nothing is sent while paused"
         assert "Only Precoro bot admins" in (await stack.driver.slash_command(ALICE, "resume")).text
         answer = (await stack.driver.slash_command(ADMIN, "resume")).text
         assert "pause of *acme* is cleared" in answer
-        assert "paused by Precoro" not in status_report(stack)
+        assert "paused by Precoro" not in await status_report(stack)
     await stack.slack.wait_for(lambda: [r for r in with_token(stack, "alice") if r.status == 200 and r.at > at],
                                timeout=10)
 

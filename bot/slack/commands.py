@@ -94,11 +94,12 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await ack(messages.discovery_usage_text())
         elif sub == "resume":
             company, _ = pick_company(args)
-            await ack(resume(rt, company, user) if company else messages.choose_company_text(company_ids))
+            await ack(await rt.store.run(resume, rt, company, user) if company
+                      else messages.choose_company_text(company_ids))
         elif sub == "status":
             await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
-            await respond(text=status_text(rt, team=team, user=user, is_admin=is_admin), response_type="ephemeral",
-                          replace_original=False)
+            text = await status_text(rt, team=team, user=user, is_admin=is_admin)
+            await respond(text=text, response_type="ephemeral", replace_original=False)
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
             await ack()
             await _remove(rt, respond, team, user, parse_mention(args[0]) or "")

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def discovery_lines(rt: Runtime, company: str) -> list[str]:
-    """Whether discovery is on (and with whose token), its fallbacks, and the unregistered approvers."""
+    """Whether discovery is on (and with whose token), its fallbacks, and the unregistered approvers.
+    Blocking (database)."""
     settings = rt.store.discovery.get(company)
     chosen = next((c for c in rt.config.companies if c.id == company), None)
     types = chosen.document_types if chosen is not None else ()

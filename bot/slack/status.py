@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
 from bot.slack.messages import clip, format_time, resume_text, safe
-from bot.sync.scheduler import describe
+from bot.sync.status import describe
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -23,7 +23,8 @@ STATUS_MAX = 3000  # an ephemeral answer stays readable; `precoro-bot status --a
 
 def resume(rt: Runtime, company: str, by: str) -> str:
     """An admin clears the company's 429 pause (`/precoro resume`, `precoro-bot resume`): the
-    pause is capped already, but an admin who knows Precoro is fine again need not wait for it."""
+    pause is capped already, but an admin who knows Precoro is fine again need not wait for it.
+    Blocking (database): async code runs it through `store.run`."""
     client = rt.clients.get(company)
     cleared = client.gate.unblock(company) if client is not None else False
     if cleared:
@@ -32,9 +33,9 @@ def resume(rt: Runtime, company: str, by: str) -> str:
     return resume_text(company, cleared)
 
 
-def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
+async def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
     lines = []
-    mine = rt.store.approvers.for_slack_user(team, user)
+    mine = await rt.store.run(rt.store.approvers.for_slack_user, team, user)
     if mine:
         for a in mine:
             lines.append(f"You are registered for *{safe(a.company, 40)}* as {safe(a.email, 100)} "
@@ -45,7 +46,8 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
         return "\n".join(lines)
     for company in rt.config.companies:
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
-        lines += discovery_lines(rt, company.id)  # first: the clip below may cut the report's tail
-        report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
+        # discovery first: the clip below may cut the report's tail
+        lines += await rt.store.run(discovery_lines, rt, company.id)
+        report = "\n".join(describe(await rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
         lines.append(f"```{report}```")
     return clip("\n".join(lines), STATUS_MAX)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, Row, bindparam, delete, func, insert, select, update
 
 from bot.store.schema import approvers
 
@@ -109,6 +109,15 @@ class ApproverRepo:
             query = query.where(approvers.c.status == ACTIVE)
         with self.engine.connect() as conn:
             return [_approver(r) for r in conn.execute(query).all()]
+
+    def stamp(self, company: str) -> tuple[object, ...]:
+        """Changes whenever the company's approvers do (count, latest update, latest id): cheap to
+        compare on every tick before reading the whole list again."""
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(
+                select(func.count(), func.max(approvers.c.updated_at), func.max(approvers.c.id))
+                .where(approvers.c.company == company)
+            ).one())
 
     def remove(self, approver_id: int) -> bool:
         with self.engine.begin() as conn:

@@ -85,6 +85,7 @@ def on_event_loop(*_: Any) -> None:
     except RuntimeError:
         return  # a worker thread: as it should be
     if loop in _GUARDED_LOOPS:
-        where = "".join(traceback.format_stack(limit=12)[:-1])
+        ours = [f for f in traceback.extract_stack()[:-1] if "site-packages" not in f.filename]
+        where = "".join(traceback.format_list(ours[-8:]))
         violations.append(where)
         log.warning("database statement on the event loop (it waits for the database):\n%s", where)

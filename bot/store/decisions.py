@@ -186,6 +186,27 @@ class DecisionRepo:
                                                       claimed_until=None, claim=None, updated_at=now)
             ).rowcount)
 
+    def any_due(self, now: float) -> bool:
+        """Whether some decision waits for an attempt (or a dead worker's claim has run out)."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(decisions.c.id)
+                .where(or_((decisions.c.state == PENDING) & (decisions.c.next_attempt_at <= now),
+                           (decisions.c.state == SENDING) & (decisions.c.claimed_until < now)))
+                .limit(1)
+            ).first() is not None
+
+    def busy(self, company: str, soon: float) -> bool:
+        """Whether a decision of the company is being sent, or is due before `soon`."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(decisions.c.id)
+                .where((decisions.c.company == company)
+                       & or_((decisions.c.state == PENDING) & (decisions.c.next_attempt_at <= soon),
+                             decisions.c.state == SENDING))
+                .limit(1)
+            ).first() is not None
+
     def for_message(self, message_id: int) -> Decision | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(decisions).where(decisions.c.message_id == message_id)).first()

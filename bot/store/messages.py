@@ -171,6 +171,26 @@ class MessageRepo:
         with self.engine.begin() as conn:
             return bool(conn.execute(query.values(**values)).rowcount)
 
+    def arrivals(self, company: str, since: float) -> list[tuple[int, int, float]]:
+        """(message id, approver id, first seen) of the company's messages first seen since then."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(posted_messages.c.id, posted_messages.c.approver_id, posted_messages.c.first_seen_at)
+                .where((posted_messages.c.company == company) & (posted_messages.c.first_seen_at >= since))
+            ).all()
+        return [(int(i), int(a), float(seen)) for i, a, seen in rows]
+
+    def documents(self, message_ids: list[int]) -> list[tuple[int, float, str]]:
+        """(message id, first seen, raw document JSON) of these messages, read in chunks."""
+        found: list[tuple[int, float, str]] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(message_ids), 500):
+                found += [(int(m), float(seen), str(doc)) for m, seen, doc in conn.execute(
+                    select(posted_messages.c.id, posted_messages.c.first_seen_at, posted_messages.c.document)
+                    .where(posted_messages.c.id.in_(message_ids[i:i + 500]))
+                )]
+        return found
+
     def queue(self, approver_ids: Iterable[int]) -> list[PostedMessage]:
         """Posted messages still in an approver's queue (waiting, or a decision in flight or failed),
         oldest first: what the App Home shows, read from the database alone."""
