@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import clip, format_time, safe
+from bot.slack.messages import clip, findings_status_line, format_time, safe
 from bot.sync.scheduler import describe
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
     for company in rt.config.companies:
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         lines += discovery_lines(rt, company.id)  # first: the clip below may cut the report's tail
+        if rt.adapt is not None and (learned := findings_status_line(rt.adapt.status_sentences(company.id))):
+            lines.append(learned)
         report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
         lines.append(f"```{report}```")
     return clip("\n".join(lines), STATUS_MAX)

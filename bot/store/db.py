@@ -18,6 +18,7 @@ from bot.store.schema import (
     home_users,
     message_reminders,
     metadata,
+    precoro_findings,
     schema_migrations,
     webhook_hints,
 )
@@ -47,7 +48,7 @@ def _slack_oauth_tables(conn: Connection) -> None:
 
 
 # Created by their own migrations (version 1 creates every other table of `metadata`).
-_LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints")
+_LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints", "precoro_findings")
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
@@ -57,6 +58,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (4, lambda conn: discovery_settings.create(conn, checkfirst=True)),
     (5, _create_home_tables),  # App Home, reminders, digests
     (6, lambda conn: webhook_hints.create(conn, checkfirst=True)),
+    (7, lambda conn: precoro_findings.create(conn, checkfirst=True)),  # what the bot learned of Precoro
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller
