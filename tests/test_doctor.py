@@ -203,3 +203,108 @@ async def test_the_shipped_recording_is_the_emulators_current_shape(database_url
     fresh, shipped = json.loads(recorded.read_text()), json.loads(SHAPES_FILE.read_text())
     strip = re.compile(r'"length": \d+')
     assert strip.sub("", json.dumps(fresh["answers"])) == strip.sub("", json.dumps(shipped["answers"]))
+
+
+# --- what the running bot learns by itself ------------------------------------------------------
+
+def admin_dms(stack: Any, needle: str) -> list[dict[str, Any]]:
+    from bot.emulator.slack import dm_channel
+    from bot.emulator.stack import ADMIN
+
+    return [m for m in stack.slack.messages_in(dm_channel(ADMIN)) if needle in (m.get("text") or "")]
+
+
+async def test_a_route_keyed_429_switches_the_running_bot_and_tells_the_admins_once(database_url: str) -> None:
+    from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
+
+    stack = LocalStack.start(database_url, emulator={"duplicate_keying": "route"})
+    try:
+        client = stack.runtime.clients["acme"]
+        assert not client.route_keyed
+        await stack.register("alice")
+        # Bob's registration reads a list path Alice's poll has just read, with another query: a
+        # 429 under route keying (his registration is refused as "try again"; the switch is made).
+        bob = stack.users["bob"]
+        await stack.driver.slash_command(ADMIN, f"register <@{SLACK_USERS['bob']}> {bob.email} {bob.token}")
+        told = await stack.slack.wait_for(lambda: admin_dms(stack, "keyed by route"), timeout=20)
+        assert "*acme*" in told[0]["text"]
+        # From now on list reads of one path are spaced by Precoro's minute: a 429 already booked
+        # may still come back once (spends booked before the switch carry URL keys), then none.
+        import asyncio
+
+        await asyncio.sleep(2 * FAST_EMULATOR["duplicate_get_seconds"])  # type: ignore[operator]
+        settled = stack.precoro.too_many()
+        polls_before = len([r for r in stack.precoro.requests if r.method == "GET"])
+        await asyncio.sleep(3 * FAST_EMULATOR["duplicate_get_seconds"])  # type: ignore[operator]
+        assert len([r for r in stack.precoro.requests if r.method == "GET"]) > polls_before  # still polling
+        assert stack.precoro.too_many() == settled
+        assert client.route_keyed
+        assert len(admin_dms(stack, "keyed by route")) == 1
+        found = FindingRepo(stack.runtime.store.engine).get("acme", "duplicate_keying")
+        assert found is not None and (found.value, found.source) == ("route", "429")
+        assert "keyed by route" in await stack.driver.ask(ADMIN, "status")
+    finally:
+        stack.stop()
+
+
+async def test_a_restarted_bot_starts_route_keyed(database_url: str) -> None:
+    from bot.runtime import Runtime
+
+    store = Store.open(database_url)
+    FindingRepo(store.engine).record("acme", "duplicate_keying", "route", source="doctor", now=1.0)
+    store.close()
+    config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
+                          signing_secret="s" * 32, key=generate_key())
+    rt = Runtime.build(config)
+    try:
+        assert rt.clients["acme"].route_keyed
+    finally:
+        await rt.aclose()
+
+
+async def test_a_type_without_steps_is_told_to_the_admins_once(database_url: str) -> None:
+    from bot.emulator.stack import ADMIN, LocalStack
+
+    stack = LocalStack.start(database_url, **{"scheduler.min_poll_interval_seconds": 3600})
+    try:
+        stack.precoro.stepless_types.add("invoices")
+        admin = stack.users["admin"]
+        await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
+        await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", ADMIN))
+        await stack.driver.slash_command(ADMIN, f"discovery <@{ADMIN}>")
+        told = await stack.slack.wait_for(lambda: admin_dms(stack, "carry no readable approval steps"), timeout=10)
+        assert "invoices" in told[0]["text"]
+        admin_reads = lambda: [r for r in stack.precoro.requests if r.token == admin.token]  # noqa: E731
+        seen = len(admin_reads())
+        await stack.slack.wait_for(lambda: len(admin_reads()) >= seen + 4, timeout=10)  # more discovery runs
+        assert len(admin_dms(stack, "carry no readable approval steps")) == 1
+        assert "carry no readable approval steps" in await stack.driver.ask(ADMIN, "status")
+    finally:
+        stack.stop()
+
+
+async def test_an_html_answer_to_a_poll_is_named_with_a_safe_excerpt(database_url: str) -> None:
+    from bot.precoro.errors import InvalidRequest
+    from bot.quota.gate import QuotaGate, SystemClock
+
+    precoro = scene()
+    precoro.proxy_answers_html(200)
+    config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
+                          signing_secret="s" * 32, key=generate_key())
+    company = config.companies[0]
+    store = Store.open(database_url)
+    gate = QuotaGate(store.quota, {company.id: company.quota}, SystemClock(), in_flight_timeout=5.0)
+    alice = next(u for u in precoro.users.values() if u.email.startswith("alice"))
+    from bot.precoro.client import PrecoroClient
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app)) as http:
+            client = PrecoroClient(company.id, BASE, gate, http)
+            with pytest.raises(InvalidRequest) as caught:
+                await client.waiting_page(Credentials(alice.email, alice.token), "purchaseorders")
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert message.startswith("GET /purchaseorders (200): the answer is HTML, not JSON")
+    assert "502 Bad Gateway" in message and "[email]" in message and "@" not in message
+    assert alice.token not in message
