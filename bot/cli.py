@@ -1,5 +1,5 @@
 """`precoro-bot`: serve, check-config, gen-key, rotate-keys, demo, sandbox, emulator, simulate, status, resume,
-healthcheck."""
+doctor, healthcheck."""
 
 from __future__ import annotations
 
@@ -256,6 +256,65 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check every assumption about Precoro with one real token (read-only, at most 15 requests)."""
+    import asyncio
+    import os
+
+    from bot.doctor import run_doctor
+    from bot.doctor.checks import table
+    from bot.precoro.client import Credentials
+    from bot.store import Store
+    from bot.vault import owner_binding
+
+    config = _load(args.config)
+    setup_logging("ERROR")
+    companies = {c.id: c for c in config.companies}
+    company = companies.get(args.company) if args.company else config.companies[0]
+    if company is None:
+        print(f"doctor: no company {args.company!r} in {args.config} (have: {', '.join(companies)})", file=sys.stderr)
+        return 2
+    store = Store.open(config.storage_url, timeout=config.storage_timeout_seconds)
+    try:
+        if args.token_env:
+            token = os.environ.get(args.token_env, "").strip()
+            if not token or not args.email:
+                print(f"doctor: --token-env needs ${args.token_env} set and --email", file=sys.stderr)
+                return 2
+            cred = Credentials(email=args.email.strip(), token=token)
+        elif args.approver:
+            user = args.approver.strip().strip("<>").lstrip("@")
+            approver = next((a for a in store.approvers.list(company.id, active_only=True)
+                             if user in (a.slack_user_id, a.email)), None)
+            if approver is None:
+                print(f"doctor: {args.approver} is not an active approver of {company.id}", file=sys.stderr)
+                return 2
+            vault = _vault(config, args.config)
+            if vault is None:
+                return 2
+            try:
+                binding = owner_binding(approver.company, approver.team_id, approver.slack_user_id)
+                cred = Credentials(email=approver.email, token=vault.decrypt(approver.token_ciphertext,
+                                                                             binding=binding))
+            except VaultError as exc:
+                print(f"doctor: the token of {args.approver} cannot be decrypted ({exc})", file=sys.stderr)
+                return 2
+        else:
+            print("doctor: give --approver @user, or --token-env VAR --email E", file=sys.stderr)
+            return 2
+        print(f"doctor: asking {company.base_url} as {cred.email} (read-only, at most 15 requests)")
+        report = asyncio.run(run_doctor(config, company, cred, store=store, record=args.record,
+                                        say=lambda line: print(f"  {line}", flush=True)))
+    finally:
+        store.close()
+    print()
+    print(table(report.rows))
+    print(f"{report.requests} requests." + (f" Shapes written to {args.record}." if args.record else ""))
+    if report.stop:
+        print("At least one answer means this bot cannot work here as it is (see 'stop' above).")
+    return 1 if report.stop else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -294,6 +353,14 @@ def main(argv: list[str] | None = None) -> int:
     resume_cmd.add_argument("--config", default="config.yaml")
     resume_cmd.set_defaults(run=cmd_resume)
     _add_first_hour_commands(sub)
+    doctor = sub.add_parser("doctor", help="check every assumption about Precoro with one real token (read-only)")
+    doctor.add_argument("--config", default="config.yaml")
+    doctor.add_argument("--company", default="", help="company id (default: the first in the config)")
+    doctor.add_argument("--approver", default="", help="a registered approver (@U123 or their Precoro email)")
+    doctor.add_argument("--token-env", default="", help="an environment variable holding a token instead")
+    doctor.add_argument("--email", default="", help="the token owner's Precoro email (with --token-env)")
+    doctor.add_argument("--record", default=None, help="write the answers' shapes (no values) to this file")
+    doctor.set_defaults(run=cmd_doctor)
     args = parser.parse_args(argv)
     return _run(args)
 

@@ -28,6 +28,7 @@ from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
 from bot.slack.reminders import ReminderService
 from bot.store import Store
+from bot.sync.adapt import Adaptations
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
@@ -71,6 +72,7 @@ class Runtime:
     replica: str  # this process's name among replicas (company leases, /readyz)
     home: HomeService
     reminders: ReminderService
+    adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -103,13 +105,16 @@ class Runtime:
         replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
         token_checks = TokenChecker(store, tokens, clients, types, clock)
+        adapt = Adaptations(store, clients, notifier, config.slack.admins, clock)
+        adapt.install()
+        discoverer.on_fallback = adapt.stepless
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
         home = HomeService(config, store, notifier, clock, web_urls)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         reminders = ReminderService(config, store, notifier, clock, web_urls)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders)
+                   scheduler, metrics, replica, home, reminders, adapt)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -10,7 +10,8 @@ Quota rules, per company (all its tokens share them):
 - sliding windows `(seconds, limit[, name])`: 429 when `limit` requests of the company arrived in
   the last `seconds`; the shortest window (if <= 1 s) also caps requests in flight at once;
 - an identical GET (path + query, order-insensitive) within `duplicate_get_seconds` of the last
-  one that was not refused by a limit: 429 (keyed by token + URL, or company + URL if strict);
+  one that was not refused by a limit: 429 (keyed by token + URL, or company + URL if strict;
+  `duplicate_keying="route"` keys by company + path, the query ignored);
 - when several limits are hit, the answer names the one that frees last.
 
 Faults (`inject`, or `chaos` for random ones): "500", "429", "drop" (the connection breaks before
@@ -39,13 +40,17 @@ from urllib.parse import parse_qsl, unquote, urlencode
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import Receive, Scope, Send
 
 from bot.precoro import api
 
 FAULT_KINDS = ("500", "timeout", "drop", "429", "timeout_after")
+DUPLICATE_KEYINGS = ("token", "company", "route")
+PROXY_HTML = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
+              "<p>The upstream server sent an invalid response. Contact it-support@proxy.example.com</p>"
+              "</body></html>")
 DEFAULT_WINDOWS: tuple[tuple[float, int], ...] = ((1.0, 1), (3600.0, 1500), (86400.0, 3000))
 IDN_PREFIXES = {"purchaserequisitions": "PR", "purchaseorders": "PO", "invoices": "INV",
                 "expenses": "EXP", "receipts": "REC", "warehouserequests": "WR"}
@@ -166,9 +171,17 @@ class PrecoroEmulator:
     def __init__(self, clock: Callable[[], float] = time.time, *, strict_duplicates: bool = False,
                  windows: tuple[tuple[float, int] | tuple[float, int, str], ...] = DEFAULT_WINDOWS,
                  duplicate_get_seconds: float = 60.0, latency: float = 0.0,
-                 fault_timeout: float = 30.0) -> None:
+                 fault_timeout: float = 30.0, duplicate_keying: str | None = None) -> None:
         self.clock = clock
         self.strict_duplicates = strict_duplicates
+        # What makes two GETs "identical": "token" (+ URL), "company" (+ URL) or "route" (company +
+        # path, any query), one of the readings of Precoro's "Route based limiter by minute".
+        self.duplicate_keying = duplicate_keying or ("company" if strict_duplicates else "token")
+        if self.duplicate_keying not in DUPLICATE_KEYINGS:
+            raise ValueError(f"duplicate_keying must be one of {DUPLICATE_KEYINGS}")
+        # A proxy in front of Precoro answering HTML (status, matching path part or None for all):
+        # such requests never reach Precoro and count for nobody.
+        self.html_proxy: tuple[int, str | None] | None = None
         self.windows = tuple(sorted((_window(w) for w in windows), key=lambda w: w.seconds))
         self.duplicate_get_seconds = duplicate_get_seconds
         self.latency = latency  # real seconds each admitted request stays in flight
@@ -318,6 +331,11 @@ class PrecoroEmulator:
         with self._lock:
             self._chaos = (rate, tuple(kinds), random.Random(seed), path_contains) if rate else None
 
+    def proxy_answers_html(self, status: int | None = 502, path_contains: str | None = None) -> None:
+        """From now on a proxy answers matching requests with an HTML page (`status` None: stop)."""
+        with self._lock:
+            self.html_proxy = None if status is None else (status, path_contains)
+
     # --- looking ------------------------------------------------------------------------------
 
     def document(self, doc_type: str, idn: str) -> EmDocument:
@@ -378,6 +396,12 @@ class PrecoroEmulator:
         body = await request.body() if method in _WRITES else b""
         form = _form(request.headers.get("content-type"), body)
         token, email = request.headers.get(api.TOKEN_HEADER), request.headers.get(api.EMAIL_HEADER)
+        if (proxy := self.html_proxy) is not None and (proxy[1] is None or proxy[1] in path):
+            with self._lock:
+                self.requests.append(RecordedRequest(method, path, scope.get("query_string", b"").decode("latin-1"),
+                                                     token, email, None, self.clock(), form or {}, proxy[0]))
+            await HTMLResponse(PROXY_HTML, status_code=proxy[0])(scope, receive, send)
+            return
         with self._lock:
             user = next((u for u in self.users.values() if token and u.token == token), None)
             query = scope.get("query_string", b"").decode("latin-1")
@@ -491,8 +515,10 @@ class PrecoroEmulator:
     def _duplicate_key(self, rec: RecordedRequest) -> tuple[str, str] | None:
         if rec.method != "GET":
             return None
+        if self.duplicate_keying == "route":
+            return (rec.company or "", f"GET {rec.path.rstrip('/')}")
         query = urlencode(sorted(parse_qsl(rec.query, keep_blank_values=True)))
-        who = rec.company if self.strict_duplicates else rec.token
+        who = rec.company if self.duplicate_keying == "company" else rec.token
         return (who or "", f"{rec.path.rstrip('/')}?{query}")
 
     def _too_many(self, rec: RecordedRequest, limit_type: str, free_at: float,

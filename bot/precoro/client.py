@@ -6,6 +6,7 @@ Tokens travel only in headers and never appear in an error, a log line or a repr
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from bot.precoro import api
+from bot.precoro.answers import RawAnswer, describe_bad_answer
 from bot.precoro.errors import (
     InvalidRequest,
     NotAllowed,
@@ -76,6 +78,11 @@ class PrecoroClient:
         self.http = http
         self.interactive_wait = interactive_wait
         self.poll_wait = poll_wait
+        # Duplicate GETs keyed by route (path, any query) instead of by URL: set once Precoro
+        # showed it keys them so (`bot/sync/adapt.py`); every list read then shares one key.
+        self.route_keyed = False
+        # Told of every 429 (method, RateLimit-Type) after the gate was closed; never raises.
+        self.on_rate_limit: Callable[[str, str], Awaitable[None]] | None = None
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -90,7 +97,7 @@ class PrecoroClient:
         body, chosen = await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
         items = body.get(api.LIST_DATA) if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise InvalidRequest(f"GET {api.list_path(doc_type)}: answer has no '{api.LIST_DATA}' list")
+            raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))
         pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
         return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
 
@@ -117,7 +124,7 @@ class PrecoroClient:
             body, _ = await self._send("GET", api.list_path(doc_type), cred, lane, variants=[params])
             data = body.get(api.LIST_DATA) if isinstance(body, dict) else None
             if not isinstance(data, list):
-                raise InvalidRequest(f"GET {api.list_path(doc_type)}: answer has no '{api.LIST_DATA}' list")
+                raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))
             items.extend(i for i in data if isinstance(i, dict))
             pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
             if not pagination.get(api.HAS_NEXT_PAGE):
@@ -129,7 +136,7 @@ class PrecoroClient:
         body, _ = await self._send("GET", api.document_path(doc_type, idn), cred, lane, variants=[[]],
                                    one_document=True)
         if not isinstance(body, dict):
-            raise InvalidRequest(f"GET {api.document_path(doc_type, idn)}: answer is not a document")
+            raise InvalidRequest(_bad_shape(f"GET {api.document_path(doc_type, idn)}", body, "not a document"))
         return body
 
     # --- actions -----------------------------------------------------------------------------
@@ -151,6 +158,37 @@ class PrecoroClient:
                                    before_send=before_send)
         return body if isinstance(body, dict) else {}
 
+    # --- raw reads (the doctor) -------------------------------------------------------------
+
+    async def raw_get(self, cred: Credentials, path: str, params: list[tuple[str, str]], *,
+                      repeat_on_purpose: bool = False, max_wait: float = 120.0) -> RawAnswer:
+        """One GET through the quota gate, answered as it came (status, header names, body):
+        never raises for an HTTP status and never parses. For `precoro-bot doctor`.
+
+        `repeat_on_purpose` books the request without its duplicate-GET key, so the gate lets the
+        doctor repeat a URL to see what Precoro says. A 429 of the duplicate kind limits that URL
+        (or route) alone, so it does not close the company's gate: the doctor waits for it itself."""
+        key = None if repeat_on_purpose else get_key(path, [] if self.route_keyed else params)
+        ticket = await self.gate.acquire(self.company, Lane.POLL, get_keys=[key], max_wait=max_wait)
+        headers = {api.TOKEN_HEADER: cred.token, api.EMAIL_HEADER: cred.email, "Accept": api.ACCEPT}
+        status: int | None = None
+        try:
+            response = await self.http.request("GET", self.base_url + path, params=params or None, headers=headers)
+            status = response.status_code
+        except httpx.HTTPError as exc:
+            return RawAnswer(None, (), "", "", error=type(exc).__name__)
+        finally:
+            await self.gate.finish(ticket, status)
+        answer = RawAnswer.of(status, response.headers, response.text)
+        if status == 429:
+            limit_type = answer.text_field(api.RATE_LIMIT_TYPE)
+            if limit_type != api.RATE_LIMIT_TYPE_DUPLICATE:
+                body = answer.json if isinstance(answer.json, dict) else {}
+                retry_at = retry_at_from_429(body, response.headers, self.gate.clock.now(),
+                                             self.gate.policy(self.company))
+                await self.gate.block(self.company, retry_at, limit_type or "429")
+        return answer
+
     # --- the boundary ------------------------------------------------------------------------
 
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
@@ -158,7 +196,8 @@ class PrecoroClient:
                     form: dict[str, str] | None = None, one_document: bool = False,
                     before_send: BeforeSend | None = None) -> tuple[Any, int]:
         headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
-        keys: list[str | None] = [get_key(path, v) for v in variants] if method == "GET" and variants else [None]
+        keys: list[str | None] = ([get_key(path, [] if self.route_keyed else v) for v in variants]
+                                  if method == "GET" and variants else [None])
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
         ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
         try:  # last words before the request leaves; either can stop it, and then nothing was sent
@@ -185,7 +224,12 @@ class PrecoroClient:
         finally:
             await self.gate.finish(ticket, status)
         log.debug("precoro %s -> %s (%s lane)", where, status, lane.value)
-        return await self._answer(where, response, one_document=one_document), ticket.variant
+        try:
+            return await self._answer(where, response, one_document=one_document), ticket.variant
+        except RateLimited as exc:
+            if self.on_rate_limit is not None:
+                await self.on_rate_limit(method, exc.limit_type)
+            raise
 
     async def _answer(self, where: str, response: httpx.Response, *, one_document: bool = False) -> Any:
         status = response.status_code
@@ -193,6 +237,10 @@ class PrecoroClient:
             body: Any = response.json()
         except ValueError:
             body = None
+            if 200 <= status < 300 and where.startswith("GET"):  # an HTML page, an empty body...
+                raise InvalidRequest(describe_bad_answer(where, status, response.text,
+                                                         response.headers.get("content-type", "")),
+                                     status=status) from None
         if 200 <= status < 300:
             return body
         detail = _message(body)
@@ -231,6 +279,14 @@ class PrecoroClient:
         if 400 <= status < 500:
             raise InvalidRequest(f"{where}: refused ({status}: {detail})", status=status)
         raise PrecoroError(f"{where}: unexpected status {status}", status=status)
+
+
+def _bad_shape(where: str, body: Any, problem: str) -> str:
+    try:
+        text = json.dumps(body)[:2000]
+    except (TypeError, ValueError):
+        text = repr(body)[:2000]
+    return describe_bad_answer(where, 200, text, problem=f"the answer has {problem}")
 
 
 def _message(body: Any) -> str:

@@ -806,6 +806,31 @@ def admin_discovery_lost_text(company: str) -> str:
             "Each approver's own waiting list is polled again. Choose another with `/precoro discovery @user`.")
 
 
+# What the bot learned about a company's Precoro by itself (bot/sync/adapt.py), told once and
+# shown in `/precoro status`.
+FINDING_TEXTS: dict[str, str] = {
+    "duplicate_keying=route": "Precoro refuses a second read of the same list within a minute even with other "
+                              "parameters (its duplicate-GET limit is keyed by route): each list is now read at "
+                              "most once a minute, so new documents may take longer to arrive.",
+    "stepless": "Precoro's answers for {detail} carry no readable approval steps: company discovery leaves them to "
+                "each approver's own waiting list (slower with many approvers).",
+}
+
+
+def finding_sentence(name: str, value: str) -> str:
+    if name.startswith("stepless:"):
+        return FINDING_TEXTS["stepless"].format(detail=safe(name.removeprefix("stepless:"), 40))
+    return FINDING_TEXTS.get(f"{name}={value}", f"{safe(name, 40)}: {safe(value, 80)}")
+
+
+def admin_finding_text(company: str, name: str, value: str) -> str:
+    return f"About *{safe(company, 40)}*: {finding_sentence(name, value)} `precoro-bot doctor` checks the rest."
+
+
+def findings_status_line(sentences: Sequence[str]) -> str:
+    return "Learned from Precoro: " + " ".join(sentences) if sentences else ""
+
+
 def discovery_status_line(user: str | None, cursor: datetime | None, fallback: Sequence[str], note: str) -> str:
     if user is None:
         why = f" ({safe(note, 80)})" if note else ""

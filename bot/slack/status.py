@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import clip, format_time, resume_text, safe
+from bot.slack.messages import clip, findings_status_line, format_time, resume_text, safe
 from bot.sync.status import describe
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ async def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> s
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         # discovery first: the clip below may cut the report's tail
         lines += await rt.store.run(discovery_lines, rt, company.id)
+        if rt.adapt is not None and (learned := findings_status_line(
+                await rt.store.run(rt.adapt.status_sentences, company.id))):
+            lines.append(learned)
         report = "\n".join(describe(await rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
         lines.append(f"```{report}```")
     return clip("\n".join(lines), STATUS_MAX)

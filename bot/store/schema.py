@@ -193,3 +193,16 @@ webhook_hints = Table(
     Column("idn", String(64), nullable=False),
     Column("received_at", Float, nullable=False),
 )
+
+# What the bot learned about a company's Precoro at run time or from `precoro-bot doctor`
+# (e.g. "duplicate_keying" = "route"), and when the admins were told (once).
+precoro_findings = Table(
+    "precoro_findings",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("name", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("source", String(40), nullable=False, default=""),  # "429", "discovery", "doctor"
+    Column("found_at", Float, nullable=False),
+    Column("told_at", Float),  # None: the admins were not told yet
+)

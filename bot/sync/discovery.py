@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +86,8 @@ class Discoverer:
         self.notifier = notifier
         self.admins = admins
         self.clock = clock
+        # Called (company, type) when a type is first left to per-approver polls (admins told once).
+        self.on_fallback: Callable[[str, str], Awaitable[None]] | None = None
 
     def types(self, company: str) -> tuple[str, ...]:
         """The document types discovery reads (those without a fallback to per-approver polls).
@@ -159,6 +161,8 @@ class Discoverer:
                     if await self.store.run(self.store.discovery.add_fallback, company, doc_type, self.clock.now()):
                         log.warning("discovery of %s: %s %s has no readable approval steps; %s are left to "
                                     "per-approver polls", company, doc_type, doc.idn if doc else "?", doc_type)
+                        if self.on_fallback is not None:
+                            await self.on_fallback(company, doc_type)
                     return None, spent
             docs.append(doc)
             raws[(doc_type, doc.idn)] = item

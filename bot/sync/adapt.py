@@ -1,0 +1,91 @@
+"""What the running bot learns about a company's Precoro by itself, and acts on.
+
+The doctor (`precoro-bot doctor`) asks once; the running bot notices the same things as they
+happen, switches what it does, tells the admins once (whichever replica notices first) and shows
+it in `/precoro status`. Findings live in the database (`precoro_findings`), so a restart or
+another replica starts from what was learned.
+
+- Duplicate-GET keying. The quota gate never repeats a URL within Precoro's minute company-wide,
+  so a 429 of the duplicate kind (`RateLimit-Type: Route based limiter by minute`) on a GET means
+  Precoro keys duplicates more broadly than by URL: by route (the path, any query). The company's
+  client then keys list reads by path, so the gate spaces reads of one list path by a minute (page
+  sizes no longer make distinct reads). Spends booked before the switch carry URL keys: at most
+  one more such 429 can follow, which the gate's block already covers.
+- Approval steps missing from a type's answers: discovery already leaves the type to per-approver
+  polls (`bot/sync/discovery.py`); this module tells the admins once and records it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from bot.precoro import api
+from bot.precoro.client import PrecoroClient
+from bot.quota.gate import Clock
+from bot.slack import messages
+from bot.slack.notifier import Notifier, SlackUnavailable
+from bot.store import Store
+from bot.store.findings import FindingRepo
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_KEYING = "duplicate_keying"
+ROUTE = "route"
+
+
+class Adaptations:
+    def __init__(self, store: Store, clients: Mapping[str, PrecoroClient], notifier: Notifier,
+                 admins: tuple[str, ...], clock: Clock) -> None:
+        self.store = store
+        self.findings = FindingRepo(store.engine)
+        self.clients = clients
+        self.notifier = notifier
+        self.admins = admins
+        self.clock = clock
+
+    def install(self) -> None:
+        """Apply what is already known and listen to every company's 429s (blocking: at start-up)."""
+        for company, client in self.clients.items():
+            found = self.findings.get(company, DUPLICATE_KEYING)
+            client.route_keyed = found is not None and found.value == ROUTE
+
+            async def hook(method: str, limit_type: str, company: str = company) -> None:
+                await self.rate_limited(company, method, limit_type)
+            client.on_rate_limit = hook
+
+    async def rate_limited(self, company: str, method: str, limit_type: str) -> None:
+        """A 429 reached the company's client: a duplicate-GET one switches keying to route."""
+        client = self.clients.get(company)
+        if client is None or client.route_keyed or method != "GET" or limit_type != api.RATE_LIMIT_TYPE_DUPLICATE:
+            return
+        client.route_keyed = True
+        log.warning("precoro of %s refused a GET as a duplicate although its URL was not repeated: duplicate GETs "
+                    "are keyed by route; list reads now share one key per path", company)
+        await self.note(company, DUPLICATE_KEYING, ROUTE, source="429")
+
+    async def stepless(self, company: str, doc_type: str) -> None:
+        """Discovery left `doc_type` to per-approver polls (no readable approval steps)."""
+        await self.note(company, f"stepless:{doc_type}", "per-approver polls", source="discovery")
+
+    async def note(self, company: str, name: str, value: str, *, source: str) -> None:
+        """Record a finding and tell the admins once; never raises (the request path calls it)."""
+        try:
+            now = self.clock.now()
+            await self.store.run(self.findings.record, company, name, value, source=source, now=now)
+            approvers = await self.store.run(self.store.approvers.list, company, active_only=True)
+            if not approvers or not self.admins:
+                return  # told later: told_at stays empty until someone can be told
+            if not await self.store.run(self.findings.claim_telling, company, name, now):
+                return
+            text = messages.admin_finding_text(company, name, value)
+            for admin in self.admins:
+                with contextlib.suppress(SlackUnavailable):
+                    await self.notifier.dm(approvers[0].team_id, admin, text)
+        except Exception:  # a finding not recorded is noticed again; the request goes on
+            log.exception("finding %s of %s not recorded", name, company)
+
+    def status_sentences(self, company: str) -> list[str]:
+        """What `/precoro status` says of the company's findings (blocking read)."""
+        return [messages.finding_sentence(f.name, f.value) for f in self.findings.all(company)]
