@@ -100,7 +100,7 @@ class Probe:
         if chosen is not None:
             doc_type, idn = chosen
             await self._get("document", doc_type, api.document_path(doc_type, idn), [],
-                            template=api.document_path(doc_type, "{idn}"), idn=idn)
+                            template=api.list_path(doc_type) + "/{idn}", idn=idn)
         newest = self._newest()
         if newest is not None:
             doc_type, idn, at = newest
