@@ -21,7 +21,9 @@ APPROVERS_SHOWN = 12  # with the windows and budget lines, well within STATUS_MA
 STATUS_MAX = 3000  # an ephemeral answer stays readable; `precoro-bot status --all` lists everyone
 
 
-def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
+def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]) -> str:
+    """The caller's own registrations (in this workspace); then, for each company in `companies`
+    (those the caller administers, never another customer's), its discovery, quota and polling."""
     lines = []
     mine = rt.store.approvers.for_slack_user(team, user)
     if mine:
@@ -30,9 +32,11 @@ def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
                          f"({a.status}); Precoro last checked {_when(a.last_polled_at)}.")
     else:
         lines.append("You are not registered as an approver.")
-    if not is_admin:
+    if not companies:
         return "\n".join(lines)
     for company in rt.config.companies:
+        if company.id not in companies:
+            continue
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         lines += discovery_lines(rt, company.id)  # first: the clip below may cut the report's tail
         report = "\n".join(describe(rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
