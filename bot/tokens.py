@@ -14,9 +14,13 @@ from bot.slack import messages
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.approvers import Approver
-from bot.vault import Vault, owner_binding
+from bot.vault import Vault, VaultError, owner_binding
 
 log = logging.getLogger(__name__)
+
+
+class TokenGone(VaultError):
+    """The approver was removed (or its workspace left, or the token replaced) since it was read."""
 
 
 class TokenService:
@@ -32,7 +36,13 @@ class TokenService:
         self.clock = clock
 
     def credentials(self, approver: Approver) -> Credentials:
-        """Decrypt an approver's token; raises VaultError (never containing the token)."""
+        """Decrypt an approver's token; raises VaultError (never containing the token).
+
+        The approver is read again first: a caller may hold a copy from before a removal or an
+        uninstall, and a token that is no longer registered is never used again (TokenGone)."""
+        current = self.store.approvers.get(approver.id)
+        if current is None or not current.active or current.token_ciphertext != approver.token_ciphertext:
+            raise TokenGone(f"approver {approver.id} is no longer registered with this token")
         binding = owner_binding(approver.company, approver.team_id, approver.slack_user_id)
         token = self.vault.decrypt(approver.token_ciphertext, binding=binding)
         redact.remember(token)  # from now on no log line of this process shows it

@@ -62,6 +62,9 @@ def stack_raw_config(*, precoro_url: str, slack_url: str, database_url: str, sig
     for dotted, value in overrides.items():
         section, name = dotted.split(".", 1)
         raw.setdefault(section, {})[name] = value
+    for company in raw["precoro"].get("companies") or []:  # several companies: all on the one emulator
+        company.setdefault("base_url", precoro_url)
+        company.setdefault("web_url", "https://app.precoro.test")
     return raw
 
 

@@ -164,7 +164,12 @@ async def _register(rt: Runtime, company: str, team: str, target: str, email: st
     """Register `target`'s token for `company`. The Precoro email must be the Slack user's profile
     email (users:read.email): Precoro cannot tell which company a token belongs to, so this is the
     check that the token is the person's. An admin may `override` a mismatch; it is audited."""
-    slack_email = str((await rt.notifier.profile(team, target)).get("email") or "")
+    profile = await rt.notifier.profile(team, target)
+    if not profile:  # not a user of this workspace (or Slack cannot tell now): never another's user
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
+                              subject=f"<@{target}>", outcome="refused: not a user of this workspace")
+        return messages.not_workspace_user_text(target)
+    slack_email = str(profile.get("email") or "")
     matches = bool(slack_email) and slack_email.strip().lower() == email.strip().lower()
     if not matches and not override:
         rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",

@@ -666,8 +666,10 @@ def email_mismatch_text(user: str, slack_email: str) -> str:
             "`/precoro register @user email token override` (the override is audited).")
 
 
-def workspace_left_text(count: int) -> str:
-    return f"The app was removed from this workspace: {count} approver(s) deactivated and their tokens deleted."
+def not_workspace_user_text(user: str) -> str:
+    """Registration: Slack does not know this user in the caller's workspace (or could not answer)."""
+    return (f"Slack could not show {mention(user)}'s profile in this workspace, so nothing was stored. "
+            "Only users of this workspace can be registered; if Slack was just unavailable, try again.")
 
 
 def registered_text(user: str, email: str) -> str:
