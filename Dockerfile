@@ -35,7 +35,9 @@ RUN useradd --system --uid 10001 --home-dir /app --create-home bot \
 VOLUME ["/data"]
 WORKDIR /data
 USER bot
-EXPOSE 3000
+# 3000: Slack and Precoro (public). 9100: /metrics and detailed /readyz when server.metrics_port
+# is 9100 (publish it to your monitoring network only), or use server.metrics_token instead.
+EXPOSE 3000 9100
 # Asks /healthz on the port the config names (server.port), whatever it is.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["precoro-bot", "healthcheck", "--config", "/app/config.yaml"]

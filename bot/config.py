@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _COMPANY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_SLACK_TEAM = re.compile(r"^[TE][A-Z0-9]{2,}$")
 
 
 class ConfigError(ValueError):
@@ -53,6 +54,9 @@ class SlackConfig:
     admins: tuple[str, ...]
     api_url: str = DEFAULT_SLACK_API_URL
     oauth: OAuthConfig | None = None
+    # Host operators: see and steer every company from any bound workspace. Never the default;
+    # a customer's admins are listed under their company.
+    operators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,13 @@ class CompanyConfig:
     # Precoro webhooks POST to /precoro/webhooks/<id>/<secret> ("" for none): the secret path is
     # their only authentication, Precoro does not sign them.
     webhook_secret: str = field(default="", repr=False)
+    # The Slack workspaces (team ids, or an Enterprise Grid org id E...) allowed to use this
+    # company; () only in single-workspace mode (one bot token, one company): that token's workspace.
+    slack_teams: tuple[str, ...] = ()
+    admins: tuple[str, ...] = ()  # Slack user ids (of those workspaces) who administer this company
+    # Also let the workspace's own Slack admins and owners (users.info is_admin/is_owner) administer it.
+    workspace_admins: bool = False
+    webhook_hints_per_minute: int = 120  # Precoro webhooks taken per minute; more are refused (429)
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,10 @@ class Config:
     storage_timeout_seconds: float = 8.0  # the longest any database wait may take (then: "try again")
     host: str = "0.0.0.0"
     port: int = 3000
+    # /metrics and the detail of /readyz: on this internal port (0: none) and/or with this bearer
+    # token on the public port; with neither they are not served at all.
+    metrics_port: int = 0
+    metrics_token: str = field(default="", repr=False)
     tick_seconds: float = 5.0
     min_poll_interval_seconds: float = 60.0
     lease_seconds: float = 30.0  # how long a replica's claim to poll a company lasts unrenewed
@@ -232,6 +247,11 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
         raise ConfigError(section.key("webhook_secret"), "must be at least 24 letters, digits, - or _ "
                           "(precoro-bot gen-key makes one)")
     default_web = "https://app.precoro.us" if base_url.endswith(".us") else "https://app.precoro.com"
+    teams = section.strings("slack_teams")
+    for i, team in enumerate(teams):
+        if not _SLACK_TEAM.match(team):
+            raise ConfigError(f"{section.key('slack_teams')}[{i}]",
+                              f"{team!r} is not a Slack team id (T...) or Enterprise Grid org id (E...)")
     return CompanyConfig(
         id=company_id,
         base_url=base_url,
@@ -240,7 +260,41 @@ def _company(section: _Section, quota: QuotaPolicy) -> CompanyConfig:
         quota=_quota(section.section("quota"), quota),
         discovery_user=discovery_user,
         webhook_secret=webhook_secret,
+        slack_teams=teams,
+        admins=_user_ids(section, "admins"),
+        workspace_admins=_flag(section, "workspace_admins", False),
+        webhook_hints_per_minute=int(section.number("webhook_hints_per_minute", 120, minimum=1)),
     )
+
+
+def _user_ids(section: _Section, name: str) -> tuple[str, ...]:
+    users = section.strings(name)
+    for i, user in enumerate(users):
+        if not _SLACK_USER.match(user):
+            raise ConfigError(f"{section.key(name)}[{i}]", f"{user!r} is not a Slack user id (like U012ABCDEF)")
+    return users
+
+
+def _bind_workspaces(companies: tuple[CompanyConfig, ...], admins: tuple[str, ...], oauth: bool,
+                     single: bool) -> tuple[CompanyConfig, ...]:
+    """Each company belongs to its workspace(s). An old single-workspace config (one company, one
+    bot token) keeps working: `slack.admins` are that company's admins and no `slack_teams` means
+    the bot token's own workspace. With OAuth or several companies every company names its
+    workspaces, and `slack.admins` would be ambiguous (use each company's `admins`)."""
+    if admins and len(companies) > 1:
+        raise ConfigError("slack.admins", "with several companies, list each company's admins under it "
+                          "(precoro.companies[i].admins); host operators go in slack.operators")
+    bound = []
+    for i, company in enumerate(companies):
+        key = f"precoro.companies[{i}]" if not single else "precoro"
+        if not company.slack_teams and (oauth or len(companies) > 1):
+            why = "in OAuth mode" if oauth else "with several companies"
+            raise ConfigError(f"{key}.slack_teams", f"is required {why}: the Slack team id(s) (T...) allowed "
+                              "to use this company")
+        if admins:
+            company = replace(company, admins=tuple(dict.fromkeys((*admins, *company.admins))))
+        bound.append(company)
+    return tuple(bound)
 
 
 def _flag(section: _Section, name: str, default: bool) -> bool:
@@ -324,10 +378,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     top = _Section(_substitute(raw, "", os.environ if env is None else env), "")
 
     slack = top.section("slack")
-    admins = slack.strings("admins")
-    for i, admin in enumerate(admins):
-        if not _SLACK_USER.match(admin):
-            raise ConfigError(f"slack.admins[{i}]", f"{admin!r} is not a Slack user id (like U012ABCDEF)")
+    admins = _user_ids(slack, "admins")
     oauth = None
     if slack.data.get("oauth") is not None:
         section = slack.section("oauth")
@@ -345,6 +396,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         admins=admins,
         api_url=_url(slack, "api_url", DEFAULT_SLACK_API_URL) + "/",
         oauth=oauth,
+        operators=_user_ids(slack, "operators"),
     )
 
     quota = _quota(top.section("quota"), QuotaPolicy())
@@ -361,6 +413,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     ids = [c.id for c in companies]
     if len(set(ids)) != len(ids):
         raise ConfigError("precoro.companies", "company ids must be unique")
+    companies = _bind_workspaces(companies, admins, oauth is not None, "companies" not in precoro.data)
 
     encryption = top.section("encryption")
     raw_keys = encryption.data.get("keys")
@@ -381,6 +434,12 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
     tick = scheduler.number("tick_seconds", 5.0, minimum=0.05)
     if port != int(port) or port > 65535:
         raise ConfigError("server.port", "must be a whole number from 0 to 65535")
+    metrics_port = server.number("metrics_port", 0, minimum=0)
+    if metrics_port != int(metrics_port) or metrics_port > 65535 or (metrics_port and metrics_port == port):
+        raise ConfigError("server.metrics_port", "must be a whole number from 1 to 65535, not server.port")
+    metrics_token = str(server.data.get("metrics_token") or "")
+    if metrics_token and len(metrics_token) < 24:
+        raise ConfigError("server.metrics_token", "must be at least 24 characters (precoro-bot gen-key makes one)")
     log_level = top.section("logging").text("level", "INFO").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("logging.level", "must be DEBUG, INFO, WARNING or ERROR")
@@ -392,6 +451,8 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None) -> Config:
         storage_timeout_seconds=storage.number("timeout_seconds", 8.0, minimum=0.5),
         host=server.text("host", "0.0.0.0"),
         port=int(port),
+        metrics_port=int(metrics_port),
+        metrics_token=metrics_token,
         tick_seconds=tick,
         min_poll_interval_seconds=scheduler.number("min_poll_interval_seconds", 60.0, minimum=0.1),
         # renewed every tick: a lease of several ticks survives a slow one, and a lost replica's

@@ -164,7 +164,9 @@ class DecisionService:
         approver = self.store.approvers.get(message.approver_id)
         if approver is None:
             return None, messages.not_registered_text(user_id)
-        if approver.slack_user_id != user_id or approver.team_id != team_id:
+        if approver.team_id != team_id:  # another customer's workspace: as if there were no such document
+            return None, messages.unknown_document_text()
+        if approver.slack_user_id != user_id:
             self._audit_click(message, user_id, action, "refused: not the approver")
             return None, messages.wrong_user_text(approver.slack_user_id)
         if not approver.active:

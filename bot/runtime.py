@@ -33,6 +33,7 @@ from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
 from bot.sync.token_checks import TokenChecker
+from bot.tenancy import Tenancy
 from bot.tokens import TokenService
 from bot.vault import Vault
 
@@ -72,6 +73,7 @@ class Runtime:
     replica: str  # this process's name among replicas (company leases, /readyz)
     home: HomeService
     reminders: ReminderService
+    tenancy: Tenancy  # which workspace may use which company, and its admins
     adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
 
     @classmethod
@@ -84,7 +86,9 @@ class Runtime:
         http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
         installations = None
         if config.slack.oauth is not None:
-            installations = EncryptedInstallationStore(config.slack.oauth.client_id, store.engine, vault)
+            bound = Tenancy(config)
+            installations = EncryptedInstallationStore(config.slack.oauth.client_id, store.engine, vault,
+                                                       allowed=lambda enterprise, team: bound.serves(team, enterprise))
         slack = SlackClients(config.slack.api_url, bot_token=config.slack.bot_token, installations=installations,
                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                                              StaleConnectionRetryHandler()])
@@ -97,15 +101,17 @@ class Runtime:
         types = {c.id: c.document_types for c in config.companies}
         web_urls = {c.id: c.web_url for c in config.companies}
         metrics = Metrics(store, clock, config.companies)
+        tenancy = Tenancy(config)
+        admins = {c.id: c.admins for c in config.companies}
         notifier = notifier or Notifier(slack, on_error=metrics.slack_error)
-        tokens = TokenService(store, vault, clients, types, notifier, config.slack.admins, clock)
+        tokens = TokenService(store, vault, clients, types, notifier, admins, clock)
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(
             config.interactive_wait_seconds, config.request_timeout_seconds))
         replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        discoverer = Discoverer(store, tokens, clients, types, poller, notifier, config.slack.admins, clock)
+        discoverer = Discoverer(store, tokens, clients, types, poller, notifier, admins, clock)
         token_checks = TokenChecker(store, tokens, clients, types, clock)
-        adapt = Adaptations(store, clients, notifier, config.slack.admins, clock)
+        adapt = Adaptations(store, clients, notifier, admins, clock)
         adapt.install()
         discoverer.on_fallback = adapt.stepless
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
@@ -114,7 +120,7 @@ class Runtime:
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         reminders = ReminderService(config, store, notifier, clock, web_urls)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders, adapt)
+                   scheduler, metrics, replica, home, reminders, tenancy, adapt)
 
     async def aclose(self) -> None:
         await self.http.aclose()

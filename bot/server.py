@@ -18,7 +18,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from bot import redact
+from bot.flood import PerMinute, TooLarge, read_capped
+from bot.housekeeping import Housekeeping
 from bot.logs import new_request_id
+from bot.ops import CachedRender, OpsServer, bearer_ok, create_ops_app, readiness
 from bot.precoro import api
 from bot.runtime import Runtime
 from bot.slack import request_guard
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 
 MAX_SLACK_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything absurd
 MAX_WEBHOOK_BODY = 4096  # Precoro's webhook body is a few dozen bytes
+INSTALLS_PER_MINUTE = 60  # "Add to Slack" starts, all workspaces together
 
 
 def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
@@ -62,6 +66,9 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             return PlainTextResponse("request could not be handled", status_code=400)
 
     secrets_by_company = {c.id: c.webhook_secret for c in rt.config.companies if c.webhook_secret}
+    hint_rate = {c.id: c.webhook_hints_per_minute for c in rt.config.companies}
+    hints_allowed = PerMinute(lambda company: hint_rate.get(company, 0), rt.clock.now)
+    installs_allowed = PerMinute(lambda _: INSTALLS_PER_MINUTE, rt.clock.now)
 
     async def precoro_webhook(request: Request) -> Response:
         """A Precoro webhook: unsigned, so only a hint to look at that document soon (through the
@@ -70,8 +77,11 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         expected = secrets_by_company.get(company)
         if expected is None or not hmac.compare_digest(secret.encode(), expected.encode()):
             return PlainTextResponse("not found", status_code=404)
-        body = await request.body()
-        if len(body) > MAX_WEBHOOK_BODY:
+        if not hints_allowed.allow(company):  # before reading: a flood costs no memory and no write
+            return PlainTextResponse("too many webhooks", status_code=429, headers={"Retry-After": "60"})
+        try:
+            body = await read_capped(request, MAX_WEBHOOK_BODY)
+        except TooLarge:
             return PlainTextResponse("request body too large", status_code=413)
         try:
             hint = api.parse_webhook(json.loads(body))
@@ -80,25 +90,42 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         if hint is None:
             return PlainTextResponse("not a Precoro document webhook", status_code=400)
         doc_type, idn, action = hint
-        if doc_type in rt.config.company(company).document_types:
-            rt.store.hints.add(company, doc_type, idn, rt.clock.now())
+        wanted = doc_type in rt.config.company(company).document_types
+        if wanted and rt.store.hints.add(company, doc_type, idn, rt.clock.now()):  # once per waiting hint
             log.info("webhook: %s %s/%s of %s; looking soon", action, doc_type, idn, company)
         return JSONResponse({"ok": True}, status_code=202)
 
     async def install(request: Request) -> Response:
-        """Slack's OAuth install flow (several workspaces): Bolt runs it."""
+        """Slack's OAuth install flow (several workspaces): Bolt runs it. Each start stores a state
+        row (purged when expired), so starts are capped per minute."""
+        if request.url.path == INSTALL_PATH and not installs_allowed.allow("install"):
+            return PlainTextResponse("too many install attempts; try again in a minute", status_code=429,
+                                     headers={"Retry-After": "60"})
         return await handler.handle(request)
 
-    async def metrics(_: Request) -> Response:
-        return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    metrics_cache = CachedRender(rt.metrics.render)
+    token = rt.config.metrics_token
+
+    def ready() -> dict[str, object]:
+        return readiness(rt, run_scheduler, _database_ok)
+
+    async def metrics(request: Request) -> Response:
+        """Only with the metrics bearer token (else as if there were no such page); see bot.ops."""
+        if not bearer_ok(request, token):
+            return PlainTextResponse("not found", status_code=404)
+        return Response(await metrics_cache.get(), media_type=CONTENT_TYPE_LATEST)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(_: Request) -> Response:
-        checks = {"database": _database_ok(rt), "scheduler": rt.scheduler.running or not run_scheduler}
-        return JSONResponse({"ready": all(checks.values()), **checks, "replica": rt.replica},
-                            status_code=200 if all(checks.values()) else 503)
+    async def readyz(request: Request) -> Response:
+        answer = ready()
+        body = answer if bearer_ok(request, token) else {"ready": answer["ready"]}
+        return JSONResponse(body, status_code=200 if answer["ready"] else 503)
+
+    housekeeping = Housekeeping(rt.store, rt.clock, every=rt.config.reminders.check_seconds)
+    ops = OpsServer(create_ops_app(rt, metrics_cache, ready), rt.config.host, rt.config.metrics_port) \
+        if rt.config.metrics_port else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -109,9 +136,12 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.default.timeout),
                                         connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
         rt.slack.share_session(session)
+        if ops is not None:
+            ops.start()
         if run_scheduler:
             rt.scheduler.start()
             rt.reminders.start()  # its own interval job (reminders.check_seconds)
+            housekeeping.start()
         log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
                  "y" if len(rt.config.companies) == 1 else "ies")
         try:
@@ -121,10 +151,13 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             grace = rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds
             await rt.scheduler.stop(grace)
             rt.reminders.shutdown()
+            await housekeeping.stop()
             left = await rt.decisions.drain(grace)
             if left:
                 log.warning("%d decision(s) still in flight at shutdown; the outbox resumes them", left)
             await session.close()
+            if ops is not None:
+                await ops.stop()
             await rt.aclose()
 
     return Starlette(

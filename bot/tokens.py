@@ -29,13 +29,13 @@ RECHECK_MAX_SECONDS = 48 * 3600.0
 class TokenService:
     def __init__(self, store: Store, vault: Vault, clients: Mapping[str, PrecoroClient],
                  document_types: Mapping[str, tuple[str, ...]], notifier: Notifier,
-                 admins: tuple[str, ...], clock: Clock) -> None:
+                 admins: Mapping[str, tuple[str, ...]], clock: Clock) -> None:
         self.store = store
         self.vault = vault
         self.clients = clients
         self.document_types = document_types
         self.notifier = notifier
-        self.admins = admins
+        self.admins = admins  # each company's own admins (never another customer's)
         self.clock = clock
         self.confirm_after = CONFIRM_AFTER_SECONDS
         self.recheck_after = RECHECK_SECONDS
@@ -128,7 +128,8 @@ class TokenService:
         log.info("token of approver %s (%s) accepted by Precoro again", approver.id, approver.company)
         if was == REVOKED:
             notices = [(approver.slack_user_id, messages.token_restored_text())]
-            notices += [(a, messages.admin_token_restored_text(approver.slack_user_id)) for a in self.admins]
+            notices += [(a, messages.admin_token_restored_text(approver.slack_user_id))
+                        for a in self.admins.get(approver.company, ())]
             for user, text in notices:
                 with contextlib.suppress(SlackUnavailable):
                     await self.notifier.dm(approver.team_id, user, text)
@@ -150,7 +151,8 @@ class TokenService:
         log.warning("token of approver %s (%s) refused by Precoro during %s; polling stopped",
                      approver.id, approver.company, where)
         notices = [(approver.slack_user_id, messages.token_revoked_text())]
-        notices += [(admin, messages.admin_token_revoked_text(approver.slack_user_id)) for admin in self.admins]
+        notices += [(admin, messages.admin_token_revoked_text(approver.slack_user_id))
+                    for admin in self.admins.get(approver.company, ())]
         for user, text in notices:
             with contextlib.suppress(SlackUnavailable):  # logged; the revoked state and audit entry remain
                 await self.notifier.dm(approver.team_id, user, text)

@@ -190,12 +190,14 @@ def test_quota_override_is_applied() -> None:
 
 def test_companies_list_with_per_company_quota_override() -> None:
     raw = minimal()
+    del raw["slack"]["admins"]
     raw["quota"] = {"windows": [{"seconds": 1, "limit": 1}, {"seconds": 3600, "limit": 1000, "reserve": 100}]}
     raw["precoro"] = {
         "companies": [
-            {"id": "acme", "base_url": "https://api.precoro.com", "document_types": "invoices, expenses"},
+            {"id": "acme", "base_url": "https://api.precoro.com", "document_types": "invoices, expenses",
+             "slack_teams": ["T0ACME"], "admins": ["U0ACME"]},
             {
-                "id": "globex",
+                "id": "globex", "slack_teams": "T0GLOBEX, E0GRID",
                 "base_url": "https://api.precoro.us",
                 "quota": {"windows": [{"seconds": 1, "limit": 1}, {"seconds": 60, "limit": 10, "reserve": 2}],
                           "margin_seconds": 1},
@@ -346,6 +348,7 @@ def test_repr_of_config_hides_secrets() -> None:
 def test_oauth_mode_needs_no_bot_token_and_hides_its_secret() -> None:
     raw = with_("slack.oauth", {"client_id": "123.456", "client_secret": "oauth-secret-value"})
     del raw["slack"]["bot_token"]
+    raw["precoro"]["slack_teams"] = ["T0ACME"]
     config = parse_config(raw, {})
     assert config.slack.bot_token is None and config.slack.oauth is not None
     assert config.slack.oauth.client_id == "123.456" and "commands" in config.slack.oauth.scopes
@@ -365,3 +368,63 @@ def test_webhook_secret_must_be_long_and_url_safe_and_stays_hidden() -> None:
     assert config.companies[0].webhook_secret == secret and secret not in repr(config)
     for bad in ("short", "has spaces in it and is long enough", "slash/in/it/and/long/enough/yes"):
         assert error_for(with_("precoro.webhook_secret", bad)).key == "precoro.webhook_secret"
+
+
+# --- tenancy: each company belongs to its workspace(s) ---------------------------------------------
+
+def two_companies(**extra: Any) -> dict[str, Any]:
+    raw = minimal()
+    del raw["slack"]["admins"]
+    raw["precoro"] = {"companies": [{"id": "acme", "slack_teams": ["T0ACME"], "admins": ["U0ACME"]},
+                                    {"id": "globex", "slack_teams": ["T0GLOBEX"], "admins": ["U0GLOBEX"]}]}
+    raw["slack"].update(extra)
+    return raw
+
+
+def test_a_single_workspace_config_keeps_working() -> None:
+    config = parse_config(minimal(), {})
+    [company] = config.companies
+    assert company.admins == ("U012ABCDEF",), "slack.admins are the one company's admins"
+    assert company.slack_teams == () and config.slack.operators == ()
+
+
+def test_each_company_names_its_workspaces_and_admins() -> None:
+    config = parse_config(two_companies(operators=["U0HOST"]), {})
+    acme, globex = config.companies
+    assert (acme.slack_teams, acme.admins) == (("T0ACME",), ("U0ACME",))
+    assert (globex.slack_teams, globex.admins) == (("T0GLOBEX",), ("U0GLOBEX",))
+    assert config.slack.operators == ("U0HOST",)
+    assert not acme.workspace_admins and acme.webhook_hints_per_minute == 120
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    (two_companies(admins=["U0ADMIN"]), "slack.admins"),
+    ({**two_companies(), "precoro": {"companies": [{"id": "acme", "slack_teams": ["T0ACME"]}, {"id": "globex"}]}},
+     "precoro.companies[1].slack_teams"),
+    ({**two_companies(), "precoro": {"companies": [{"id": "acme", "slack_teams": ["acme-team"]}]}},
+     "precoro.companies[0].slack_teams[0]"),
+    ({**two_companies(), "precoro": {"companies": [{"id": "acme", "slack_teams": ["T0A"], "admins": ["x"]}]}},
+     "precoro.companies[0].admins[0]"),
+    (with_("slack.operators", ["nobody"]), "slack.operators[0]"),
+    (with_("slack.oauth", {"client_id": "1.2", "client_secret": "s"}), "precoro.slack_teams"),
+    (with_("server.metrics_port", 3000), "server.metrics_port"),
+    (with_("server.metrics_token", "short"), "server.metrics_token"),
+])
+def test_tenancy_errors_name_the_key(raw: dict[str, Any], key: str) -> None:
+    error = error_for(raw)
+    assert error.key == key, str(error)
+
+
+def test_oauth_mode_needs_slack_teams_even_for_one_company() -> None:
+    raw = with_("slack.oauth", {"client_id": "1.2", "client_secret": "s"})
+    raw["precoro"]["slack_teams"] = ["T0ACME"]
+    config = parse_config(raw, {})
+    assert config.companies[0].slack_teams == ("T0ACME",)
+    assert config.companies[0].admins == ("U012ABCDEF",)
+
+
+def test_metrics_port_and_token() -> None:
+    raw = with_("server", {"metrics_port": 9100, "metrics_token": "m" * 32})
+    config = parse_config(raw, {})
+    assert (config.metrics_port, config.metrics_token) == (9100, "m" * 32)
+    assert "m" * 32 not in repr(config)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
+from bot.emulator.stack import ADMIN, METRICS_TOKEN, SLACK_USERS, LocalStack
 from bot.slack import messages
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
@@ -248,9 +248,12 @@ async def test_health_readiness_and_metrics(stack: LocalStack) -> None:
     await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
     async with httpx.AsyncClient(base_url=stack.bot_url) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
-        ready = await http.get("/readyz")
+        assert (await http.get("/readyz")).json() == {"ready": True}
+        assert (await http.get("/metrics")).status_code == 404, "not public"
+        ops = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        ready = await http.get("/readyz", headers=ops)
         assert ready.status_code == 200 and ready.json()["database"] is True
-        metrics = (await http.get("/metrics")).text
+        metrics = (await http.get("/metrics", headers=ops)).text
     assert 'precoro_quota_limit{company="acme",window_seconds="86400"} 3e+06' in metrics
     assert 'precoro_decisions_total{action="approve",company="acme",outcome="approved",state="done"} 1.0' in metrics
     assert "precoro_detection_delay_seconds_count" in metrics

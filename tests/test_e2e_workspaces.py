@@ -28,7 +28,7 @@ OTHER_TEAM, OTHER_ADMIN, ZED = "T0OTHER", "U0ADMIN2", "U0ZED"
 @pytest.fixture
 def stack(database_url: str) -> Iterator[LocalStack]:
     stack = LocalStack.start(database_url, **{
-        "slack.bot_token": "", "slack.admins": [ADMIN, OTHER_ADMIN],
+        "slack.bot_token": "", "slack.admins": [ADMIN, OTHER_ADMIN], "precoro.slack_teams": [TEAM, OTHER_TEAM],
         "slack.oauth": {"client_id": "1111.2222", "client_secret": "standin-client-secret",
                         "authorize_url": "https://slack.test/oauth/v2/authorize"}})
     stack.slack.add_user(OTHER_ADMIN, "Olga Admin", "olga@other.example", team_id=OTHER_TEAM)

@@ -21,7 +21,7 @@ import pytest
 from bot.emulator.precoro import EmDocument, EmUser, PrecoroEmulator
 from bot.emulator.process import BotProcess
 from bot.emulator.slack import SlackDriver, SlackStandIn, dm_channel
-from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, ProcessStack
+from bot.emulator.stack import ADMIN, FAST_EMULATOR, METRICS_TOKEN, SLACK_USERS, ProcessStack
 from bot.precoro import api
 from bot.slack import messages
 from bot.store import Store
@@ -41,7 +41,8 @@ class Replica:
 
     async def learn_id(self) -> None:
         async with httpx.AsyncClient() as http:
-            self.id = (await http.get(f"{self.process.url}/readyz")).json()["replica"]
+            self.id = (await http.get(f"{self.process.url}/readyz",
+                                      headers={"Authorization": f"Bearer {METRICS_TOKEN}"})).json()["replica"]
 
 
 class Clicker:

@@ -25,6 +25,7 @@ from bot.vault import generate_key
 ADMIN = "U0ADMIN"
 SLACK_USERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
 TEAM = "T0TEAM"
+METRICS_TOKEN = "stack-metrics-token-0123456789abcdef"  # /metrics and detailed /readyz (Bearer)
 
 # Precoro's rules on a faster clock: the 1 s spacing and the 60 s duplicate rule shrunk, and the
 # hour and day budgets raised so that a test sees a poll within a second. The real numbers are
@@ -58,10 +59,14 @@ def stack_raw_config(*, precoro_url: str, slack_url: str, database_url: str, sig
         "storage": {"url": database_url},
         "encryption": {"keys": [{"id": "k1", "key": key}]},
         "scheduler": {"tick_seconds": 0.1, "min_poll_interval_seconds": 0.5},
+        "server": {"metrics_token": METRICS_TOKEN},
     }
     for dotted, value in overrides.items():
         section, name = dotted.split(".", 1)
         raw.setdefault(section, {})[name] = value
+    for company in raw["precoro"].get("companies") or []:  # several companies: all on the one emulator
+        company.setdefault("base_url", precoro_url)
+        company.setdefault("web_url", "https://app.precoro.test")
     return raw
 
 

@@ -6,9 +6,16 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+    DefaultAsyncCallbackOptions,
+)
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 
-from bot.slack import actions, commands, home, messages, reminders
+from bot.slack import actions, commands, home, leaving, messages, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -32,8 +39,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     actions.register(app, rt)
     home.register(app, rt)
     reminders.register(app, rt)
-    if rt.config.slack.oauth is not None:
-        app.enable_token_revocation_listeners()  # an uninstalled workspace's stored tokens are deleted
+    # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
+    # revocation listeners would delete the Slack tokens only).
+    leaving.register(app, rt)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -56,6 +64,30 @@ def _oauth(rt: Runtime) -> dict[str, Any]:
         install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH, authorization_url=oauth.authorize_url,
         install_page_rendering_enabled=False,  # /slack/install goes straight to Slack
         installation_store_bot_only=True,
+        callback_options=AsyncCallbackOptions(success=_installed, failure=_install_failed),
     )
     return {"oauth_settings": settings, "installation_store": installations,
             "user_facing_authorize_error_message": messages.not_installed_text()}
+
+
+async def _installed(args: AsyncSuccessArgs) -> BoltResponse:
+    """A workspace no company names was not stored (see EncryptedInstallationStore.allowed): tell
+    the installer politely; otherwise Bolt's own success page."""
+    installation = args.installation
+    store = args.settings.installation_store
+    found = await store.async_find_bot(enterprise_id=installation.enterprise_id, team_id=installation.team_id,
+                                       is_enterprise_install=installation.is_enterprise_install)
+    if found is None:
+        return BoltResponse(status=403, body=messages.install_not_connected_html(),
+                            headers={"Content-Type": "text/html; charset=utf-8"})
+    return await _default(args).success(args)
+
+
+async def _install_failed(args: AsyncFailureArgs) -> BoltResponse:
+    return await _default(args).failure(args)
+
+
+def _default(args: AsyncSuccessArgs | AsyncFailureArgs) -> DefaultAsyncCallbackOptions:
+    settings = args.settings
+    return DefaultAsyncCallbackOptions(logger=settings.logger, state_utils=settings.state_utils,
+                                       redirect_uri_page_renderer=settings.redirect_uri_page_renderer)

@@ -45,10 +45,10 @@ def valid_token(text: str) -> bool:
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
-    admins = set(rt.config.slack.admins)
-    company_ids = [c.id for c in rt.config.companies]
+    tenancy = rt.tenancy
 
-    def pick_company(args: list[str]) -> tuple[str | None, list[str]]:
+    def pick_company(company_ids: list[str], args: list[str]) -> tuple[str | None, list[str]]:
+        """The company named first among the caller's own (another customer's name is just a word)."""
         if args and args[0] in company_ids:
             return args[0], args[1:]
         if len(company_ids) == 1:
@@ -65,7 +65,15 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             return
         words = text.split() if isinstance(text, str) else []
         sub, args = (words[0].lower(), words[1:]) if words else ("help", [])
-        is_admin = user in admins
+        enterprise = command.get("enterprise_id") or None
+        if not tenancy.serves(team, enterprise):
+            await ack(messages.not_connected_text())
+            return
+        # Every company below is one of this workspace's: another customer's is never named.
+        company_ids = [c.id for c in tenancy.companies_for(team, enterprise)]
+        admin_of = await tenancy.admin_companies(team, user, rt.notifier.profile, enterprise)
+        is_admin = bool(admin_of)
+        mine = [c for c in company_ids if c in admin_of]  # the companies this admin may change
 
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
@@ -75,40 +83,42 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             if limit is None:
                 await ack(messages.audit_usage_text())
                 return
-            entries = rt.store.audit.recent(company_ids, limit=limit)
+            entries = rt.store.audit.recent(admin_of, limit=limit)
             rows = [(_dt(e.at) or datetime.now(UTC), e.company, e.actor, e.action, e.subject, e.outcome)
                     for e in entries]
             tz = await rt.notifier.tz(team, user)
-            await ack(messages.audit_log_text(rows, tz, show_company=len(company_ids) > 1))
+            await ack(messages.audit_log_text(rows, tz, show_company=len(admin_of) > 1))
         elif sub == "list":
             rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
-                    for a in rt.store.approvers.list() if a.team_id == team]
+                    for a in rt.store.approvers.list() if a.team_id == team and a.company in mine]
             await ack(messages.registration_list(rows, await rt.notifier.tz(team, user)))
         elif sub == "discovery":
-            company, rest = pick_company(args)
+            company, rest = pick_company(mine, args)
             if company is None:
-                await ack(messages.choose_company_text(company_ids))
+                await ack(messages.choose_company_text(mine))
             elif len(rest) == 1 and (rest[0].lower() == "off" or parse_mention(rest[0])):
                 await ack(_set_discovery(rt, company, team, user, parse_mention(rest[0])))
             else:
                 await ack(messages.discovery_usage_text())
         elif sub == "resume":
-            company, _ = pick_company(args)
+            company, _ = pick_company(mine, args)
             await ack(await rt.store.run(resume, rt, company, user) if company
-                      else messages.choose_company_text(company_ids))
+                      else messages.choose_company_text(mine))
         elif sub == "status":
             await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
-            text = await status_text(rt, team=team, user=user, is_admin=is_admin)
+            text = await status_text(rt, team=team, user=user, companies=admin_of)
             await respond(text=text, response_type="ephemeral", replace_original=False)
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
             await ack()
-            await _remove(rt, respond, team, user, parse_mention(args[0]) or "")
+            await _remove(rt, respond, team, user, parse_mention(args[0]) or "", mine)
         elif sub == "register" and args and parse_mention(args[0]):
             target = parse_mention(args[0]) or ""
-            company, rest = pick_company(args[1:])
+            company, rest = pick_company(mine, args[1:])
+            override = bool(rest) and rest[-1].lower() == "override"
+            rest = rest[:-1] if override else rest
             if company is None:
-                await ack(messages.choose_company_text(company_ids))
-            elif not rest:
+                await ack(messages.choose_company_text(mine))
+            elif not rest and not override:
                 await ack()
                 profile = await rt.notifier.profile(team, target)
                 await client.views_open(trigger_id=str(command.get("trigger_id") or ""), view=messages.register_modal(
@@ -117,7 +127,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await ack(messages.invalid_email_text())
             elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):
                 await ack(messages.checking_token_text(target))
-                text = await _register(rt, company, team, target, rest[0], rest[1], user)
+                text = await _register(rt, company, team, target, rest[0], rest[1], user, override=override)
                 await respond(text=text, response_type="ephemeral", replace_original=False)
             else:
                 await ack(messages.register_usage_text())
@@ -129,7 +139,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def register_submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any],
                                  client: AsyncWebClient) -> None:
         user, team = user_id(body), team_id(body)
-        if user not in admins or not team:
+        enterprise = (body.get("enterprise") or {}).get("id") if isinstance(body.get("enterprise"), dict) else None
+        admin_of = await tenancy.admin_companies(team, user, rt.notifier.profile, enterprise)
+        if not admin_of or not team:
             await ack(response_action="errors", errors={messages.TOKEN_BLOCK: messages.not_admin_text()})
             return
         email = input_value(view, messages.EMAIL_BLOCK, messages.EMAIL_ACTION)
@@ -145,7 +157,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         except (ValueError, KeyError, TypeError):
             errors[messages.TOKEN_BLOCK] = messages.form_expired_text()
             target = company = ""
-        if company and company not in company_ids:
+        if company and (company not in admin_of or not tenancy.allows(company, team, enterprise)):
             errors[messages.TOKEN_BLOCK] = messages.form_expired_text()
         if errors:
             await ack(response_action="errors", errors=errors)
@@ -157,7 +169,22 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                                   view=messages.notice_view("Register approver", text))
 
 
-async def _register(rt: Runtime, company: str, team: str, target: str, email: str, token: str, by: str) -> str:
+async def _register(rt: Runtime, company: str, team: str, target: str, email: str, token: str, by: str, *,
+                    override: bool = False) -> str:
+    """Register `target`'s token for `company`. The Precoro email must be the Slack user's profile
+    email (users:read.email): Precoro cannot tell which company a token belongs to, so this is the
+    check that the token is the person's. An admin may `override` a mismatch; it is audited."""
+    profile = await rt.notifier.profile(team, target)
+    if not profile:  # not a user of this workspace (or Slack cannot tell now): never another's user
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
+                              subject=f"<@{target}>", outcome="refused: not a user of this workspace")
+        return messages.not_workspace_user_text(target)
+    slack_email = str(profile.get("email") or "")
+    matches = bool(slack_email) and slack_email.strip().lower() == email.strip().lower()
+    if not matches and not override:
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
+                              subject=f"<@{target}>", outcome="refused: email is not the Slack profile's")
+        return messages.email_mismatch_text(target, slack_email)
     try:
         await rt.tokens.register(company=company, team_id=team, user_id=target, email=email, token=token,
                                  registered_by=by)
@@ -168,12 +195,18 @@ async def _register(rt: Runtime, company: str, team: str, target: str, email: st
     except PrecoroError as exc:
         log.info("registration check for %s failed: %s", target, type(exc).__name__)
         return messages.token_check_failed_text()
+    if not matches:
+        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register.override",
+                              subject=f"<@{target}>", outcome="email differs from the Slack profile's")
     return messages.registered_text(target, email)
 
 
-async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target: str) -> None:
+async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target: str,
+                  companies: list[str]) -> None:
     removed = False
     for approver in rt.store.approvers.for_slack_user(team, target):
+        if approver.company not in companies:
+            continue
         rt.tokens.remove(approver, by)
         removed = True
     text = messages.removed_text(target) if removed else messages.not_registered_text(target)

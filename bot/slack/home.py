@@ -31,6 +31,7 @@ from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, 
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.slack.payload import guarded, selected_option, selected_values, team_id, text_field, user_id
 from bot.store import DATABASE_UNAVAILABLE, Store
+from bot.tenancy import Tenancy
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -53,6 +54,7 @@ class HomeService:
         self.notifier = notifier
         self.clock = clock
         self.web_urls = web_urls
+        self.tenancy = Tenancy(config)
         self._again: dict[tuple[str, str], bool] = {}  # publishes in progress -> another one asked
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
@@ -74,14 +76,18 @@ class HomeService:
                                   since=datetime.fromtimestamp(row.first_seen_at, tz=UTC)))
         return found, bool(mine), any(not a.active for a in mine)
 
-    def admin_summary(self, team: str) -> AdminSummary:
+    def admin_summary(self, team: str, companies: Sequence[str] = ()) -> AdminSummary:
+        """The admin section: this workspace's approvers and the quota of the companies the admin
+        administers (`companies`); another customer's never appear."""
         now = self.clock.now()
-        approvers = [a for a in self.store.approvers.list() if a.team_id == team]
+        approvers = [a for a in self.store.approvers.list() if a.team_id == team and a.company in companies]
         waiting = Counter(m.approver_id for m in self.store.messages.queue([a.id for a in approvers]))
         rows = tuple(ApproverRow(user=a.slack_user_id, company=a.company, email=a.email, status=a.status,
                                  last_polled=_at(a.last_polled_at), waiting=waiting[a.id]) for a in approvers)
         quotas = []
         for company in self.config.companies:
+            if company.id not in companies:
+                continue
             windows = tuple((w.seconds, sum(self.store.quota.counts(company.id, now - w.seconds).values()),
                              w.limit, w.reserve) for w in company.quota.windows)
             blocked_until, _ = self.store.quota.gate(company.id)
@@ -99,7 +105,8 @@ class HomeService:
 
     async def view(self, team: str, user: str) -> dict[str, Any]:
         items, registered, revoked = self.items(team, user)
-        admin = self.admin_summary(team) if user in self.config.slack.admins else None
+        admin_of = await self.tenancy.admin_companies(team, user, self.notifier.profile)
+        admin = self.admin_summary(team, admin_of) if admin_of else None
         now = self.clock.now()
         shown_at, bulk = self._bulk.get((team, user), (0.0, []))
         if now - shown_at > BULK_SHOWN_SECONDS:

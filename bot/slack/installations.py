@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -40,9 +41,13 @@ def _binding(enterprise_id: str | None, team_id: str | None) -> bytes:
 class EncryptedInstallationStore(AsyncInstallationStore):
     """Bolt's SQLAlchemy installation store with every token sealed by the vault."""
 
-    def __init__(self, client_id: str, engine: Engine, vault: Vault) -> None:
+    def __init__(self, client_id: str, engine: Engine, vault: Vault,
+                 allowed: Callable[[str | None, str | None], bool] = lambda enterprise, team: True) -> None:
         self.inner = SQLAlchemyInstallationStore(client_id=client_id, engine=engine, logger=log)
         self.vault = vault
+        # (enterprise id, team id) -> whether some company names this workspace: an install from
+        # anyone else is not stored, so it gets nothing (the install page says so).
+        self.allowed = allowed
 
     @property
     def logger(self) -> logging.Logger:
@@ -57,9 +62,14 @@ class EncryptedInstallationStore(AsyncInstallationStore):
         return out
 
     async def async_save(self, installation: Installation) -> None:
+        if not self.allowed(installation.enterprise_id, installation.team_id):
+            log.warning("install from workspace %s refused: no company names it", installation.team_id)
+            return
         self.inner.save(self._convert(installation, self.vault.encrypt))  # also saves its bot, sealed
 
     async def async_save_bot(self, bot: Bot) -> None:
+        if not self.allowed(bot.enterprise_id, bot.team_id):
+            return
         self.inner.save_bot(self._convert(bot, self.vault.encrypt))
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,

@@ -640,7 +640,8 @@ def help_text(is_admin: bool) -> str:
             "*Admin commands*",
             "• `/precoro list`: registered approvers and their status",
             "• `/precoro register @user`: register an approver (a form asks for the token)",
-            "• `/precoro register @user email token`: register in one line",
+            "• `/precoro register @user email token [override]`: register in one line (the email must be "
+            "the user's Slack email; `override` accepts another, audited)",
             "• `/precoro remove @user`: remove an approver and delete their token",
             "• `/precoro resume`: clear a pause after Precoro answered 429 (status shows it)",
             f"• `/precoro audit [N]`: the last N decisions and token changes (default {AUDIT_DEFAULT}, "
@@ -653,6 +654,33 @@ def help_text(is_admin: bool) -> str:
 
 def not_admin_text() -> str:
     return "Only Precoro bot admins can do that. See `/precoro help` for what you can do."
+
+
+def not_connected_text() -> str:
+    """A workspace no company names: the same answer whatever it asks (nothing about others)."""
+    return ("This Slack workspace is not connected to a Precoro company on this service. "
+            "Ask the service's operator to connect it.")
+
+
+def install_not_connected_html() -> str:
+    """The install page's answer for a workspace no company names: nothing was installed."""
+    return ("<html><body><h1>Not connected</h1><p>This Slack workspace is not connected to a Precoro "
+            "company on this service, so nothing was installed. Ask the service's operator to connect "
+            "it, then install again.</p></body></html>")
+
+
+def email_mismatch_text(user: str, slack_email: str) -> str:
+    """Registration: the Precoro email is not the Slack user's profile email."""
+    shown = safe(slack_email, EMAIL_MAX) if slack_email else "no email Slack can show"
+    return (f"That Precoro email is not {mention(user)}'s Slack email ({shown}), so nothing was stored. "
+            "If the token really is theirs, register in one line and add `override` at the end: "
+            "`/precoro register @user email token override` (the override is audited).")
+
+
+def not_workspace_user_text(user: str) -> str:
+    """Registration: Slack does not know this user in the caller's workspace (or could not answer)."""
+    return (f"Slack could not show {mention(user)}'s profile in this workspace, so nothing was stored. "
+            "Only users of this workspace can be registered; if Slack was just unavailable, try again.")
 
 
 def registered_text(user: str, email: str) -> str:

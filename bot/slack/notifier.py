@@ -40,6 +40,7 @@ class Notifier:
                 "email": (user.get("profile") or {}).get("email") or "",
                 "tz": user.get("tz") or "UTC",
                 "name": user.get("real_name") or user.get("name") or "",
+                "is_admin": bool(user.get("is_admin")), "is_owner": bool(user.get("is_owner")),
             }
         return self._profiles[(team, user_id)]
 

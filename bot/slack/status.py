@@ -33,7 +33,9 @@ def resume(rt: Runtime, company: str, by: str) -> str:
     return resume_text(company, cleared)
 
 
-async def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> str:
+async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]) -> str:
+    """The caller's own registrations (in this workspace); then, for each company in `companies`
+    (those the caller administers, never another customer's), its discovery, quota and polling."""
     lines = []
     mine = await rt.store.run(rt.store.approvers.for_slack_user, team, user)
     if mine:
@@ -42,9 +44,11 @@ async def status_text(rt: Runtime, *, team: str, user: str, is_admin: bool) -> s
                          f"({a.status}); Precoro last checked {_when(a.last_polled_at)}.")
     else:
         lines.append("You are not registered as an approver.")
-    if not is_admin:
+    if not companies:
         return "\n".join(lines)
     for company in rt.config.companies:
+        if company.id not in companies:
+            continue
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         # discovery first: the clip below may cut the report's tail
         lines += await rt.store.run(discovery_lines, rt, company.id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, delete, func, insert, select
 
 from bot.store.schema import webhook_hints
 
@@ -13,9 +13,32 @@ class HintRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(self, company: str, doc_type: str, idn: str, now: float) -> None:
+    def add(self, company: str, doc_type: str, idn: str, now: float) -> bool:
+        """Record a hint unless the same document already waits to be looked at, or the company
+        has MAX_PENDING waiting (then discovery will find it anyway); True when recorded."""
+        same = ((webhook_hints.c.company == company) & (webhook_hints.c.doc_type == doc_type)
+                & (webhook_hints.c.idn == idn))
         with self.engine.begin() as conn:
+            if conn.execute(select(webhook_hints.c.id).where(same).limit(1)).first() is not None:
+                return False
+            pending = conn.execute(select(func.count()).select_from(webhook_hints)
+                                   .where(webhook_hints.c.company == company)).scalar_one()
+            if pending >= MAX_PENDING:
+                return False
             conn.execute(insert(webhook_hints).values(company=company, doc_type=doc_type, idn=idn, received_at=now))
+        return True
+
+    def purge(self, before: float) -> int:
+        """Forget hints received before `before` (a company nobody polls would keep them forever)."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(delete(webhook_hints).where(webhook_hints.c.received_at < before)).rowcount or 0)
+
+    def count(self, company: str | None = None) -> int:
+        query = select(func.count()).select_from(webhook_hints)
+        if company is not None:
+            query = query.where(webhook_hints.c.company == company)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def take(self, company: str) -> list[tuple[str, str]]:
         """The company's pending hints, oldest first, each (type, IDN) once; they are gone after."""

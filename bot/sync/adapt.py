@@ -37,12 +37,12 @@ ROUTE = "route"
 
 class Adaptations:
     def __init__(self, store: Store, clients: Mapping[str, PrecoroClient], notifier: Notifier,
-                 admins: tuple[str, ...], clock: Clock) -> None:
+                 admins: Mapping[str, tuple[str, ...]], clock: Clock) -> None:
         self.store = store
         self.findings = FindingRepo(store.engine)
         self.clients = clients
         self.notifier = notifier
-        self.admins = admins
+        self.admins = admins  # each company's own admins
         self.clock = clock
 
     def install(self) -> None:
@@ -75,12 +75,12 @@ class Adaptations:
             now = self.clock.now()
             await self.store.run(self.findings.record, company, name, value, source=source, now=now)
             approvers = await self.store.run(self.store.approvers.list, company, active_only=True)
-            if not approvers or not self.admins:
+            if not approvers or not self.admins.get(company):
                 return  # told later: told_at stays empty until someone can be told
             if not await self.store.run(self.findings.claim_telling, company, name, now):
                 return
             text = messages.admin_finding_text(company, name, value)
-            for admin in self.admins:
+            for admin in self.admins.get(company, ()):
                 with contextlib.suppress(SlackUnavailable):
                     await self.notifier.dm(approvers[0].team_id, admin, text)
         except Exception:  # a finding not recorded is noticed again; the request goes on

@@ -77,7 +77,7 @@ class DiscoveryResult:
 class Discoverer:
     def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
                  document_types: Mapping[str, tuple[str, ...]], poller: Poller, notifier: Notifier,
-                 admins: tuple[str, ...], clock: Clock) -> None:
+                 admins: Mapping[str, tuple[str, ...]], clock: Clock) -> None:
         self.store = store
         self.tokens = tokens
         self.clients = clients
@@ -199,7 +199,7 @@ class Discoverer:
         log.warning("discovery of %s turned off: approver %s is no longer active", company, approver_id)
         await self.store.run(self.store.audit.record, at=now, company=company, actor="bot", action="discovery.off",
                              subject=str(approver_id), outcome="approver gone")
-        for admin in self.admins:
+        for admin in self.admins.get(company, ()):
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.dm(team, admin, messages.admin_discovery_lost_text(company))
 
@@ -219,7 +219,7 @@ class Discoverer:
         log.warning("discovery of %s turned off: the token of approver %s was refused", company, approver.id)
         await self.store.run(self.store.audit.record, at=now, company=company, actor="precoro",
                              action="discovery.off", subject=f"<@{approver.slack_user_id}>", outcome="token refused")
-        for admin in self.admins:
+        for admin in self.admins.get(company, ()):
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.dm(approver.team_id, admin,
                                        messages.admin_discovery_revoked_text(approver.slack_user_id, company))
