@@ -56,5 +56,5 @@ class Housekeeping:
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(*DATABASE_UNAVAILABLE):
-                await asyncio.to_thread(purge, self.store, self.clock.now())
+                await self.store.run(purge, self.store, self.clock.now())
             await asyncio.sleep(self.every)

@@ -18,7 +18,7 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -69,19 +69,28 @@ def bearer_ok(request: Request, token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
-def readiness(rt: Runtime, scheduler_needed: bool, database_ok: Callable[[Runtime], bool]) -> dict[str, object]:
-    checks = {"database": database_ok(rt), "scheduler": rt.scheduler.running or not scheduler_needed}
+READY_DATABASE_SECONDS = 2.0  # a database slower than this to answer `SELECT 1` is not ready
+
+
+async def readiness(rt: Runtime, scheduler_needed: bool) -> dict[str, object]:
+    """Ready: the database answers (within `READY_DATABASE_SECONDS`) and the scheduler runs."""
+    try:
+        database = await asyncio.wait_for(rt.store.run(rt.store.ping), READY_DATABASE_SECONDS)
+    except Exception:
+        database = False
+    checks = {"database": database, "scheduler": rt.scheduler.running or not scheduler_needed}
     return {"ready": all(checks.values()), **checks, "replica": rt.replica}
 
 
-def create_ops_app(rt: Runtime, cache: CachedRender, ready: Callable[[], dict[str, object]]) -> Starlette:
+def create_ops_app(rt: Runtime, cache: CachedRender,
+                   ready: Callable[[], Awaitable[dict[str, object]]]) -> Starlette:
     """The internal port's app: metrics and detailed readiness, no authentication (not exposed)."""
 
     async def metrics(_: Request) -> Response:
         return Response(await cache.get(), media_type=CONTENT_TYPE_LATEST)
 
     async def readyz(_: Request) -> Response:
-        answer = ready()
+        answer = await ready()
         return JSONResponse(answer, status_code=200 if answer["ready"] else 503)
 
     async def healthz(_: Request) -> Response:

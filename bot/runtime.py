@@ -88,7 +88,8 @@ class Runtime:
         if config.slack.oauth is not None:
             bound = Tenancy(config)
             installations = EncryptedInstallationStore(config.slack.oauth.client_id, store.engine, vault,
-                                                       allowed=lambda enterprise, team: bound.serves(team, enterprise))
+                                                       allowed=lambda enterprise, team: bound.serves(team, enterprise),
+                                                       boundary=store.boundary)
         slack = SlackClients(config.slack.api_url, bot_token=config.slack.bot_token, installations=installations,
                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                                              StaleConnectionRetryHandler()])

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -91,7 +91,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             return PlainTextResponse("not a Precoro document webhook", status_code=400)
         doc_type, idn, action = hint
         wanted = doc_type in rt.config.company(company).document_types
-        if wanted and rt.store.hints.add(company, doc_type, idn, rt.clock.now()):  # once per waiting hint
+        if wanted and await rt.store.run(rt.store.hints.add, company, doc_type, idn, rt.clock.now()):  # once a hint
             log.info("webhook: %s %s/%s of %s; looking soon", action, doc_type, idn, company)
         return JSONResponse({"ok": True}, status_code=202)
 
@@ -106,8 +106,8 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     metrics_cache = CachedRender(rt.metrics.render)
     token = rt.config.metrics_token
 
-    def ready() -> dict[str, object]:
-        return readiness(rt, run_scheduler, _database_ok)
+    async def ready() -> dict[str, object]:
+        return await readiness(rt, run_scheduler)
 
     async def metrics(request: Request) -> Response:
         """Only with the metrics bearer token (else as if there were no such page); see bot.ops."""
@@ -119,7 +119,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        answer = ready()
+        answer = await ready()
         body = answer if bearer_ok(request, token) else {"ready": answer["ready"]}
         return JSONResponse(body, status_code=200 if answer["ready"] else 503)
 
@@ -181,10 +181,3 @@ def _password(url: str) -> str | None:
         return None
 
 
-def _database_ok(rt: Runtime) -> bool:
-    try:
-        with rt.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True

@@ -69,7 +69,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             log.info("%s click without a user ignored", action)
             return
         try:
-            message, refusal = rt.decisions.authorize(team_id=team_id(body), user_id=user, ref=ref, action=action)
+            message, refusal = await rt.store.run(rt.decisions.authorize, team_id=team_id(body), user_id=user,
+                                                  ref=ref, action=action)
         except DATABASE_UNAVAILABLE:
             await tell(respond, messages.click_not_recorded_text(), user, team_id(body))
             return
@@ -134,7 +135,7 @@ async def _tell_submitter(rt: Runtime, team: str, ref: str, user: str, text: str
     channel = None
     with contextlib.suppress(*DATABASE_UNAVAILABLE):
         found = message_id(ref)
-        message = rt.store.messages.get(found) if found is not None else None
+        message = await rt.store.run(rt.store.messages.get, found) if found is not None else None
         channel = message.channel if message is not None else None
     with contextlib.suppress(SlackUnavailable):
         if channel:

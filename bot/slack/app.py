@@ -60,7 +60,7 @@ def _oauth(rt: Runtime) -> dict[str, Any]:
         return {}
     settings = AsyncOAuthSettings(
         client_id=oauth.client_id, client_secret=oauth.client_secret, scopes=list(oauth.scopes),
-        installation_store=installations, state_store=DatabaseStateStore(rt.store.engine),
+        installation_store=installations, state_store=DatabaseStateStore(rt.store.engine, boundary=rt.store.boundary),
         install_path=INSTALL_PATH, redirect_uri_path=REDIRECT_PATH, authorization_url=oauth.authorize_url,
         install_page_rendering_enabled=False,  # /slack/install goes straight to Slack
         installation_store_bot_only=True,

@@ -75,6 +75,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         is_admin = bool(admin_of)
         mine = [c for c in company_ids if c in admin_of]  # the companies this admin may change
 
+        async def reply(text: str) -> None:
+            """Answer after the acknowledgement: whatever reads the database never holds Slack's 3 s."""
+            await respond(text=text, response_type="ephemeral", replace_original=False)
+
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
             return
@@ -83,31 +87,36 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             if limit is None:
                 await ack(messages.audit_usage_text())
                 return
-            entries = rt.store.audit.recent(admin_of, limit=limit)
+            await ack()
+            entries = await rt.store.run(rt.store.audit.recent, admin_of, limit=limit)
             rows = [(_dt(e.at) or datetime.now(UTC), e.company, e.actor, e.action, e.subject, e.outcome)
                     for e in entries]
             tz = await rt.notifier.tz(team, user)
-            await ack(messages.audit_log_text(rows, tz, show_company=len(admin_of) > 1))
+            await reply(messages.audit_log_text(rows, tz, show_company=len(admin_of) > 1))
         elif sub == "list":
+            await ack()
             rows = [(a.slack_user_id, a.email, a.status, _dt(a.last_polled_at))
-                    for a in rt.store.approvers.list() if a.team_id == team and a.company in mine]
-            await ack(messages.registration_list(rows, await rt.notifier.tz(team, user)))
+                    for a in await rt.store.run(rt.store.approvers.list) if a.team_id == team and a.company in mine]
+            await reply(messages.registration_list(rows, await rt.notifier.tz(team, user)))
         elif sub == "discovery":
             company, rest = pick_company(mine, args)
             if company is None:
                 await ack(messages.choose_company_text(mine))
             elif len(rest) == 1 and (rest[0].lower() == "off" or parse_mention(rest[0])):
-                await ack(_set_discovery(rt, company, team, user, parse_mention(rest[0])))
+                await ack()
+                await reply(await rt.store.run(_set_discovery, rt, company, team, user, parse_mention(rest[0])))
             else:
                 await ack(messages.discovery_usage_text())
         elif sub == "resume":
             company, _ = pick_company(mine, args)
-            await ack(await rt.store.run(resume, rt, company, user) if company
-                      else messages.choose_company_text(mine))
+            if company is None:
+                await ack(messages.choose_company_text(mine))
+            else:
+                await ack()
+                await reply(await rt.store.run(resume, rt, company, user))
         elif sub == "status":
             await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
-            text = await status_text(rt, team=team, user=user, companies=admin_of)
-            await respond(text=text, response_type="ephemeral", replace_original=False)
+            await reply(await status_text(rt, team=team, user=user, companies=admin_of))
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
             await ack()
             await _remove(rt, respond, team, user, parse_mention(args[0]) or "", mine)
@@ -127,8 +136,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await ack(messages.invalid_email_text())
             elif len(rest) == 2 and valid_email(rest[0]) and valid_token(rest[1]):
                 await ack(messages.checking_token_text(target))
-                text = await _register(rt, company, team, target, rest[0], rest[1], user, override=override)
-                await respond(text=text, response_type="ephemeral", replace_original=False)
+                await reply(await _register(rt, company, team, target, rest[0], rest[1], user, override=override))
             else:
                 await ack(messages.register_usage_text())
         else:
@@ -174,47 +182,48 @@ async def _register(rt: Runtime, company: str, team: str, target: str, email: st
     """Register `target`'s token for `company`. The Precoro email must be the Slack user's profile
     email (users:read.email): Precoro cannot tell which company a token belongs to, so this is the
     check that the token is the person's. An admin may `override` a mismatch; it is audited."""
+    async def audit(action: str, outcome: str) -> None:
+        await rt.store.run(rt.store.audit.record, at=rt.clock.now(), company=company, actor=by, action=action,
+                           subject=f"<@{target}>", outcome=outcome)
+
     profile = await rt.notifier.profile(team, target)
     if not profile:  # not a user of this workspace (or Slack cannot tell now): never another's user
-        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
-                              subject=f"<@{target}>", outcome="refused: not a user of this workspace")
+        await audit("token.register", "refused: not a user of this workspace")
         return messages.not_workspace_user_text(target)
     slack_email = str(profile.get("email") or "")
     matches = bool(slack_email) and slack_email.strip().lower() == email.strip().lower()
     if not matches and not override:
-        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
-                              subject=f"<@{target}>", outcome="refused: email is not the Slack profile's")
+        await audit("token.register", "refused: email is not the Slack profile's")
         return messages.email_mismatch_text(target, slack_email)
     try:
         await rt.tokens.register(company=company, team_id=team, user_id=target, email=email, token=token,
                                  registered_by=by)
     except TokenRejected:
-        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register",
-                              subject=f"<@{target}>", outcome="refused by Precoro")
+        await audit("token.register", "refused by Precoro")
         return messages.token_rejected_text("the token or the email is wrong, or the token is disabled")
     except PrecoroError as exc:
         log.info("registration check for %s failed: %s", target, type(exc).__name__)
         return messages.token_check_failed_text()
     if not matches:
-        rt.store.audit.record(at=rt.clock.now(), company=company, actor=by, action="token.register.override",
-                              subject=f"<@{target}>", outcome="email differs from the Slack profile's")
+        await audit("token.register.override", "email differs from the Slack profile's")
     return messages.registered_text(target, email)
 
 
 async def _remove(rt: Runtime, respond: AsyncRespond, team: str, by: str, target: str,
                   companies: list[str]) -> None:
     removed = False
-    for approver in rt.store.approvers.for_slack_user(team, target):
+    for approver in await rt.store.run(rt.store.approvers.for_slack_user, team, target):
         if approver.company not in companies:
             continue
-        rt.tokens.remove(approver, by)
+        await rt.store.run(rt.tokens.remove, approver, by)
         removed = True
     text = messages.removed_text(target) if removed else messages.not_registered_text(target)
     await respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 def _set_discovery(rt: Runtime, company: str, team: str, by: str, target: str | None) -> str:
-    """Turn company discovery on with a registered, active approver's token, or off (target None)."""
+    """Turn company discovery on with a registered, active approver's token, or off (target None).
+    Blocking (database): run through `store.run`."""
     now = rt.clock.now()
     if target is None:
         rt.store.discovery.set_approver(company, None, by=by, now=now, note="turned off by an admin")

@@ -63,7 +63,8 @@ class HomeService:
     # --- rendering from the database ------------------------------------------------------------
 
     def items(self, team: str, user: str) -> tuple[list[HomeItem], bool, bool]:
-        """The user's queue, whether they are registered at all, and whether a token was refused."""
+        """The user's queue, whether they are registered at all, and whether a token was refused.
+        Blocking (database), like `admin_summary` and `prefs`: `view` runs them through `store.run`."""
         mine = self.store.approvers.for_slack_user(team, user)
         found: list[HomeItem] = []
         for row in self.store.messages.queue([a.id for a in mine if a.active]):
@@ -104,16 +105,17 @@ class HomeService:
                                           policy.working_days))
 
     async def view(self, team: str, user: str) -> dict[str, Any]:
-        items, registered, revoked = self.items(team, user)
+        items, registered, revoked = await self.store.run(self.items, team, user)
         admin_of = await self.tenancy.admin_companies(team, user, self.notifier.profile)
-        admin = self.admin_summary(team, admin_of) if admin_of else None
+        admin = await self.store.run(self.admin_summary, team, admin_of) if admin_of else None
+        prefs = await self.store.run(self.prefs, team, user)
         now = self.clock.now()
         shown_at, bulk = self._bulk.get((team, user), (0.0, []))
         if now - shown_at > BULK_SHOWN_SECONDS:
             bulk = []
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(team, user),
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                                  prefs=self.prefs(team, user), page=self._pages.get((team, user), 0))
+                                  prefs=prefs, page=self._pages.get((team, user), 0))
 
     def turn_page(self, team: str, user: str, page: int) -> None:
         """Show `page` of the user's queue from now on (the view clamps it to the last page)."""
@@ -143,7 +145,7 @@ class HomeService:
     async def opened(self, team: str, user: str) -> None:
         """The user opened the Home tab: publish it, and keep it current from now on."""
         with contextlib.suppress(*DATABASE_UNAVAILABLE):
-            self.store.home.opened(team, user, self.clock.now())
+            await self.store.run(self.store.home.opened, team, user, self.clock.now())
         await self.publish(team, user)
 
     async def refresh(self, team: str, user: str) -> None:
@@ -155,7 +157,7 @@ class HomeService:
 
     async def _refresh(self, team: str, user: str) -> None:
         with contextlib.suppress(Exception):  # a Home is a view of the truth, never in the way of it
-            if self.store.home.has_home(team, user):
+            if await self.store.run(self.store.home.has_home, team, user):
                 await self.publish(team, user)
 
     # --- bulk approval ----------------------------------------------------------------------------
@@ -167,11 +169,11 @@ class HomeService:
         results: list[BulkResult] = []
         for ref in list(dict.fromkeys(refs))[:BULK_MAX]:
             found = message_id(ref)
-            message = self.store.messages.get(found) if found is not None else None
+            message = await self.store.run(self.store.messages.get, found) if found is not None else None
             doc = parse_document(message.doc_type, message.raw_document) if message else None
             title = f"{doc.type_name} {doc.idn}" if doc else "A document"
             answer = await decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
-            after = self.store.messages.get(found) if found is not None else None
+            after = await self.store.run(self.store.messages.get, found) if found is not None else None
             ok = after is not None and after.state == "approved" and answer.accepted
             text = "" if ok else answer.text or messages.bulk_outcome_text(after.state if after else "")
             results.append(BulkResult(title, ok, text))
@@ -202,7 +204,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not user or parsed is None:
             return
         _, hours = parsed
-        rt.store.home.set_preferences(team, user, reminder_hours=hours, default_reminders=hours is None)
+        await rt.store.run(rt.store.home.set_preferences, team, user, reminder_hours=hours,
+                           default_reminders=hours is None)
         await home.publish(team, user)
 
     @app.action(messages.ACTION_DIGEST_CHOICE)
@@ -214,9 +217,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not user or choice not in ("on", "off", messages.DEFAULT_CHOICE):
             return
         if choice == messages.DEFAULT_CHOICE:
-            rt.store.home.clear_digest(team, user)
+            await rt.store.run(rt.store.home.clear_digest, team, user)
         else:
-            rt.store.home.set_preferences(team, user, digest=choice == "on")
+            await rt.store.run(rt.store.home.set_preferences, team, user, digest=choice == "on")
         await home.publish(team, user)
 
     @app.action(messages.ACTION_HOME_PAGE_BACK)

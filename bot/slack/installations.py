@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, MetaData, Table, select, update
 
 from bot import redact
+from bot.store.boundary import Boundary
 from bot.vault import Vault, VaultError
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,11 @@ class EncryptedInstallationStore(AsyncInstallationStore):
     """Bolt's SQLAlchemy installation store with every token sealed by the vault."""
 
     def __init__(self, client_id: str, engine: Engine, vault: Vault,
-                 allowed: Callable[[str | None, str | None], bool] = lambda enterprise, team: True) -> None:
+                 allowed: Callable[[str | None, str | None], bool] = lambda enterprise, team: True,
+                 boundary: Boundary | None = None) -> None:
         self.inner = SQLAlchemyInstallationStore(client_id=client_id, engine=engine, logger=log)
         self.vault = vault
+        self.run = (boundary or Boundary(inline=True)).run  # the database, off the event loop
         # (enterprise id, team id) -> whether some company names this workspace: an install from
         # anyone else is not stored, so it gets nothing (the install page says so).
         self.allowed = allowed
@@ -65,49 +68,50 @@ class EncryptedInstallationStore(AsyncInstallationStore):
         if not self.allowed(installation.enterprise_id, installation.team_id):
             log.warning("install from workspace %s refused: no company names it", installation.team_id)
             return
-        self.inner.save(self._convert(installation, self.vault.encrypt))  # also saves its bot, sealed
+        await self.run(self.inner.save, self._convert(installation, self.vault.encrypt))  # its bot too, sealed
 
     async def async_save_bot(self, bot: Bot) -> None:
         if not self.allowed(bot.enterprise_id, bot.team_id):
             return
-        self.inner.save_bot(self._convert(bot, self.vault.encrypt))
+        await self.run(self.inner.save_bot, self._convert(bot, self.vault.encrypt))
 
     async def async_find_bot(self, *, enterprise_id: str | None, team_id: str | None,
                              is_enterprise_install: bool | None = False) -> Bot | None:
-        bot = self.inner.find_bot(enterprise_id=enterprise_id, team_id=team_id,
-                                  is_enterprise_install=is_enterprise_install)
+        bot = await self.run(self.inner.find_bot, enterprise_id=enterprise_id, team_id=team_id,
+                             is_enterprise_install=is_enterprise_install)
         return self._convert(bot, self.vault.decrypt) if bot else None
 
     async def async_find_installation(self, *, enterprise_id: str | None, team_id: str | None,
                                       user_id: str | None = None,
                                       is_enterprise_install: bool | None = False) -> Installation | None:
-        found = self.inner.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
-                                             is_enterprise_install=is_enterprise_install)
+        found = await self.run(self.inner.find_installation, enterprise_id=enterprise_id, team_id=team_id,
+                               user_id=user_id, is_enterprise_install=is_enterprise_install)
         return self._convert(found, self.vault.decrypt) if found else None
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
-        self.inner.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+        await self.run(self.inner.delete_bot, enterprise_id=enterprise_id, team_id=team_id)
 
     async def async_delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
                                         user_id: str | None = None) -> None:
-        self.inner.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+        await self.run(self.inner.delete_installation, enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
 
 
 class DatabaseStateStore(AsyncOAuthStateStore):
     """OAuth `state` values in the database, so an install may start and end on different replicas."""
 
-    def __init__(self, engine: Engine, expiration_seconds: int = 600) -> None:
+    def __init__(self, engine: Engine, expiration_seconds: int = 600, boundary: Boundary | None = None) -> None:
         self.inner = SQLAlchemyOAuthStateStore(expiration_seconds=expiration_seconds, engine=engine, logger=log)
+        self.run = (boundary or Boundary(inline=True)).run
 
     @property
     def logger(self) -> logging.Logger:
         return log
 
     async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        return self.inner.issue(*args, **kwargs)
+        return await self.run(self.inner.issue, *args, **kwargs)
 
     async def async_consume(self, state: str) -> bool:
-        return self.inner.consume(state)
+        return await self.run(self.inner.consume, state)
 
 
 class SlackClients:

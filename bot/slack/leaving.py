@@ -24,7 +24,8 @@ ACTOR = "slack"  # the audit log's actor: Slack told us the workspace left
 
 
 def leave(rt: Runtime, team: str, why: str) -> int:
-    """Remove every approver of workspace `team`; returns how many. Idempotent (Slack retries)."""
+    """Remove every approver of workspace `team`; returns how many. Idempotent (Slack retries).
+    Blocking (database): the listeners run it through `store.run`."""
     gone = [a for a in rt.store.approvers.list() if a.team_id == team]
     for approver in gone:
         rt.tokens.remove(approver, ACTOR)
@@ -46,7 +47,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if installations is not None:
             await installations.async_delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
         if team:
-            leave(rt, team, "app uninstalled")
+            await rt.store.run(leave, rt, team, "app uninstalled")
 
     @app.event("tokens_revoked")
     async def revoked(event: dict[str, Any], context: AsyncBoltContext, body: dict[str, Any]) -> None:
@@ -60,4 +61,4 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             if installations is not None:
                 await installations.async_delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
             if team:
-                leave(rt, team, "bot token revoked")
+                await rt.store.run(leave, rt, team, "bot token revoked")

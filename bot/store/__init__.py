@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
@@ -65,6 +65,12 @@ class Store:
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """A repository call from async code: off the event loop, within the timeout."""
         return await self.boundary.run(fn, *args, **kwargs)
+
+    def ping(self) -> bool:
+        """The database answers a trivial statement (blocking)."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
 
     def close(self) -> None:
         self.boundary.close()
