@@ -35,14 +35,6 @@ def polling_stack(database_url: str) -> Iterator[LocalStack]:
     running.stop()
 
 
-def reply(response: Any) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text
-    return str(body.get("text", "")) if isinstance(body, dict) else str(body)
-
-
 async def register_admin(stack: LocalStack) -> None:
     admin = stack.users["admin"]
     await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
@@ -51,8 +43,7 @@ async def register_admin(stack: LocalStack) -> None:
 
 async def discovery_on(stack: LocalStack) -> None:
     await register_admin(stack)
-    response = await stack.driver.slash_command(ADMIN, f"discovery <@{ADMIN}>")
-    assert "reads every pending document" in reply(response)
+    assert "reads every pending document" in await stack.driver.ask(ADMIN, f"discovery <@{ADMIN}>")
 
 
 def dms(stack: LocalStack, user: str, idn: str) -> list[dict[str, Any]]:
@@ -180,11 +171,11 @@ async def test_a_document_found_by_both_paths_is_posted_once(polling_stack: Loca
 
 
 async def test_only_admins_set_discovery_and_only_to_a_registered_approver(stack: LocalStack) -> None:
-    assert "Only Precoro bot admins" in reply(await stack.driver.slash_command(BOB, f"discovery <@{BOB}>"))
-    assert "not a registered" in reply(await stack.driver.slash_command(ADMIN, f"discovery <@{CAROL}>"))
-    assert "Usage" in reply(await stack.driver.slash_command(ADMIN, "discovery"))
+    assert "Only Precoro bot admins" in await stack.driver.ask(BOB, f"discovery <@{BOB}>")
+    assert "not a registered" in await stack.driver.ask(ADMIN, f"discovery <@{CAROL}>")
+    assert "Usage" in await stack.driver.ask(ADMIN, "discovery")
     await discovery_on(stack)
-    assert "is off" in reply(await stack.driver.slash_command(ADMIN, "discovery off"))
+    assert "is off" in await stack.driver.ask(ADMIN, "discovery off")
     settings = stack.runtime.store.discovery.get("acme")
     assert settings is not None and settings.approver_id is None
 

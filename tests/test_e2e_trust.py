@@ -52,7 +52,7 @@ async def test_audit_command_shows_who_did_what_when_and_the_result(stack: Local
     await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
     await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)  # once more: nothing happens
 
-    answer = (await stack.driver.slash_command(ADMIN, "audit 10")).text
+    answer = await stack.driver.ask(ADMIN, "audit 10")
     lines = answer.splitlines()
     assert lines[0].startswith("*Audit log: the last 4 entries*")
     assert "decision.approve purchaseorders/PO-1001 → ignored: already approved" in lines[1]
@@ -61,9 +61,9 @@ async def test_audit_command_shows_who_did_what_when_and_the_result(stack: Local
     assert f"<@{ADMIN}> · token.register <@{ALICE}> → ok" in lines[4]
     assert stack.token_of("alice") not in answer
 
-    assert "Only Precoro bot admins" in (await stack.driver.slash_command(ALICE, "audit")).text
-    assert "Usage" in (await stack.driver.slash_command(ADMIN, "audit lots")).text
-    one = (await stack.driver.slash_command(ADMIN, "audit 1")).text
+    assert "Only Precoro bot admins" in await stack.driver.ask(ALICE, "audit")
+    assert "Usage" in await stack.driver.ask(ADMIN, "audit lots")
+    one = await stack.driver.ask(ADMIN, "audit 1")
     assert one.count("\n•") == 1 and "ignored: already approved" in one
 
 

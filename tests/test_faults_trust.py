@@ -112,8 +112,8 @@ async def test_429_pause_is_capped_shown_and_cleared_by_an_admin(stack: LocalSta
         before = len(with_token(stack, "alice"))
         await asyncio.sleep(1.0)
         assert len(with_token(stack, "alice")) == before, "nothing is sent while paused"
-        assert "Only Precoro bot admins" in (await stack.driver.slash_command(ALICE, "resume")).text
-        answer = (await stack.driver.slash_command(ADMIN, "resume")).text
+        assert "Only Precoro bot admins" in await stack.driver.ask(ALICE, "resume")
+        answer = await stack.driver.ask(ADMIN, "resume")
         assert "pause of *acme* is cleared" in answer
         assert "paused by Precoro" not in await status_report(stack)
     await stack.slack.wait_for(lambda: [r for r in with_token(stack, "alice") if r.status == 200 and r.at > at],
