@@ -23,10 +23,10 @@ from bot.decisions import DecisionService, attempt_lease
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
-from bot.slack.home import HomeService
+from bot.slack.home_service import HomeService
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
-from bot.slack.reminders import ReminderService
+from bot.slack.reminder_service import ReminderService
 from bot.store import Store
 from bot.sync.adapt import Adaptations
 from bot.sync.discovery import Discoverer

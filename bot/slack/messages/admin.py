@@ -1,0 +1,232 @@
+"""What a bot admin reads: registration, the approver list, token changes, `/precoro resume`,
+company discovery, what the bot learned of a company's Precoro, and the audit log. Pure.
+
+Mrkdwn strings of at most 3000 characters; lists stop with "and N more" before that. Names,
+emails and reasons from Precoro or Slack are escaped (`safe`, `mention`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.slack.messages.text import DASH, EMAIL_MAX, SECTION_TEXT_MAX, SLACK_USER_ID, format_time, mention, safe
+
+
+# --- registration and tokens ----------------------------------------------------------------------
+def register_usage_text() -> str:
+    return ("Usage: `/precoro register @user` opens a form, or `/precoro register @user email token` "
+            "registers in one line. Mention the user with @ so Slack links it.")
+
+
+def choose_company_text(companies: Sequence[str]) -> str:
+    names = ", ".join(f"`{safe(c, 40)}`" for c in companies)
+    return f"Several Precoro companies are configured; name one: `/precoro register @user COMPANY`. Companies: {names}."
+
+
+def checking_token_text(user: str) -> str:
+    return f"Checking the token for {mention(user)} with Precoro…"
+
+
+def invalid_token_text() -> str:
+    return "That does not look like a Precoro API token (8 to 512 letters, digits and - _ . ~ + / =)."
+
+
+def invalid_email_text() -> str:
+    """Modal validation error for an email that does not look like one."""
+    return ("Enter the email address of their Precoro account (plain ASCII letters, digits and punctuation, "
+            "no spaces or special characters).")
+
+
+def form_expired_text() -> str:
+    return "This form is out of date; run `/precoro register @user` again."
+
+
+def email_mismatch_text(user: str, slack_email: str) -> str:
+    """Registration: the Precoro email is not the Slack user's profile email."""
+    shown = safe(slack_email, EMAIL_MAX) if slack_email else "no email Slack can show"
+    return (f"That Precoro email is not {mention(user)}'s Slack email ({shown}), so nothing was stored. "
+            "If the token really is theirs, register in one line and add `override` at the end: "
+            "`/precoro register @user email token override` (the override is audited).")
+
+
+def not_workspace_user_text(user: str) -> str:
+    """Registration: Slack does not know this user in the caller's workspace (or could not answer)."""
+    return (f"Slack could not show {mention(user)}'s profile in this workspace, so nothing was stored. "
+            "Only users of this workspace can be registered; if Slack was just unavailable, try again.")
+
+
+def token_rejected_text(reason: str) -> str:
+    why = safe(reason, 500)
+    return f"Precoro did not accept that token{': ' + why if why else ''}. Nothing was stored."
+
+
+def token_check_failed_text() -> str:
+    return ("Precoro could not be asked right now (busy or not answering); nothing was stored. "
+            "Try again in a minute.")
+
+
+def registered_text(user: str, email: str) -> str:
+    return (f"{mention(user)} is registered with Precoro account {safe(email, EMAIL_MAX)}. "
+            "Documents waiting for their approval will arrive as direct messages.")
+
+
+def removed_text(user: str) -> str:
+    return f"{mention(user)} is removed; their token is deleted and no more documents will be sent to them."
+
+
+def not_registered_text(user: str) -> str:
+    return (f"{mention(user)} is not registered. An admin can register them with "
+            "`/precoro register @user`.")
+
+
+def registration_list(rows: Sequence[tuple[str, str, str, datetime | None]], tz: str) -> str:
+    """Rows of (Slack user id, email, status, last polled) as one mrkdwn list, ≤ 3000 characters."""
+    if not rows:
+        return "No approvers are registered yet. Register one with `/precoro register @user`."
+    head = f"*Registered approvers ({len(rows)})*"
+    lines: list[str] = []
+    used = len(head)
+    for shown, (user, email, status, last_polled) in enumerate(rows):
+        polled = format_time(last_polled, tz) if last_polled else "never"
+        line = (f"• {mention(user)} · {safe(email, 100) or DASH} · {safe(status, 40) or DASH}"
+                f" · last checked {polled}")
+        left = len(rows) - shown
+        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
+            lines.append(f"and {left} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([head, *lines])
+
+
+def admin_token_revoked_text(user: str) -> str:
+    return (f"Precoro refused the API token of {mention(user)}; the bot stopped using it. "
+            f"Register a new one with `/precoro register {mention(user)}`.")
+
+
+def admin_token_restored_text(user: str) -> str:
+    return f"Precoro accepts the API token of {mention(user)} again; the bot uses it as before."
+
+
+# --- the quota pause ------------------------------------------------------------------------------
+def resume_text(company: str, cleared: bool) -> str:
+    """An admin's `/precoro resume` (and `precoro-bot resume`): a 429 pause cleared, or none held."""
+    if cleared:
+        return f"The Precoro pause of *{company}* is cleared: requests go out again now."
+    return f"*{company}* is not paused by Precoro."
+
+
+# --- company discovery ----------------------------------------------------------------------------
+def discovery_usage_text() -> str:
+    return ("Usage: `/precoro discovery @user` (a registered approver whose Precoro user sees every document "
+            "of the company, such as a company admin) or `/precoro discovery off`.")
+
+
+def discovery_on_text(user: str, company: str) -> str:
+    return (f"Discovery for *{safe(company, 40)}* now reads every pending document with {mention(user)}'s token "
+            "and sends each to the approvers of its current step. That token is used for reading only; "
+            "each approver still decides with their own token.")
+
+
+def discovery_off_text(company: str) -> str:
+    return f"Discovery for *{safe(company, 40)}* is off; each approver's own waiting list is polled."
+
+
+def discovery_not_approver_text(user: str) -> str:
+    return (f"{mention(user)} is not a registered, active approver of this company. Register them first "
+            f"with `/precoro register {mention(user)}`.")
+
+
+def admin_discovery_revoked_text(user: str, company: str) -> str:
+    return (f"Precoro refused the discovery token of {mention(user)} for *{safe(company, 40)}*: discovery is off "
+            "and each approver's own waiting list is polled again. Register a new token, then turn discovery "
+            f"back on with `/precoro discovery {mention(user)}`.")
+
+
+def admin_discovery_lost_text(company: str) -> str:
+    return (f"Discovery for *{safe(company, 40)}* is off: its approver was removed or their token stopped working. "
+            "Each approver's own waiting list is polled again. Choose another with `/precoro discovery @user`.")
+
+
+def discovery_status_line(user: str | None, cursor: datetime | None, fallback: Sequence[str], note: str) -> str:
+    if user is None:
+        why = f" ({safe(note, 80)})" if note else ""
+        return f"Discovery: off{why}; each approver's waiting list is polled."
+    since = format_time(cursor, "UTC") if cursor else "not yet"
+    line = f"Discovery: on with {mention(user)}'s token; last complete read {since}."
+    if fallback:
+        line += f" Left to per-approver polls (no readable approval steps): {', '.join(sorted(fallback))}."
+    return line
+
+
+def unregistered_line(documents: int, people: Sequence[tuple[str, str]], shown: int = 10) -> str:
+    """Approvers named in a waiting document's current step who have no registered token."""
+    if not documents:
+        return "Every approver of the waiting documents seen by discovery is registered."
+    names = [f"{safe(name, 60)} ({safe(email, EMAIL_MAX)})" if name else safe(email, EMAIL_MAX)
+             for email, name in people[:shown]]
+    more = f" and {len(people) - shown} more" if len(people) > shown else ""
+    docs = "document waits" if documents == 1 else "documents wait"
+    who = "approver" if len(people) == 1 else "approvers"
+    return f"{documents} {docs} for {len(people)} unregistered {who}: {', '.join(names)}{more}."
+
+
+# What the bot learned about a company's Precoro by itself (bot/sync/adapt.py), told once and
+# shown in `/precoro status`.
+FINDING_TEXTS: dict[str, str] = {
+    "duplicate_keying=route": "Precoro refuses a second read of the same list within a minute even with other "
+                              "parameters (its duplicate-GET limit is keyed by route): each list is now read at "
+                              "most once a minute, so new documents may take longer to arrive.",
+    "stepless": "Precoro's answers for {detail} carry no readable approval steps: company discovery leaves them to "
+                "each approver's own waiting list (slower with many approvers).",
+}
+
+
+def finding_sentence(name: str, value: str) -> str:
+    if name.startswith("stepless:"):
+        return FINDING_TEXTS["stepless"].format(detail=safe(name.removeprefix("stepless:"), 40))
+    return FINDING_TEXTS.get(f"{name}={value}", f"{safe(name, 40)}: {safe(value, 80)}")
+
+
+def admin_finding_text(company: str, name: str, value: str) -> str:
+    return f"About *{safe(company, 40)}*: {finding_sentence(name, value)} `precoro-bot doctor` checks the rest."
+
+
+def findings_status_line(sentences: Sequence[str]) -> str:
+    return "Learned from Precoro: " + " ".join(sentences) if sentences else ""
+
+
+# --- the audit log --------------------------------------------------------------------------------
+AUDIT_DEFAULT = 20
+AUDIT_MAX = 100
+_SUBJECT_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)>$")
+
+
+def audit_usage_text() -> str:
+    return f"Usage: `/precoro audit [N]`: the last N audit entries (1 to {AUDIT_MAX}, default {AUDIT_DEFAULT})."
+
+
+def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz: str, *,
+                   show_company: bool = False) -> str:
+    """Rows of (when, company, actor, action, subject, outcome), newest first, as one mrkdwn list
+    of at most 3000 characters: who did what, when, with what result."""
+    if not rows:
+        return "The audit log is empty: no decisions or token changes yet."
+    head = f"*Audit log: the last {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}*"
+    lines: list[str] = []
+    used = len(head)
+    for shown, (at, company, actor, action, subject, outcome) in enumerate(rows):
+        who = mention(actor) if SLACK_USER_ID.match(actor or "") else safe(actor, 40) or DASH
+        match = _SUBJECT_MENTION.match(subject or "")
+        what = f"{safe(action, 40)} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
+        where = f" · {safe(company, 40)}" if show_company else ""
+        line = f"• {format_time(at, tz)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
+        left = len(rows) - shown
+        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
+            lines.append(f"and {left} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([head, *lines])

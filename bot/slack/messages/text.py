@@ -1,0 +1,202 @@
+"""Slack's limits, the text helpers and the small Block Kit builders every surface uses. Pure.
+
+Text that comes from Precoro (names, suppliers, reasons) goes through `safe`: control characters
+dropped, escaped for mrkdwn (`&`, `<`, `>`) and clipped to a limit, so a supplier called
+`<!channel>` is shown, not executed, and a long name never breaks a message. Amounts and times
+are formatted here too; times come in as arguments (no clock read), in the reader's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+# --- Slack limits ---------------------------------------------------------------------------------
+SECTION_TEXT_MAX = 3000
+FIELD_TEXT_MAX = 2000
+HEADER_TEXT_MAX = 150
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+URL_MAX = 3000
+CONFIRM_TITLE_MAX = 100
+CONFIRM_TEXT_MAX = 300
+MODAL_TITLE_MAX = 24
+PRIVATE_METADATA_MAX = 3000
+FALLBACK_TEXT_MAX = 3000
+EMAIL_MAX = 254
+TOKEN_MAX = 1000
+
+DASH = "—"
+AMOUNT_UNREADABLE = "amount unreadable"  # an amount that is not a sane number (NaN, 1e10000000)
+AMOUNT_MAX_DIGITS = 16  # digits before the point that an amount may have
+NAME_MAX = 200  # a person, supplier, location or step name as shown in a field
+ITEM_MAX = 150
+APPROVE_COMMENT_MAX = 800  # like a rejection's reason; kept in Slack and the bot's records only
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_SPACES = re.compile(r"\s+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# --- text helpers ---------------------------------------------------------------------------------
+def escape(text: str) -> str:
+    """Escape the three characters Slack mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, ending in "…" when cut (for plain text)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def clean(text: Any, *, one_line: bool = True) -> str:
+    """`text` as a string without control characters; runs of whitespace made one space (`one_line`)."""
+    value = _CONTROL.sub("", "" if text is None else str(text))
+    return _SPACES.sub(" ", value).strip() if one_line else value.strip()
+
+
+def safe(text: Any, limit: int, *, one_line: bool = True) -> str:
+    """Escaped mrkdwn of at most `limit` characters; never cuts an `&amp;`-style entity in half."""
+    escaped = escape(clean(text, one_line=one_line))
+    if len(escaped) <= limit:
+        return escaped
+    cut = escaped[: max(limit - 1, 0)]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]
+    return cut.rstrip() + "…"
+
+
+def mention(user: str | None) -> str:
+    """`<@U123>` for a Slack user id; anything else is shown as escaped text."""
+    value = (user or "").strip()
+    if SLACK_USER_ID.match(value):
+        return f"<@{value}>"
+    return safe(value, NAME_MAX) or "someone"
+
+
+# --- Block Kit builders (the shared pieces of every surface) --------------------------------------
+def plain(text: str, limit: int) -> dict[str, Any]:
+    """A plain_text object, clipped to `limit`; "—" when empty (Slack refuses an empty one)."""
+    return {"type": "plain_text", "text": clip(clean(text) or DASH, limit), "emoji": True}
+
+
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object; the caller escapes and clips `text`."""
+    return {"type": "mrkdwn", "text": text}
+
+
+def field(label: str, value: str) -> dict[str, Any]:
+    """A section field: bold `label` over `value` (already escaped mrkdwn)."""
+    return mrkdwn(f"*{label}*\n{value}")
+
+
+def button(text: str, action_id: str, **extra: Any) -> dict[str, Any]:
+    """A button; `extra` adds value, style, url or confirm."""
+    return {"type": "button", "text": plain(text, BUTTON_TEXT_MAX), "action_id": action_id, **extra}
+
+
+def option(text: str, value: str) -> dict[str, Any]:
+    """An option of a select menu."""
+    return {"text": plain(text, 75), "value": value}
+
+
+def mrkdwn_link(url: str, text: str) -> str:
+    """`<url|text>` when the URL is safe to put in mrkdwn; else the (already escaped) text."""
+    url = (url or "").strip()
+    if url.startswith(("https://", "http://")) and len(url) <= URL_MAX and not any(c in url for c in "|<> "):
+        return f"<{url}|{text.replace('|', '/')}>"
+    return text
+
+
+def check_ref(ref: str) -> None:
+    """A button value carries `ref`: refuse one Slack would not accept (a bug, not user input)."""
+    if not ref or len(ref) > BUTTON_VALUE_MAX:
+        raise ValueError(f"ref must be 1..{BUTTON_VALUE_MAX} characters, got {len(ref or '')}")
+
+
+# --- numbers and times ----------------------------------------------------------------------------
+def format_amount(total: Decimal | None, currency: str) -> str:
+    """`1,200.00 USD`; `—` when there is no amount; AMOUNT_UNREADABLE for one that is not a finite
+    number of at most AMOUNT_MAX_DIGITS digits before the point (`1e10000000` would otherwise
+    render ten million digits, a 13 MB message)."""
+    if total is None:
+        return DASH
+    try:
+        value = total if isinstance(total, Decimal) else Decimal(str(total))
+    except (InvalidOperation, ValueError):
+        return AMOUNT_UNREADABLE
+    if not value.is_finite() or value.adjusted() >= AMOUNT_MAX_DIGITS:
+        return AMOUNT_UNREADABLE
+    if value.is_zero():
+        value = abs(value)  # never "-0.00"
+    try:
+        rounded = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the decimal context holds
+        rounded = value
+    text = f"{rounded:,.2f}"
+    code = clean(currency)[:10]
+    return f"{text} {code}" if code else text
+
+
+def _zone(tz: str) -> tzinfo:
+    try:
+        return ZoneInfo(tz) if tz else UTC
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        return UTC
+
+
+def _local(at: datetime, tz: str) -> datetime:
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return aware.astimezone(_zone(tz))
+
+
+def format_time(at: datetime, tz: str) -> str:
+    """`Jan 05, 14:02 CET` in the zone `tz` (UTC for an unknown zone; naive times are UTC)."""
+    return _local(at, tz).strftime("%b %d, %H:%M %Z").strip()
+
+
+def format_date(at: datetime | None, tz: str) -> str:
+    """`Jan 05, 2025` in the zone `tz`; `—` when unknown."""
+    if at is None:
+        return DASH
+    return _local(at, tz).strftime("%b %d, %Y")
+
+
+def at_time(at: datetime | None, tz: str) -> str:
+    """` at Jan 05, 14:02 CET`, or "" when the time is unknown."""
+    return f" at {format_time(at, tz)}" if at is not None else ""
+
+
+def format_age(seconds: float) -> str:
+    """`just now`, `12 min`, `3 h`, `2 d`."""
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 2 * 86400:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def format_span(seconds: float) -> str:
+    """A quota window's length: `1 s`, `1 h`, `1 day`."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return "day" if days == 1 else f"{days} days"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        hours = int(seconds // 3600)
+        return "hour" if hours == 1 else f"{hours} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """`1 document`, `3 documents`."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
