@@ -115,9 +115,8 @@ class Metrics:
     def __init__(self, store: Store, clock: Clock, companies: tuple[CompanyConfig, ...]) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(DatabaseCollector(store, clock, companies))
-        self.registry.register(ProcessCollector(registry=None))
-        self.registry.register(PlatformCollector(registry=None))
-        self.registry.register(GCCollector(registry=None))
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):  # process_* and python_*
+            collector(registry=self.registry)
         self.slack_errors = Counter("slack_api_errors", "Slack Web API calls that failed" + PER_REPLICA,
                                     ["method", "error"], registry=self.registry)
         self.decisions = Counter("precoro_decisions", "Decisions finished, by action and outcome" + PER_REPLICA,
