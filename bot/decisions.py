@@ -39,6 +39,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.logs import fields
 from bot.precoro import api
 from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import (
@@ -82,6 +83,11 @@ class ClickAnswer:
 
     accepted: bool
     text: str = ""
+
+
+def _fields(decision: Decision) -> dict[str, object]:
+    return fields(company=decision.company, approver_id=decision.approver_id, slack_user=decision.clicked_by,
+                  doc_type=decision.doc_type, idn=decision.idn, decision_id=decision.id)
 
 
 def message_id(ref: str) -> int | None:
@@ -151,6 +157,8 @@ class DecisionService:
         self.in_flight = 0  # attempts running now (graceful shutdown waits for them)
         # Called with (team, Slack user) after a decision changed a message's state (the App Home).
         self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
+        # Called with (company, action, state, outcome) when this process finishes a decision.
+        self.on_finished: Callable[[str, str, str, str], None] | None = None
 
     # --- checks before anything is recorded -----------------------------------------------------
 
@@ -289,7 +297,8 @@ class DecisionService:
                 raw = await client.document(cred, claimed.doc_type, claimed.idn, lane=Lane.INTERACTIVE)
                 doc = parse_document(claimed.doc_type, raw)
                 if doc is not None and unsure and shows_decision(doc, claimed.action, approver.email):
-                    log.info("decision %s: Precoro already shows it; not sent again", claimed.id)
+                    log.info("decision %s: Precoro already shows it; not sent again", claimed.id,
+                             extra=_fields(claimed))
                     await self._done(claimed, message)
                     return
                 still = waits_for(doc, approver.email) if doc is not None else None
@@ -372,12 +381,14 @@ class DecisionService:
         if message.state != "queued":
             await self.store.run(self.store.messages.set_state, message.id, "queued", now)
             await self._show(message, MessageState.QUEUED, action=decision.action)
-        log.info("decision %s queued until %.0f after %s", decision.id, next_at, outcome)
+        log.info("decision %s queued until %.0f after %s", decision.id, next_at, outcome, extra=_fields(decision))
 
     def _finish(self, decision: Decision, state: str, outcome: str, now: float) -> bool:
         """Finish the decision if this attempt still holds it; False (and nothing changes) if not.
         Blocking (database), like `_finished` and the audit helpers."""
         if self.store.decisions.finish(decision.id, state, outcome[:32], now, claim=decision.claim):
+            if self.on_finished is not None:
+                self.on_finished(decision.company, decision.action, state, outcome)
             return True
         self._lost(decision)
         return False
@@ -393,7 +404,8 @@ class DecisionService:
 
     @staticmethod
     def _lost(decision: Decision) -> None:
-        log.warning("decision %s: this attempt lost its claim; the one that took over decides", decision.id)
+        log.warning("decision %s: this attempt lost its claim; the one that took over decides", decision.id,
+                    extra=_fields(decision))
 
     # --- helpers -----------------------------------------------------------------------------------
 

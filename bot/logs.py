@@ -2,6 +2,13 @@
 
 The request id of the Slack request (or scheduler tick) being handled is kept in a context
 variable, so every line a listener, the client or the store writes carries it.
+
+Every logger goes through the root handler set up here: ours, uvicorn's (configured with
+`log_config=None`, so it keeps no handler of its own), Bolt's and APScheduler's, so with
+`logging.format: json` every line is JSON. A line about a company, an approver or a document
+carries them as fields (`log.info(..., extra=fields(company=..., idn=...))`): JSON lines show
+them as keys an operator can filter on. Field values are redacted like the message (they are
+set after the scrubbing record factory ran) and never hold a secret by construction.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from bot import redact
 
@@ -22,6 +30,22 @@ def new_request_id() -> str:
     rid = uuid.uuid4().hex[:12]
     request_id.set(rid)
     return rid
+
+
+# The structured fields a log line may carry (`fields()`), in the order JSON lines show them.
+FIELDS = ("company", "approver_id", "slack_user", "doc_type", "idn", "decision_id")
+
+
+def fields(*, company: str | None = None, approver_id: int | None = None, slack_user: str | None = None,
+           doc_type: str | None = None, idn: str | None = None, decision_id: int | None = None) -> dict[str, Any]:
+    """The `extra=` of a log call: the known fields given (None ones left out)."""
+    given = {"company": company, "approver_id": approver_id, "slack_user": slack_user, "doc_type": doc_type,
+             "idn": idn, "decision_id": decision_id}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _field(value: Any) -> Any:
+    return value if isinstance(value, int | float | bool) else redact.redact(redact.escape_controls(str(value)))
 
 
 class _RequestIdFilter(logging.Filter):
@@ -39,6 +63,9 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
+        for name in FIELDS:
+            if name in record.__dict__:
+                entry[name] = _field(record.__dict__[name])
         if record.exc_info:
             # The text the scrubbing record factory redacted (bot.redact), never the raw exception.
             entry["error"] = record.exc_text or redact.redact(self.formatException(record.exc_info))

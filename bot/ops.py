@@ -110,7 +110,10 @@ class _Listener(uvicorn.Server):
 
 class OpsServer:
     def __init__(self, app: Starlette, host: str, port: int) -> None:
-        self.server = _Listener(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        # log_config=None: uvicorn's default config would give its loggers plain-text handlers of
+        # their own (for the whole process, the public server's too); they go through ours.
+        self.server = _Listener(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                               log_config=None))
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -119,6 +119,7 @@ class Runtime:
                                   token_checks=token_checks)
         home = HomeService(config, store, notifier, clock, web_urls)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
+        poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
         reminders = ReminderService(config, store, notifier, clock, web_urls)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics, replica, home, reminders, tenancy, adapt)

@@ -6,6 +6,7 @@ import contextlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -43,6 +44,7 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     handler = AsyncSlackRequestHandler(build_bolt_app(rt))
 
     async def slack_events(request: Request) -> Response:
+        started = time.perf_counter()  # Slack's 3 s deadline runs from here to the returned response
         length = request.headers.get("content-length")
         if length is None or not length.isdigit() or int(length) > MAX_SLACK_BODY:
             return PlainTextResponse("request body missing or too large", status_code=413)
@@ -64,6 +66,8 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             log.warning("slack request refused: Bolt could not dispatch it (%s)", type(exc).__name__)
             log.debug("dispatch failure", exc_info=exc)
             return PlainTextResponse("request could not be handled", status_code=400)
+        finally:
+            rt.metrics.slack_acknowledged(time.perf_counter() - started)
 
     secrets_by_company = {c.id: c.webhook_secret for c in rt.config.companies if c.webhook_secret}
     hint_rate = {c.id: c.webhook_hints_per_minute for c in rt.config.companies}

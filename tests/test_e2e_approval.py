@@ -255,7 +255,7 @@ async def test_health_readiness_and_metrics(stack: LocalStack) -> None:
         assert ready.status_code == 200 and ready.json()["database"] is True
         metrics = (await http.get("/metrics", headers=ops)).text
     assert 'precoro_quota_limit{company="acme",window_seconds="86400"} 3e+06' in metrics
-    assert 'precoro_decisions_total{action="approve",company="acme",outcome="approved",state="done"} 1.0' in metrics
+    assert 'precoro_decisions_total{action="approve",company="acme",outcome="approved"} 1.0' in metrics
     assert "precoro_detection_delay_seconds_count" in metrics
     assert stack.token_of("alice") not in metrics
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from bot.logs import fields
 from bot.precoro import api
 from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import PrecoroError, TokenRejected, TokenWithdrawn
@@ -51,6 +52,8 @@ class Poller:
         self.clock = clock
         # Called with (team, Slack user) after a poll changed the approver's queue (the App Home).
         self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
+        # Called with (company, the document as read, when first seen) once its message is posted.
+        self.on_posted: Callable[[str, dict, float], None] | None = None
 
     def link(self, company: str, doc_type: str, idn: str) -> str:
         return api.web_link(self.web_urls[company], doc_type, idn)
@@ -78,7 +81,8 @@ class Poller:
                 return PollResult(requests=requests, complete=False, error="token")
             except PrecoroError as exc:
                 error = type(exc).__name__
-                log.info("poll of approver %s stopped at %s: %s", approver.id, doc_type, exc)
+                log.info("poll of approver %s stopped at %s: %s", approver.id, doc_type, exc,
+                         extra=fields(company=approver.company, approver_id=approver.id, doc_type=doc_type))
                 break
             requests += spent
             complete.add(doc_type)
@@ -119,6 +123,8 @@ class Poller:
                 continue
             await self.store.run(self.store.messages.mark_posted, row.id, channel, ts, self.clock.now())
             posted += 1
+            if self.on_posted is not None:
+                self.on_posted(approver.company, raws[(doc.doc_type, doc.idn)], row.first_seen_at)
         for message_id, doc in plan.changed:
             await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)],
                                only_from=OPEN_STATES)

@@ -11,6 +11,10 @@ Each check is one page-1 list read in the poll lane: it waits for no slot (a cli
 reserve comes first), and one that finds no room, a 429 or an outage is simply tried again a
 little later. The scheduler calls `run` on every tick; it reads the database only when the
 earliest check it knows of is due (or every `RESCAN_SECONDS`, for other replicas' refusals).
+
+A check that cannot be made is logged at INFO once, when that approver's reason changes, and at
+DEBUG each time after: while the quota stays tight it is put off every `RETRY_SECONDS`, and a
+steady state that repeats one line every half minute hides the lines that matter.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from bot.logs import fields
 from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.quota.gate import Clock
@@ -41,6 +46,7 @@ class TokenChecker:
         self.document_types = document_types
         self.clock = clock
         self._scanned: dict[str, float] = {}
+        self._put_off: dict[int, str] = {}  # approver id -> why its last check was not made (logged once)
 
     def due(self, company: str) -> bool:
         now = self.clock.now()
@@ -66,16 +72,23 @@ class TokenChecker:
             except TokenRejected:
                 made += 1
                 outcome = await self.tokens.refused(approver, "re-check")
-                log.info("token check of approver %s (%s): refused again (%s)", approver.id, company, outcome)
+                self._put_off.pop(approver.id, None)
+                log.info("token check of approver %s (%s): refused again (%s)", approver.id, company, outcome,
+                         extra=fields(company=company, approver_id=approver.id))
             except PrecoroError as exc:  # no room, 429, outage, or withdrawn meanwhile: later
                 made += exc.status is not None
                 later = self.clock.now() + RETRY_SECONDS
                 await self.store.run(self.store.approvers.postpone_check, approver.id, later)
                 self.tokens.next_check[company] = min(self.tokens.next_check.get(company, later), later)
-                log.info("token check of approver %s (%s) not made: %s", approver.id, company, type(exc).__name__)
+                why = type(exc).__name__
+                level = logging.DEBUG if self._put_off.get(approver.id) == why else logging.INFO
+                self._put_off[approver.id] = why
+                log.log(level, "token check of approver %s (%s) not made: %s", approver.id, company, why,
+                        extra=fields(company=company, approver_id=approver.id))
                 break
             else:
                 made += 1
+                self._put_off.pop(approver.id, None)
                 await self.tokens.restored(approver)
         nxt = await self.store.run(self.store.approvers.next_check, company)
         if nxt is not None:
