@@ -62,6 +62,9 @@ def stack_raw_config(*, precoro_url: str, slack_url: str, database_url: str, sig
         "server": {"metrics_token": METRICS_TOKEN},
     }
     for dotted, value in overrides.items():
+        if "." not in dotted:  # a top-level key (dangerously_allow_http for an in-process host)
+            raw[dotted] = value
+            continue
         section, name = dotted.split(".", 1)
         raw.setdefault(section, {})[name] = value
     for company in raw["precoro"].get("companies") or []:  # several companies: all on the one emulator
