@@ -255,3 +255,10 @@ def test_check_config_reads_precoro_bot_config_and_the_environment(tmp_path: Pat
     done = subprocess.run(run, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "the environment" in done.stdout and "acme" in done.stdout
+
+
+def test_the_example_config_loads_under_the_strict_rules() -> None:
+    config = load_config(ROOT / "config.example.yaml", {"SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                                                         "SLACK_BOT_TOKEN": BOT_TOKEN, "PRECORO_BOT_KEY": KEY})
+    assert config.companies[0].id == "acme" and config.companies[0].admins == ("U012ABCDEF",)
+    assert config.slack.api_url.startswith("https://") and not config.dangerously_allow_http
