@@ -74,7 +74,7 @@ class _Problems:
 
     def add(self, error: ConfigError) -> None:
         for one in error.errors:
-            if any(one.key.startswith((f"{b}.", f"{b}[")) for b in self.broken):
+            if any(one.key == b or one.key.startswith((f"{b}.", f"{b}[")) for b in self.broken):
                 continue
             if str(one) not in {str(e) for e in self.errors}:
                 self.errors.append(one)
@@ -205,13 +205,22 @@ class Config:
 # --- reading helpers ---------------------------------------------------------------------------
 
 
-def _substitute(value: Any, key: str, env: Mapping[str, str]) -> Any:
+def _substitute(value: Any, key: str, env: Mapping[str, str], problems: _Problems | None = None) -> Any:
+    """`${NAME}` and `${NAME:-default}` replaced from `env`. An unset one is noted (with `problems`)
+    and its value left out, so only that key is reported, not every key after it."""
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{key}.{k}" if key else str(k), env) for k, v in value.items()}
+        return {k: _substitute(v, f"{key}.{k}" if key else str(k), env, problems) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, f"{key}[{i}]", env) for i, v in enumerate(value)]
+        return [_substitute(v, f"{key}[{i}]", env, problems) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
+    if problems is not None:
+        try:
+            return _substitute(value, key, env)
+        except ConfigError as error:
+            problems.add(error)
+            problems.broken.append(key)
+            return None
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
@@ -633,7 +642,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, *, env_only: bo
     raises ConfigError naming the key (ConfigErrors, one line each, when there are several)."""
     env = os.environ if env is None else env
     problems = _Problems()
-    raw = problems.get(lambda: _substitute(raw, "", env), {})
+    raw = _substitute(raw, "", env, problems)
     raw = _from_environment(raw, env, problems)
     for key, problem in config_schema.unknown_keys(raw):
         problems.add(ConfigError(key, problem))

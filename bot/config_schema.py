@@ -14,6 +14,7 @@ make the whole config when there is no file (an env-only run, e.g. a container p
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -93,6 +94,9 @@ def unknown_key_problem(name: str, known: Mapping[str, Schema], parent: str = ""
     return f"unknown key (known here: {', '.join(known)})"
 
 
+_KEY_LIKE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+
+
 def unknown_keys(raw: Any, schema: Schema = SCHEMA, path: str = "") -> Iterator[tuple[str, str]]:
     """(key, problem) for every key of `raw` the schema does not know. Values of the wrong shape
     (a list where a mapping belongs) are left to the loader, which names them."""
@@ -105,7 +109,8 @@ def unknown_keys(raw: Any, schema: Schema = SCHEMA, path: str = "") -> Iterator[
         return
     many = path == "precoro" and "companies" in raw
     for name, value in raw.items():
-        key = f"{path}.{name}" if path else str(name)
+        shown = name if isinstance(name, str) and _KEY_LIKE.match(name) else "(a key that is not a name)"
+        key = f"{path}.{shown}" if path else shown  # a mis-indented secret is not repeated
         if name not in schema:
             yield key, unknown_key_problem(str(name), schema, path)
         elif many and name not in ("companies", "request_timeout_seconds"):

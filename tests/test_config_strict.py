@@ -92,6 +92,13 @@ def test_company_keys_beside_a_companies_list_are_errors() -> None:
     assert "under each of precoro.companies" in found["precoro.base_url"]
 
 
+def test_an_unknown_key_that_is_a_pasted_secret_is_not_repeated() -> None:
+    raw = minimal()
+    raw["slack"][BOT_TOKEN] = None  # a token pasted one line too far left
+    found = errors_for(raw)
+    assert list(found) == ["slack.(a key that is not a name)"] and BOT_TOKEN not in str(found)
+
+
 # --- every problem at once ------------------------------------------------------------------------
 
 
@@ -110,6 +117,14 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
 def test_a_section_that_is_not_a_mapping_is_one_error_not_a_cascade() -> None:
     found = errors_for(with_("slack", "not a mapping"))
     assert list(found) == ["slack"]
+
+
+def test_unset_environment_references_are_each_one_error_not_a_cascade() -> None:
+    raw = with_("slack.signing_secret", "${SLACK_SIGNING_SECRET}")
+    raw["encryption"]["keys"][0]["key"] = "${PRECORO_BOT_KEY}"
+    found = errors_for(raw)
+    assert list(found) == ["slack.signing_secret", "encryption.keys[0].key"]
+    assert "SLACK_SIGNING_SECRET" in found["slack.signing_secret"]
 
 
 def test_check_config_prints_every_problem_and_exits_2(tmp_path: Path) -> None:
