@@ -7,27 +7,29 @@ import argparse
 import asyncio
 import sys
 
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, config_path, config_source, load_config
 from bot.exits import EPILOG
 from bot.logs import setup_logging
 from bot.vault import VaultError, generate_key
 
 
-def _load(path: str):  # type: ignore[no-untyped-def]
+def _load(path: str | None):  # type: ignore[no-untyped-def]
+    """The config, or exit 2 with every problem on its own line (path None: the environment alone)."""
     try:
         return load_config(path)
     except ConfigError as exc:
-        print(f"config error in {path}: {exc}", file=sys.stderr)
+        for error in exc.errors:
+            print(f"config error in {config_source(path)}: {error}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
-def _vault(config, path: str):  # type: ignore[no-untyped-def]
+def _vault(config, path: str | None):  # type: ignore[no-untyped-def]
     from bot.vault import Vault
 
     try:
         return Vault((k.id, k.key) for k in config.encryption_keys)
     except VaultError as exc:
-        print(f"config error in {path}: encryption.keys: {exc}", file=sys.stderr)
+        print(f"config error in {config_source(path)}: encryption.keys: {exc}", file=sys.stderr)
         return None
 
 
@@ -108,10 +110,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         return failure.code
     note, readable = _stored_tokens_note(config, vault)
     if not readable:
-        print(f"config error in {args.config}: encryption.keys: {note}", file=sys.stderr)
+        print(f"config error in {config_source(args.config)}: encryption.keys: {note}", file=sys.stderr)
         return 2
+    if config.dangerously_allow_http:
+        print(f"warning: {config_source(args.config)} sets dangerously_allow_http: tokens may travel in clear "
+              "to a Precoro or Slack URL that is not https", file=sys.stderr)
     companies = ", ".join(f"{c.id} ({c.base_url}; {', '.join(c.document_types)})" for c in config.companies)
-    print(f"{args.config} is valid: companies {companies}; storage {config.storage_url.split('://')[0]}; "
+    print(f"{config_source(args.config)} is valid: companies {companies}; "
+          f"storage {config.storage_url.split('://')[0]}; "
           f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}")
     return 0
 
@@ -161,6 +167,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     setup_logging(config.log_level, json_lines=config.log_json)
     exits.report_through_logging()
+    if config.dangerously_allow_http:
+        exits.log.warning("dangerously_allow_http is set: tokens may travel in clear to a Precoro or Slack URL "
+                          "that is not https")
     try:
         with exits.explained(args.config, lambda: config.storage_url):
             try:
@@ -272,7 +281,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     companies = {c.id: c for c in config.companies}
     company = companies.get(args.company) if args.company else config.companies[0]
     if company is None:
-        print(f"doctor: no company {args.company!r} in {args.config} (have: {', '.join(companies)})", file=sys.stderr)
+        print(f"doctor: no company {args.company!r} in {config_source(args.config)} "
+              f"(have: {', '.join(companies)})", file=sys.stderr)
         return 2
     store = Store.open(config.storage_url, timeout=config.storage_timeout_seconds)
     try:
@@ -315,21 +325,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if report.stop else 0
 
 
+CONFIG_HELP = ("the config file (default: $PRECORO_BOT_CONFIG, else ./config.yaml, else the PRECORO_BOT__* "
+               "environment variables alone)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="precoro-bot", description="Approve Precoro documents from Slack.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"precoro-bot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP server and the poll scheduler")
-    serve.add_argument("--config", default="config.yaml")
+    serve.add_argument("--config", default=None, help=CONFIG_HELP)
     serve.add_argument("--port", type=int, default=None, help="override server.port")
     serve.set_defaults(run=cmd_serve)
     check = sub.add_parser("check-config", help="validate a config file and say which key is wrong")
-    check.add_argument("--config", default="config.yaml")
+    check.add_argument("--config", default=None, help=CONFIG_HELP)
     check.set_defaults(run=cmd_check_config)
     rotate = sub.add_parser("rotate-keys", help="re-encrypt every stored token under the first key (safe while "
                                                 "the service runs)")
-    rotate.add_argument("--config", default="config.yaml")
+    rotate.add_argument("--config", default=None, help=CONFIG_HELP)
     rotate.set_defaults(run=cmd_rotate_keys)
     sub.add_parser("gen-key", help="print a new encryption key").set_defaults(run=cmd_gen_key)
     sub.add_parser("demo", help="watch a document go from waiting to approved, with no accounts").set_defaults(
@@ -345,16 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(simulate)
     simulate.set_defaults(run=cmd_simulate)
     status = sub.add_parser("status", help="each company's quota use, poll budget and next polls")
-    status.add_argument("--config", default="config.yaml")
+    status.add_argument("--config", default=None, help=CONFIG_HELP)
     status.add_argument("--all", action="store_true", help="list every approver (default: the next 50)")
     status.set_defaults(run=cmd_status)
     resume_cmd = sub.add_parser("resume", help="clear a company's pause after Precoro answered 429")
     resume_cmd.add_argument("company")
-    resume_cmd.add_argument("--config", default="config.yaml")
+    resume_cmd.add_argument("--config", default=None, help=CONFIG_HELP)
     resume_cmd.set_defaults(run=cmd_resume)
     _add_first_hour_commands(sub)
     doctor = sub.add_parser("doctor", help="check every assumption about Precoro with one real token (read-only)")
-    doctor.add_argument("--config", default="config.yaml")
+    doctor.add_argument("--config", default=None, help=CONFIG_HELP)
     doctor.add_argument("--company", default="", help="company id (default: the first in the config)")
     doctor.add_argument("--approver", default="", help="a registered approver (@U123 or their Precoro email)")
     doctor.add_argument("--token-env", default="", help="an environment variable holding a token instead")
@@ -378,11 +392,14 @@ def _run(args: argparse.Namespace) -> int:
     """Run the chosen command; an operational failure is one line and its exit code (`bot/exits.py`)."""
     from bot import exits
 
+    if hasattr(args, "config"):  # --config, else PRECORO_BOT_CONFIG, ./config.yaml or the environment alone
+        args.config = config_path(args.config)
     path = getattr(args, "config", None)
+    uses_config = hasattr(args, "config")
 
     def storage_url() -> str | None:
         try:
-            return load_config(path).storage_url if path else None
+            return load_config(path).storage_url if uses_config else None
         except Exception:
             return None
 
@@ -399,7 +416,7 @@ def _add_first_hour_commands(sub) -> None:  # type: ignore[no-untyped-def]
     sandbox.set_defaults(run=cmd_sandbox)
     health = sub.add_parser("healthcheck", help="exit 0 if the server on the configured port answers /healthz, "
                                                 "else 1 (the Docker HEALTHCHECK)")
-    health.add_argument("--config", default="config.yaml")
+    health.add_argument("--config", default=None, help=CONFIG_HELP)
     health.add_argument("--port", type=int, default=None, help="override server.port")
     health.add_argument("--timeout", type=float, default=3.0)
     health.set_defaults(run=cmd_healthcheck)
@@ -420,7 +437,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"unhealthy: config error in {args.config}: {exc}", file=sys.stderr)
+        print(f"unhealthy: config error in {config_source(args.config)}: {exc.errors[0]}", file=sys.stderr)
         return FAILED
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{f'[{host}]' if ':' in host else host}:{args.port or config.port}/healthz"

@@ -197,7 +197,7 @@ def test_companies_list_with_per_company_quota_override() -> None:
             {"id": "acme", "base_url": "https://api.precoro.com", "document_types": "invoices, expenses",
              "slack_teams": ["T0ACME"], "admins": ["U0ACME"]},
             {
-                "id": "globex", "slack_teams": "T0GLOBEX, E0GRID",
+                "id": "globex", "slack_teams": "T0GLOBEX, E0GRID", "workspace_admins": True,
                 "base_url": "https://api.precoro.us",
                 "quota": {"windows": [{"seconds": 1, "limit": 1}, {"seconds": 60, "limit": 10, "reserve": 2}],
                           "margin_seconds": 1},

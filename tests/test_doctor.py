@@ -42,7 +42,7 @@ def scene(**emulator: Any) -> PrecoroEmulator:
 async def doctor(precoro: PrecoroEmulator, database_url: str, who: str = "alice", *,
                  record: Path | None = None) -> tuple[DoctorReport, Store]:
     config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
-                          signing_secret="s" * 32, key=generate_key())
+                          signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
     store = Store.open(database_url)
     user = next(u for u in precoro.users.values() if u.email.startswith(who))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app)) as http:
@@ -254,7 +254,7 @@ async def test_a_restarted_bot_starts_route_keyed(database_url: str) -> None:
     FindingRepo(store.engine).record("acme", "duplicate_keying", "route", source="doctor", now=1.0)
     store.close()
     config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
-                          signing_secret="s" * 32, key=generate_key())
+                          signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
     rt = Runtime.build(config)
     try:
         assert rt.clients["acme"].route_keyed
@@ -290,7 +290,7 @@ async def test_an_html_answer_to_a_poll_is_named_with_a_safe_excerpt(database_ur
     precoro = scene()
     precoro.proxy_answers_html(200)
     config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
-                          signing_secret="s" * 32, key=generate_key())
+                          signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
     company = config.companies[0]
     store = Store.open(database_url)
     gate = QuotaGate(store.quota, {company.id: company.quota}, SystemClock(), in_flight_timeout=5.0)

@@ -79,7 +79,7 @@ def test_help_documents_every_exit_code() -> None:
 
 
 def test_storage_url_takes_only_sqlite_or_postgresql(tmp_path: Path) -> None:
-    raw = stack_raw_config(precoro_url="http://p.test", slack_url="http://s.test", database_url="x",
+    raw = stack_raw_config(precoro_url="http://127.0.0.1:9", slack_url="http://127.0.0.1:9", database_url="x",
                            signing_secret="s", key=generate_key())
     for url in ("mysql://root@db/bot", "mongodb://db", "precoro-bot.db", "sqlite://relative.db"):
         raw["storage"]["url"] = url

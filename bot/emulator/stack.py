@@ -62,8 +62,14 @@ def stack_raw_config(*, precoro_url: str, slack_url: str, database_url: str, sig
         "server": {"metrics_token": METRICS_TOKEN},
     }
     for dotted, value in overrides.items():
+        if "." not in dotted:  # a top-level key (dangerously_allow_http for an in-process host)
+            raw[dotted] = value
+            continue
         section, name = dotted.split(".", 1)
         raw.setdefault(section, {})[name] = value
+    if raw["precoro"].get("companies"):  # several companies: the single company's keys go (a strict config
+        for name in ("id", "base_url", "web_url", "document_types"):  # refuses them beside a list)
+            raw["precoro"].pop(name, None)
     for company in raw["precoro"].get("companies") or []:  # several companies: all on the one emulator
         company.setdefault("base_url", precoro_url)
         company.setdefault("web_url", "https://app.precoro.test")

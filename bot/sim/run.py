@@ -53,6 +53,7 @@ def sim_config(database_url: str, document_types: tuple[str, ...], **quota: Any)
                     "document_types": list(document_types)},
         "storage": {"url": database_url},
         "encryption": {"keys": [{"id": "sim", "key": generate_key()}]},
+        "dangerously_allow_http": True,  # the simulated Precoro is in-process: no request leaves it
     }
     if quota:
         raw["quota"] = quota
