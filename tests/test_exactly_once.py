@@ -128,13 +128,13 @@ async def test_a_frozen_attempt_past_its_lease_sends_nothing_and_changes_nothing
 # --- 2. the same Precoro user registered twice --------------------------------------------------------
 
 async def test_the_same_precoro_user_registered_twice_decides_once(stack: LocalStack) -> None:
-    """Bob's Slack account is registered with Alice's Precoro email and token as well (what the
-    store allows today): both get the document; both click; Precoro sees one POST."""
+    """Bob's Slack account is registered with Alice's Precoro email and token as well (an admin's
+    audited override of the email check): both get the document; both click; Precoro sees one POST."""
     precoro, store = stack.precoro, stack.runtime.store
     user = stack.users["alice"]
     doc = precoro.add_document("acme", "purchaseorders", stack.users["admin"].id, [[user.id]], idn="PO-TWICE")
     await stack.register("alice")
-    await stack.driver.slash_command(ADMIN, f"register <@{BOB}> {user.email} {user.token}")
+    await stack.driver.slash_command(ADMIN, f"register <@{BOB}> {user.email} {user.token} override")
     await stack.slack.wait_for(lambda: store.approvers.find("acme", TEAM, BOB), timeout=10)
     mine = await stack.slack.wait_for(lambda: (m := [x for x in open_messages(stack.slack, ALICE)
                                                      if x["text"] and doc.idn in x["text"]]) and m[0], timeout=15)

@@ -239,6 +239,7 @@ def test_a_tight_quota_over_a_minute_of_ticks_repeats_no_info_line(tmp_path: Pat
         "encryption": {"keys": [{"id": "k", "key": generate_key()}]},
         "quota": {"windows": [{"seconds": 1, "limit": 1}, {"seconds": 3600, "limit": 12, "reserve": 4},
                               {"seconds": 86400, "limit": 3000, "reserve": 10}]},
+        "dangerously_allow_http": True,  # the emulator answers in-process, under a made-up host
     }, env={})
     emulator = PrecoroEmulator(clock=clock.now)
     caplog.set_level(logging.INFO)

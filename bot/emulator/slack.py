@@ -646,32 +646,35 @@ class SlackDriver:
             return await client.post(self.events_url, content=body, headers=headers)
 
     async def slash_command(self, user_id: str, text: str, command: str = "/precoro",
-                            channel_id: str | None = None) -> httpx.Response:
+                            channel_id: str | None = None, response_url: str | None = None) -> httpx.Response:
         """A slash command, by default typed in the user's DM with the bot."""
         channel_id = channel_id or dm_channel(user_id)
+        response_url = response_url or self.standin.response_url(channel=channel_id, user_id=user_id)
         form = {
             "token": "verification-token-unused", "team_id": self.team_id, "team_domain": "standin",
             "channel_id": channel_id,
             "channel_name": "directmessage" if channel_id.startswith("D") else channel_id.lower(),
             "user_id": user_id, "user_name": self._user_name(user_id), "command": command, "text": text,
             "api_app_id": APP_ID, "is_enterprise_install": "false",
-            "response_url": self.standin.response_url(channel=channel_id, user_id=user_id),
+            "response_url": response_url,
             "trigger_id": self.standin.issue_trigger_id(),
         }
         return await self._send_form(form)
 
     async def ask(self, user_id: str, text: str, timeout: float = 10.0) -> str:
         """A slash command's answer as the user sees it: the acknowledgement's text, or else the
-        first reply the bot posts to the command's response_url."""
-        answered = len(self.standin.responses)
-        ack = await self.slash_command(user_id, text)
+        first reply the bot posts to this command's own response_url."""
+        response_url = self.standin.response_url(channel=dm_channel(user_id), user_id=user_id)
+        response_id = response_url.rsplit("/", 1)[1]
+        ack = await self.slash_command(user_id, text, response_url=response_url)
         if ack.content.strip():  # answered in the acknowledgement (JSON, or plain text)
             with contextlib.suppress(ValueError):
                 body = ack.json()
                 return str(body.get("text") or json.dumps(body)) if isinstance(body, dict) else str(body)
             return ack.text
         reply = await self.standin.wait_for(lambda: next(
-            (r for r in self.standin.responses[answered:] if r.body.get("text")), None), timeout=timeout)
+            (r for r in self.standin.responses if r.response_id == response_id and r.body.get("text")), None),
+            timeout=timeout)
         return str(reply.body["text"])
 
     async def click(self, user_id: str, message: Json, action_id: str) -> httpx.Response:
