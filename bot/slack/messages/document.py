@@ -116,7 +116,9 @@ def document_message(
     custom = _custom_fields(doc)
     if custom:
         blocks.append({"type": "section", "fields": custom})
-    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link), _chain_block(doc)):
+    decided = (state, actor) if state in (MessageState.APPROVED, MessageState.REJECTED) else None
+    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link),
+                  _chain_block(doc, decided)):
         if extra:
             blocks.append(extra)
     step = _step(doc)
@@ -284,19 +286,41 @@ def _names(people: Sequence[Any]) -> str:
     return ", ".join(names) or DASH
 
 
-def _chain_block(doc: Document) -> dict[str, Any] | None:
-    """Who approved before, who holds it now, who comes next."""
+def _chain_block(doc: Document, decided: tuple[MessageState, str | None] | None = None) -> dict[str, Any] | None:
+    """Who approved before, who holds it now, who comes next.
+
+    `doc` is the copy the bot stored when it posted the message, taken before this approver
+    decided. With `decided` (APPROVED or REJECTED, and the Slack user who decided) the chain is
+    redrawn as it stands after the decision: the step that waited for them is done by them, and
+    after an approval the step after it holds the document now (a step is done once one of its
+    approvers approved); after a rejection no later step comes (Precoro's rejection is final).
+    """
     if len(doc.approval_steps) < 2:
         return None
     current = _step(doc)
+    state, actor = decided if decided is not None else (None, None)
+    by = f" by {mention(actor)}" if actor else ""
+    promote = stopped = False  # the step after an approved one holds it now; none after a rejection
     lines = []
     for step in doc.approval_steps[:CHAIN_SHOWN]:
         name = safe(step.name, NAME_MAX) or "Step"
         if step.done:
             lines.append(f":white_check_mark: {name} · approved by {_names(step.approved_by or step.approvers)}")
         elif current is not None and step.name == current.name and not current.done:
-            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
             current = None  # steps after it are "next"
+            if state is MessageState.APPROVED:
+                lines.append(f":white_check_mark: {name} · approved{by}")
+                promote = True
+            elif state is MessageState.REJECTED:
+                lines.append(f":x: {name} · rejected{by}")
+                stopped = True
+            else:
+                lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+        elif promote:
+            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+            promote = False
+        elif stopped:
+            lines.append(f":white_small_square: {name} · not reached: {_names(step.approvers)}")
         else:
             lines.append(f":white_small_square: {name} · next: {_names(step.approvers)}")
     if len(doc.approval_steps) > CHAIN_SHOWN:

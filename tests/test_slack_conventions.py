@@ -1,0 +1,39 @@
+"""Issue 16, "Slack conventions": what a new admin sees in Slack reads as Slack apps read.
+
+The approval chain is redrawn after a decision, times are Slack date tokens (each reader's own
+zone) with a UTC fallback, the admin's Home does not send them to "a bot admin", `/precoro
+status` speaks plainly (the planner's detail only with `verbose`), a command used wrongly gets
+its own usage line, and the manifest asks for exactly the scopes and events the code uses.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from bot.emulator.stack import SLACK_USERS, LocalStack
+from bot.slack import messages
+from tests.test_e2e_approval import dm, text_of
+
+ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
+
+
+# --- the approval chain after a decision ----------------------------------------------------------
+@pytest.mark.asyncio
+async def test_chain_is_redrawn_after_approval(stack: LocalStack) -> None:
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-1001")
+    before = text_of(message)
+    assert re.search(r":arrow_forward: Step 1 · \*now\*: Alice", before), before
+    await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)
+
+    def decided() -> dict[str, Any] | None:
+        m = stack.slack.messages[(message["channel"], message["ts"])]
+        return m if "Approved by" in text_of(m) else None
+
+    after = text_of(await stack.slack.wait_for(decided, timeout=10))
+    assert f":white_check_mark: Step 1 · approved by <@{ALICE}>" in after, after
+    assert re.search(r":arrow_forward: Step 2 · \*now\*: Bob", after), after
+    assert "now*: Alice" not in after and "next: Bob" not in after
