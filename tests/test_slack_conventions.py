@@ -37,3 +37,37 @@ async def test_chain_is_redrawn_after_approval(stack: LocalStack) -> None:
     assert f":white_check_mark: Step 1 · approved by <@{ALICE}>" in after, after
     assert re.search(r":arrow_forward: Step 2 · \*now\*: Bob", after), after
     assert "now*: Alice" not in after and "next: Bob" not in after
+
+
+# --- the admin's Home -----------------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_an_admins_home_does_not_send_them_to_a_bot_admin(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+    from tests.test_e2e_home import home, home_text
+
+    await stack.driver.open_home(ADMIN)
+    text = home_text(await home(stack, ADMIN, "not registered"))
+    assert "ask a" not in text.lower() and "register yourself" in text and "/precoro register @" in text
+
+
+# --- a command used wrongly -----------------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_a_known_command_used_wrongly_gets_its_usage_line(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+
+    answer = await stack.driver.ask(ADMIN, "register alice")
+    assert answer.startswith("Usage: `/precoro register @user`"), answer
+    assert "Admin commands" not in answer
+    assert (await stack.driver.ask(ADMIN, "remove alice")).startswith("Usage: `/precoro remove @user`")
+
+
+@pytest.mark.asyncio
+async def test_an_unknown_command_is_named_with_the_short_list(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+
+    answer = await stack.driver.ask(ADMIN, "frobnicate")
+    assert answer.startswith("Unknown command `frobnicate`; try `/precoro help`."), answer
+    assert "`register`" in answer and "Admin commands" not in answer
+    mine = await stack.driver.ask(ALICE, "frobnicate")
+    assert "`status`" in mine and "`register`" not in mine  # not an admin: their own commands
+    assert "*Admin commands*" in await stack.driver.ask(ADMIN, "help")

@@ -139,8 +139,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await reply(await _register(rt, company, team, target, rest[0], rest[1], user, override=override))
             else:
                 await ack(messages.register_usage_text())
-        else:
+        elif sub == "register":  # no @mention (`register alice`): the form needs a Slack user
+            await ack(messages.register_usage_text())
+        elif sub == "remove":
+            await ack(messages.remove_usage_text())
+        elif sub == "help":
             await ack(messages.help_text(is_admin))
+        else:
+            await ack(messages.unknown_command_text(sub, is_admin))
 
     @app.view(messages.REGISTER_CALLBACK)
     @guarded(rt.notifier, "registration form")

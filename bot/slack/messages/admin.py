@@ -20,6 +20,10 @@ def register_usage_text() -> str:
             "registers in one line. Mention the user with @ so Slack links it.")
 
 
+def remove_usage_text() -> str:
+    return "Usage: `/precoro remove @user`. Mention the user with @ so Slack links it."
+
+
 def choose_company_text(companies: Sequence[str]) -> str:
     names = ", ".join(f"`{safe(c, 40)}`" for c in companies)
     return f"Several Precoro companies are configured; name one: `/precoro register @user COMPANY`. Companies: {names}."

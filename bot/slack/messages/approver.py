@@ -38,6 +38,18 @@ def help_text(is_admin: bool) -> str:
     return "\n".join(lines)
 
 
+USER_COMMANDS = ("help", "status")
+ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery")
+
+
+def unknown_command_text(word: str, is_admin: bool) -> str:
+    """A `/precoro` subcommand the bot does not know: say so, and the short list (not the whole help)."""
+    shown = safe(word.replace("`", ""), 40) or "?"
+    names = USER_COMMANDS + (ADMIN_COMMANDS if is_admin else ())
+    return (f"Unknown command `{shown}`; try `/precoro help`. "
+            f"Commands: {', '.join(f'`{n}`' for n in names)}.")
+
+
 def not_admin_text() -> str:
     return "Only Precoro bot admins can do that. See `/precoro help` for what you can do."
 

@@ -131,8 +131,7 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
     ]
     blocks += _bulk_blocks(bulk)
     if not registered:
-        blocks.append({"type": "section", "text": mrkdwn(
-            "You are not registered as a Precoro approver yet. Ask a bot admin to run `/precoro register @you`.")})
+        blocks.append({"type": "section", "text": mrkdwn(not_registered_home_text(admin=admin is not None))})
     elif revoked:
         blocks.append({"type": "section", "text": mrkdwn(f":warning: {token_revoked_text()}")})
     if registered and not items:
@@ -174,6 +173,16 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
         blocks.append({"type": "context", "elements": [mrkdwn(
             f"and {len(on_page) - shown} more: decide the ones above first, or open Precoro.")]})
     return {"type": "home", "blocks": blocks + admin_part}
+
+
+def not_registered_home_text(*, admin: bool) -> str:
+    """The Home of someone with no approver registration. An admin is told to register themself
+    (sending them to "a bot admin" would send them to themself); anyone else, whom to ask."""
+    if admin:
+        return ("You are not registered as a Precoro approver yet. As an admin you can register yourself: "
+                "`/precoro register @yourname` (mention yourself; a form asks for your Precoro API token).")
+    return ("You are not registered as a Precoro approver yet. Ask a Precoro bot admin of your company "
+            "to run `/precoro register @you`.")
 
 
 def nothing_selected_text() -> str:
