@@ -71,3 +71,29 @@ async def test_an_unknown_command_is_named_with_the_short_list(stack: LocalStack
     mine = await stack.driver.ask(ALICE, "frobnicate")
     assert "`status`" in mine and "`register`" not in mine  # not an admin: their own commands
     assert "*Admin commands*" in await stack.driver.ask(ADMIN, "help")
+
+
+# --- `/precoro status` in plain words ---------------------------------------------------------------
+@pytest.mark.asyncio
+async def test_status_is_readable_and_verbose_keeps_the_planners_detail(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+
+    await stack.register("alice")
+    plain = await stack.driver.ask(ADMIN, "status")
+    assert "bucket" not in plain and "pace" not in plain and "```" not in plain, plain
+    assert re.search(r"Precoro requests used .*\b[\d,]+ of 150,000 per hour \(100 kept for clicks\)", plain), plain
+    assert re.search(rf"1 active approver; next check of <@{ALICE}> (now|in )", plain), plain
+    assert f" {ALICE} " not in plain, "no raw user id outside a mention"
+    verbose = await stack.driver.ask(ADMIN, "status verbose")
+    assert "bucket" in verbose and "pace" in verbose and f"{ALICE} alice@example.com" in verbose
+
+
+@pytest.mark.asyncio
+async def test_a_pause_is_said_plainly(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+
+    stack.runtime.store.quota.block("acme", stack.runtime.clock.now() + 600, "Limiter by hour")
+    plain = await stack.driver.ask(ADMIN, "status")
+    assert re.search(r"Precoro asked the bot to wait \(Limiter by hour\): it sends nothing until "
+                     r"<!date\^\d+\^\{date_short_pretty\}, \{time\}\|\w{3} \d\d, \d\d:\d\d UTC>", plain), plain
+    assert "`/precoro resume`" in plain

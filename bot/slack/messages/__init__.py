@@ -55,6 +55,7 @@ from bot.slack.messages.admin import (
     invalid_token_text,
     not_registered_text,
     not_workspace_user_text,
+    quota_status_text,
     register_usage_text,
     registered_text,
     registration_list,
@@ -198,6 +199,7 @@ from bot.slack.messages.text import (
     format_time,
     mention,
     safe,
+    slack_time,
 )
 
 __all__ = [
@@ -328,6 +330,7 @@ __all__ = [
     "parse_snooze_value",
     "precoro_refused_text",
     "precoro_unavailable_text",
+    "quota_status_text",
     "reason_required_text",
     "register_modal",
     "register_usage_text",
@@ -341,6 +344,7 @@ __all__ = [
     "request_failed_text",
     "resume_text",
     "safe",
+    "slack_time",
     "snooze_refused_text",
     "snooze_value",
     "snoozed_text",

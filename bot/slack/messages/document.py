@@ -103,8 +103,9 @@ def document_message(
     """`{"text": fallback, "blocks": [...]}` for one document in one state.
 
     `ref` (opaque, ≤ 2000 characters) is the value of the decision buttons; `actor` is the Slack
-    user id who decided; `action` ("approve"/"reject") is what WORKING, QUEUED and FAILED talk
-    about; `retry_allowed` brings the buttons back in FAILED.
+    user id who decided, `at` when (shown as a Slack date token, in each reader's zone); `tz` is
+    the approver's zone for the document's creation date; `action` ("approve"/"reject") is what
+    WORKING, QUEUED and FAILED talk about; `retry_allowed` brings the buttons back in FAILED.
     """
     check_ref(ref)
     state = MessageState(state)
@@ -130,7 +131,7 @@ def document_message(
         # Once decided or gone, the step is history; while in flight it still says where it stands.
         if step_text and state in (MessageState.WORKING, MessageState.QUEUED, MessageState.FAILED):
             blocks.append({"type": "context", "elements": [mrkdwn(step_text)]})
-        line = _state_line(doc, state, actor=actor, at=at, tz=tz, reason=reason, verb=verb,
+        line = _state_line(doc, state, actor=actor, at=at, reason=reason, verb=verb,
                            retry_allowed=retry_allowed)
         blocks.append({"type": "section", "text": mrkdwn(clip(line, SECTION_TEXT_MAX))})
 
@@ -345,7 +346,7 @@ def _gone_why(doc: Document, reason: str) -> str:
 
 
 def _state_line(
-    doc: Document, state: MessageState, *, actor: str | None, at: datetime | None, tz: str,
+    doc: Document, state: MessageState, *, actor: str | None, at: datetime | None,
     reason: str, verb: str, retry_allowed: bool,
 ) -> str:
     noun = "approval" if verb == "approve" else "rejection"
@@ -355,11 +356,11 @@ def _state_line(
     elif state is MessageState.QUEUED:
         text = f"Precoro is busy; your {noun} is queued and will be retried automatically."
     elif state is MessageState.APPROVED:
-        text = f"Approved by {mention(actor)}{at_time(at, tz)}" if actor else f"Approved{at_time(at, tz)}"
+        text = f"Approved by {mention(actor)}{at_time(at)}" if actor else f"Approved{at_time(at)}"
         if why:
             text += f": {why}"
     elif state is MessageState.REJECTED:
-        text = f"Rejected by {mention(actor)}{at_time(at, tz)}" if actor else f"Rejected{at_time(at, tz)}"
+        text = f"Rejected by {mention(actor)}{at_time(at)}" if actor else f"Rejected{at_time(at)}"
         if why:
             text += f": {why}"
     elif state is MessageState.GONE:
