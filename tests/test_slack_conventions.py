@@ -97,3 +97,55 @@ async def test_a_pause_is_said_plainly(stack: LocalStack) -> None:
     assert re.search(r"Precoro asked the bot to wait \(Limiter by hour\): it sends nothing until "
                      r"<!date\^\d+\^\{date_short_pretty\}, \{time\}\|\w{3} \d\d, \d\d:\d\d UTC>", plain), plain
     assert "`/precoro resume`" in plain
+
+
+# --- the manifest asks for what the code uses -----------------------------------------------------
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+# The bot scope each Slack Web API method needs (api.slack.com/methods); None: no scope of its own.
+# A method the code calls that is missing here fails the test: look its scope up and add it.
+METHOD_SCOPES: dict[str, str | None] = {
+    "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
+    "users_info": "users:read", "views_publish": None, "views_open": None, "views_update": None,
+    "conversations_open": "im:write",
+}
+_CALL = re.compile(r"""_call\(\s*\w+,\s*"(\w+)"|client\.((?:chat|users|views|conversations|im)_\w+)\(""")
+_EVENT = re.compile(r"""@app\.event\(\s*"(\w+)"\s*\)""")
+
+
+def _bot_sources() -> str:
+    """The served bot's Slack code (the stand-ins and the simulator are not the bot)."""
+    return "\n".join(p.read_text() for p in sorted((ROOT / "bot" / "slack").rglob("*.py")))
+
+
+def _used_scopes() -> set[str]:
+    source = _bot_sources()
+    methods = {a or b for a, b in _CALL.findall(source)}
+    assert {"chat_postMessage", "users_info", "views_publish"} <= methods, methods  # the scan sees the calls
+    unknown = methods - METHOD_SCOPES.keys()
+    assert not unknown, f"add the scope of {unknown} to METHOD_SCOPES"
+    scopes = {s for m in methods if (s := METHOD_SCOPES[m])}
+    if "@app.command(" in source:
+        scopes.add("commands")
+    if '.get("email")' in (ROOT / "bot" / "slack" / "notifier.py").read_text():
+        scopes.add("users:read.email")  # users.info shows a profile's email only with it
+    return scopes
+
+
+def test_manifest_scopes_and_events_are_what_the_code_uses() -> None:
+    import yaml
+
+    from bot.config import DEFAULT_SCOPES
+
+    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text())
+    used = _used_scopes()
+    assert "im:write" not in used  # no conversations.open: a DM to a user id needs chat:write only
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == used
+    assert set(DEFAULT_SCOPES) == used
+    events = set(_EVENT.findall(_bot_sources()))
+    assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= events
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == events
+    readme = (ROOT / "README.md").read_text()
+    setup = readme[readme.index("### 1. Create the Slack app"):readme.index("### 2.")]
+    for scope in used:
+        assert f"`{scope}`" in setup, scope
+    assert "`im:write`, " not in setup and "and `im:write`" not in setup
