@@ -149,3 +149,29 @@ def test_manifest_scopes_and_events_are_what_the_code_uses() -> None:
     for scope in used:
         assert f"`{scope}`" in setup, scope
     assert "`im:write`, " not in setup and "and `im:write`" not in setup
+
+
+# --- times in each reader's own zone --------------------------------------------------------------
+DATE_TOKEN = re.compile(r"<!date\^\d+\^\{date_short_pretty\}, \{time\}\|[A-Z][a-z]{2} \d\d, \d\d:\d\d UTC>")
+
+
+@pytest.mark.asyncio
+async def test_times_are_slack_date_tokens_with_a_utc_fallback(stack: LocalStack) -> None:
+    from bot.emulator.stack import ADMIN
+
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-1001")
+    await stack.driver.click(ALICE, message, messages.ACTION_APPROVE)
+    decided = await stack.slack.wait_for(lambda: (m := stack.slack.messages[(message["channel"], message["ts"])])
+                                         and "Approved by" in text_of(m) and m, timeout=10)
+    assert DATE_TOKEN.search(text_of(decided)), text_of(decided)
+    await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", ALICE).last_polled_at)
+    for command in ("list", "audit"):
+        answer = await stack.driver.ask(ADMIN, command)
+        assert DATE_TOKEN.search(answer), (command, answer)
+        assert " CET" not in answer and " CEST" not in answer
+    assert DATE_TOKEN.search(await stack.driver.ask(ALICE, "status"))
+    # Plain-text parts never carry a token (Slack would show it raw there).
+    for block in decided["blocks"]:
+        if block.get("type") == "header":
+            assert "<!date" not in block["text"]["text"]
