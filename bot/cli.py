@@ -238,7 +238,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     rt = Runtime.build(config)
 
     async def report() -> list[str]:
-        return ["\n".join(describe(await rt.scheduler.snapshot(company), limit=None if args.all else 50))
+        return ["\n".join(describe(await rt.scheduler.snapshot(company), limit=None if args.all else 50,
+                                    verbose=getattr(args, "verbose", False)))
                 for company in config.companies]
 
     try:
@@ -361,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="each company's quota use, poll budget and next polls")
     status.add_argument("--config", default=None, help=CONFIG_HELP)
     status.add_argument("--all", action="store_true", help="list every approver (default: the next 50)")
+    status.add_argument("--verbose", action="store_true",
+                        help="add the planner's detail (pace this hour, token bucket, what may start now)")
     status.set_defaults(run=cmd_status)
     resume_cmd = sub.add_parser("resume", help="clear a company's pause after Precoro answered 429")
     resume_cmd.add_argument("company")

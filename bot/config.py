@@ -101,7 +101,11 @@ class _Problems:
             raise ConfigErrors(self.errors)
 
 
-DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "users:read.email", "im:write")
+# The bot scopes of slack-app-manifest.yaml: chat:write (post and update DMs; a DM to a user id
+# needs no im:write), commands (/precoro), users:read (users.info: time zone, admin flags) and
+# users:read.email (the profile email that registration checks). tests/test_slack_conventions.py
+# checks them against the Slack methods the code calls.
+DEFAULT_SCOPES = ("chat:write", "commands", "users:read", "users:read.email")
 
 
 @dataclass(frozen=True)

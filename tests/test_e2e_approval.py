@@ -268,10 +268,13 @@ async def test_status_shows_admins_the_quota_the_pace_and_a_pause(stack: LocalSt
 
     spent = stack.precoro.quota_used("acme", 3600)
     report = await stack.driver.ask(ADMIN, "status")
-    used = int(re.search(r"window 1 h: (\d+) of 150000 requests used, 100 kept for clicks", report)[1])
+    used = int(re.search(r"Precoro requests used .*\b([\d,]+) of 150,000 per hour \(100 kept for clicks\)",
+                         report)[1].replace(",", ""))
     assert used >= spent > 0, "every request Precoro counted is in the ledger"
-    assert re.search(rf"{ALICE} alice@example.com: every [\d.]+ (s|min|h), .* next ", report)
+    assert re.search(rf"next check of <@{ALICE}> (now|in )", report)
+    verbose = await stack.driver.ask(ADMIN, "status verbose")
+    assert re.search(rf"{ALICE} alice@example.com: every [\d.]+ (s|min|h), .* next ", verbose)
 
     stack.runtime.store.quota.block("acme", stack.runtime.clock.now() + 600, "Route based limiter by minute")
     paused = await stack.driver.ask(ADMIN, "status")
-    assert "paused by Precoro until" in paused and "Route based limiter by minute" in paused
+    assert "Precoro asked the bot to wait (Route based limiter by minute)" in paused and "<!date^" in paused

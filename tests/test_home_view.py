@@ -34,7 +34,8 @@ def test_grouped_by_type_oldest_first_with_amount_requester_and_age() -> None:
     assert shown.index("X-3") < shown.index("X-1")
     assert "1,234.50 EUR" in shown and "Ann Lee" in shown and "waiting 2 d" in shown and "waiting 30 h" in shown
     assert "&lt;!channel&gt; Supplies" in shown and "<!channel>" not in shown
-    assert "CET" in shown  # the approver's time zone
+    # Each reader's own zone: a Slack date token, with a UTC fallback (not the server's zone)
+    assert f"<!date^{int(NOW.timestamp())}^{{date_short_pretty}}, {{time}}|Nov 25, 12:00 UTC>" in shown
     _check_view(view)
 
 

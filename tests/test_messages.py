@@ -22,12 +22,14 @@ from bot.slack.messages import MessageState
 LINK = "https://app.precoro.com/purchase/order/1001"
 REF = "c1:U123:purchaseorders:1001"
 AT = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)  # 14:02 in New York (EST)
+AT_SHOWN = "<!date^1736190120^{date_short_pretty}, {time}|Jan 06, 19:02 UTC>"  # AT as Slack shows it to each reader
 
 
 # --- a small Block Kit validator ---------------------------------------------------------------
 BLOCK_TYPES = {"header", "section", "context", "actions", "input", "divider"}
 ELEMENT_TYPES = {"button", "plain_text_input"}
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<https?://[^|<> ]+\|[^<>|]*>")  # mentions and links the bot made
+# mentions, links and date tokens the bot made
+MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<https?://[^|<> ]+\|[^<>|]*>|<!date\^\d+\^[^|<>]+\|[^<>|]+>")
 ENTITY = re.compile(r"&(amp|lt|gt);")
 
 
@@ -234,9 +236,9 @@ def test_failed_with_retry_brings_buttons_back() -> None:
         ({"state": MessageState.QUEUED},
          ":clock3: Precoro is busy; your approval is queued and will be retried automatically."),
         ({"state": MessageState.APPROVED, "actor": "U42", "at": AT},
-         ":white_check_mark: Approved by <@U42> at Jan 06, 14:02 EST"),
+         ":white_check_mark: Approved by <@U42> at <!date^1736190120^{date_short_pretty}, {time}|Jan 06, 19:02 UTC>"),
         ({"state": MessageState.REJECTED, "actor": "U42", "at": AT, "reason": "Over budget"},
-         ":x: Rejected by <@U42> at Jan 06, 14:02 EST: Over budget"),
+         ":x: Rejected by <@U42> at <!date^1736190120^{date_short_pretty}, {time}|Jan 06, 19:02 UTC>: Over budget"),
         ({"state": MessageState.GONE, "reason": "withdrawn"},
          ":information_source: No longer waiting for you: withdrawn"),
         ({"state": MessageState.FAILED, "reason": "token refused"},
@@ -439,8 +441,8 @@ def test_command_replies() -> None:
     assert m.not_registered_text("U1").startswith("<@U1> is not registered")
     assert m.token_rejected_text("401 <bad>") == \
         "Precoro did not accept that token: 401 &lt;bad&gt;. Nothing was stored."
-    assert m.already_decided_text("approve", actor="U2", at=AT, tz="Europe/Berlin") == \
-        "This document was already approved by <@U2> at Jan 06, 20:02 CET; nothing changed."
+    assert m.already_decided_text("approve", actor="U2", at=AT) == \
+        f"This document was already approved by <@U2> at {AT_SHOWN}; nothing changed."
     assert m.already_decided_text() == "This document was already decided; nothing changed."
     assert m.mention("<!channel>") == "&lt;!channel&gt;"
     for text in (m.not_admin_text(), m.precoro_unavailable_text(), m.help_text(True),
@@ -454,7 +456,7 @@ def test_registration_list() -> None:
     text = m.registration_list(rows, "America/New_York")
     assert text.splitlines() == [
         "*Registered approvers (2)*",
-        "• <@U1> · a@x.com · active · last checked Jan 06, 14:02 EST",
+        f"• <@U1> · a@x.com · active · last checked {AT_SHOWN}",
         "• <@U2> · b@x.com · token revoked · last checked never",
     ]
     assert "No approvers are registered" in m.registration_list([], "UTC")
@@ -508,9 +510,9 @@ def test_audit_log_text_shows_who_what_when_and_result() -> None:
             (AT, "globex", "U0ADMIN", "token.register", "<@U0CAROL>", "refused by Precoro")]
     assert m.audit_log_text(rows, "America/New_York").splitlines() == [
         "*Audit log: the last 3 entries*",
-        "• Jan 06, 14:02 EST · <@U0ALICE> · decision.approve purchaseorders/PO-1 → approved",
-        "• Jan 06, 14:02 EST · precoro · token.revoked <@U0BOB> → poll",
-        "• Jan 06, 14:02 EST · <@U0ADMIN> · token.register <@U0CAROL> → refused by Precoro",
+        f"• {AT_SHOWN} · <@U0ALICE> · decision.approve purchaseorders/PO-1 → approved",
+        f"• {AT_SHOWN} · precoro · token.revoked <@U0BOB> → poll",
+        f"• {AT_SHOWN} · <@U0ADMIN> · token.register <@U0CAROL> → refused by Precoro",
     ]
     assert "· globex ·" in m.audit_log_text(rows, "UTC", show_company=True)
     assert "empty" in m.audit_log_text([], "UTC")
@@ -519,7 +521,7 @@ def test_audit_log_text_shows_who_what_when_and_result() -> None:
 def test_audit_log_text_escapes_and_stays_within_a_section() -> None:
     sneaky = [(AT, "acme", "<!channel>", "decision.approve", "invoices/<!here>", "x" * 500)]
     text = m.audit_log_text(sneaky, "UTC")
-    assert "<!" not in text and "&lt;!channel&gt;" in text
+    assert "<!" not in text.replace(AT_SHOWN, "") and "&lt;!channel&gt;" in text  # only the bot's date token
     rows = [(AT, "acme", f"U{i:08d}", "decision.approve", f"invoices/INV-{i}", "approved") for i in range(300)]
     text = m.audit_log_text(rows, "UTC")
     assert len(text) <= 3000 and re.search(r"\nand \d+ more$", text)

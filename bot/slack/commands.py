@@ -116,7 +116,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await reply(await rt.store.run(resume, rt, company, user))
         elif sub == "status":
             await ack()  # Slack's 3 s: the planner's report may first learn from a week of messages
-            await reply(await status_text(rt, team=team, user=user, companies=admin_of))
+            verbose = [a.lower() for a in args] == ["verbose"]
+            await reply(await status_text(rt, team=team, user=user, companies=admin_of, verbose=verbose))
         elif sub == "remove" and len(args) == 1 and parse_mention(args[0]):
             await ack()
             await _remove(rt, respond, team, user, parse_mention(args[0]) or "", mine)
@@ -139,8 +140,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
                 await reply(await _register(rt, company, team, target, rest[0], rest[1], user, override=override))
             else:
                 await ack(messages.register_usage_text())
-        else:
+        elif sub == "register":  # no @mention (`register alice`): the form needs a Slack user
+            await ack(messages.register_usage_text())
+        elif sub == "remove":
+            await ack(messages.remove_usage_text())
+        elif sub == "help":
             await ack(messages.help_text(is_admin))
+        else:
+            await ack(messages.unknown_command_text(sub, is_admin))
 
     @app.view(messages.REGISTER_CALLBACK)
     @guarded(rt.notifier, "registration form")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import clip, findings_status_line, format_time, resume_text, safe
+from bot.slack.messages import clip, findings_status_line, quota_status_text, resume_text, safe, slack_time
 from bot.sync.status import describe
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def _when(at: float | None) -> str:
-    return format_time(datetime.fromtimestamp(at, tz=UTC), "UTC") if at else "never"
+    return slack_time(datetime.fromtimestamp(at, tz=UTC)) if at else "never"
 
 
 APPROVERS_SHOWN = 12  # with the windows and budget lines, well within STATUS_MAX
@@ -33,9 +33,11 @@ def resume(rt: Runtime, company: str, by: str) -> str:
     return resume_text(company, cleared)
 
 
-async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]) -> str:
+async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str], verbose: bool = False) -> str:
     """The caller's own registrations (in this workspace); then, for each company in `companies`
-    (those the caller administers, never another customer's), its discovery, quota and polling."""
+    (those the caller administers, never another customer's), its discovery, quota and polling in
+    plain words; `verbose` (`/precoro status verbose`) adds the planner's report as
+    `precoro-bot status --verbose` prints it."""
     lines = []
     mine = await rt.store.run(rt.store.approvers.for_slack_user, team, user)
     if mine:
@@ -55,6 +57,13 @@ async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]
         if rt.adapt is not None and (learned := findings_status_line(
                 await rt.store.run(rt.adapt.status_sentences, company.id))):
             lines.append(learned)
-        report = "\n".join(describe(await rt.scheduler.snapshot(company), limit=APPROVERS_SHOWN))
-        lines.append(f"```{report}```")
+        snap = await rt.scheduler.snapshot(company)
+        lines.append(quota_status_text(
+            company.id, windows=[(w.seconds, used, w.limit, w.reserve) for w, used in snap.windows],
+            paused_until=datetime.fromtimestamp(snap.paused[0], tz=UTC) if snap.paused else None,
+            paused_reason=snap.paused[1] if snap.paused else "",
+            next_checks=[(r.approver.slack_user_id, r.next_poll - snap.at) for r in snap.approvers]))
+        if verbose:
+            report = "\n".join(describe(snap, limit=APPROVERS_SHOWN, verbose=True))
+            lines.append(f"```{report}```")
     return clip("\n".join(lines), STATUS_MAX)

@@ -49,8 +49,10 @@ def company_status(company: CompanyConfig, p: Plan, *, policy: str, paused: tupl
                          paused=paused if paused is not None and paused[0] > p.at else None)
 
 
-def describe(status: CompanyStatus, *, limit: int | None = 50) -> list[str]:
-    """`precoro-bot status` lines for one company (pure: everything comes from the snapshot)."""
+def describe(status: CompanyStatus, *, limit: int | None = 50, verbose: bool = False) -> list[str]:
+    """`precoro-bot status` lines for one company (pure: everything comes from the snapshot).
+    `verbose` adds the planner's own terms (its pace this hour, its token bucket, what may start
+    now): for whoever tunes the planner, not for an admin asking whether the bot keeps up."""
     p = status.plan
     lines = [f"company {status.company} (planner: {status.policy}) at {_utc(status.at)}"]
     for window, used in status.windows:
@@ -58,10 +60,12 @@ def describe(status: CompanyStatus, *, limit: int | None = 50) -> list[str]:
                      f"{window.reserve} kept for clicks")
     if status.paused:
         lines.append(f"  paused by Precoro until {_utc(status.paused[0])}: {status.paused[1]}")
-    pace = p.hour_budget_per_day / p.budget_per_day if p.budget_per_day > 0 else 0.0
-    lines.append(f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "
-                 f"{p.interactive_per_day:.0f}/day); this hour at x{pace:.2f} pace; "
-                 f"bucket {p.bucket:.1f}; may start now: {p.allowance} request(s)")
+    polls = (f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "
+             f"{p.interactive_per_day:.0f}/day)")
+    if verbose:
+        pace = p.hour_budget_per_day / p.budget_per_day if p.budget_per_day > 0 else 0.0
+        polls += f"; this hour at x{pace:.2f} pace; bucket {p.bucket:.1f}; may start now: {p.allowance} request(s)"
+    lines.append(polls)
     rows = status.approvers if limit is None else status.approvers[:limit]
     lines.append(f"  {len(status.approvers)} active approver(s), next poll first:")
     for r in rows:

@@ -7,17 +7,33 @@ emails and reasons from Precoro or Slack are escaped (`safe`, `mention`).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.slack.messages.text import DASH, EMAIL_MAX, SECTION_TEXT_MAX, SLACK_USER_ID, format_time, mention, safe
+from bot.slack.messages.text import (
+    DASH,
+    EMAIL_MAX,
+    SECTION_TEXT_MAX,
+    SLACK_USER_ID,
+    format_age,
+    format_span,
+    mention,
+    plural,
+    safe,
+    slack_time,
+)
 
 
 # --- registration and tokens ----------------------------------------------------------------------
 def register_usage_text() -> str:
     return ("Usage: `/precoro register @user` opens a form, or `/precoro register @user email token` "
             "registers in one line. Mention the user with @ so Slack links it.")
+
+
+def remove_usage_text() -> str:
+    return "Usage: `/precoro remove @user`. Mention the user with @ so Slack links it."
 
 
 def choose_company_text(companies: Sequence[str]) -> str:
@@ -82,14 +98,15 @@ def not_registered_text(user: str) -> str:
 
 
 def registration_list(rows: Sequence[tuple[str, str, str, datetime | None]], tz: str) -> str:
-    """Rows of (Slack user id, email, status, last polled) as one mrkdwn list, ≤ 3000 characters."""
+    """Rows of (Slack user id, email, status, last polled) as one mrkdwn list, ≤ 3000 characters.
+    Times are Slack date tokens (each reader's zone); `tz` no longer changes them."""
     if not rows:
         return "No approvers are registered yet. Register one with `/precoro register @user`."
     head = f"*Registered approvers ({len(rows)})*"
     lines: list[str] = []
     used = len(head)
     for shown, (user, email, status, last_polled) in enumerate(rows):
-        polled = format_time(last_polled, tz) if last_polled else "never"
+        polled = slack_time(last_polled) if last_polled else "never"
         line = (f"• {mention(user)} · {safe(email, 100) or DASH} · {safe(status, 40) or DASH}"
                 f" · last checked {polled}")
         left = len(rows) - shown
@@ -116,6 +133,42 @@ def resume_text(company: str, cleared: bool) -> str:
     if cleared:
         return f"The Precoro pause of *{company}* is cleared: requests go out again now."
     return f"*{company}* is not paused by Precoro."
+
+
+# --- `/precoro status` for admins -----------------------------------------------------------------
+NEXT_CHECKS_SHOWN = 5
+
+
+def _in(seconds: float) -> str:
+    """`in 3 min`; `now` when due; `not planned` when the planner gives the approver no poll."""
+    if not math.isfinite(seconds):
+        return "not planned"
+    if seconds <= 0:
+        return "now"
+    return "in under a minute" if seconds < 60 else f"in {format_age(seconds)}"
+
+
+def quota_status_text(company: str, *, windows: Sequence[tuple[float, int, int, int]],
+                      paused_until: datetime | None, paused_reason: str,
+                      next_checks: Sequence[tuple[str, float]], shown: int = NEXT_CHECKS_SHOWN) -> str:
+    """A company's Precoro use in plain words for an admin (the planner's own terms are behind
+    `/precoro status verbose`): requests used of the limit per window (`windows`: seconds, used,
+    limit, kept for clicks), a pause said plainly, and when each approver is next checked
+    (`next_checks`: Slack user id and seconds from now, soonest first), named by mention."""
+    used = " · ".join(f"{u:,} of {limit:,} per {format_span(sec)}" + (f" ({keep:,} kept for clicks)" if keep else "")
+                      for sec, u, limit, keep in windows)
+    lines = [f"*{safe(company, 40)}*: Precoro requests used {used or DASH}"]
+    if paused_until is not None:
+        why = f" ({safe(paused_reason, 200)})" if paused_reason.strip() else ""
+        lines.append(f":double_vertical_bar: Precoro asked the bot to wait{why}: it sends nothing until "
+                     f"{slack_time(paused_until)}, then goes on by itself. `/precoro resume` goes on now.")
+    if not next_checks:
+        lines.append("No active approvers to check.")
+    else:
+        checks = [f"{mention(user)} {_in(after)}" for user, after in next_checks[:shown]]
+        more = f" and {len(next_checks) - shown} more" if len(next_checks) > shown else ""
+        lines.append(f"{plural(len(next_checks), 'active approver')}; next check of " + ", ".join(checks) + more + ".")
+    return "\n".join(lines)
 
 
 # --- company discovery ----------------------------------------------------------------------------
@@ -154,7 +207,7 @@ def discovery_status_line(user: str | None, cursor: datetime | None, fallback: S
     if user is None:
         why = f" ({safe(note, 80)})" if note else ""
         return f"Discovery: off{why}; each approver's waiting list is polled."
-    since = format_time(cursor, "UTC") if cursor else "not yet"
+    since = slack_time(cursor) if cursor else "not yet"
     line = f"Discovery: on with {mention(user)}'s token; last complete read {since}."
     if fallback:
         line += f" Left to per-approver polls (no readable approval steps): {', '.join(sorted(fallback))}."
@@ -211,7 +264,8 @@ def audit_usage_text() -> str:
 def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz: str, *,
                    show_company: bool = False) -> str:
     """Rows of (when, company, actor, action, subject, outcome), newest first, as one mrkdwn list
-    of at most 3000 characters: who did what, when, with what result."""
+    of at most 3000 characters: who did what, when (a Slack date token, so `tz` no longer changes
+    it), with what result."""
     if not rows:
         return "The audit log is empty: no decisions or token changes yet."
     head = f"*Audit log: the last {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}*"
@@ -222,7 +276,7 @@ def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz:
         match = _SUBJECT_MENTION.match(subject or "")
         what = f"{safe(action, 40)} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
         where = f" · {safe(company, 40)}" if show_company else ""
-        line = f"• {format_time(at, tz)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
+        line = f"• {slack_time(at)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
         left = len(rows) - shown
         if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
             lines.append(f"and {left} more")

@@ -29,6 +29,7 @@ def help_text(is_admin: bool) -> str:
             "• `/precoro register @user email token [override]`: register in one line (the email must be "
             "the user's Slack email; `override` accepts another, audited)",
             "• `/precoro remove @user`: remove an approver and delete their token",
+            "• `/precoro status verbose`: status with the poll planner's detail",
             "• `/precoro resume`: clear a pause after Precoro answered 429 (status shows it)",
             f"• `/precoro audit [N]`: the last N decisions and token changes (default {AUDIT_DEFAULT}, "
             f"at most {AUDIT_MAX})",
@@ -36,6 +37,18 @@ def help_text(is_admin: bool) -> str:
             "approver's token (it must see the whole company); `/precoro discovery off` stops it",
         ]
     return "\n".join(lines)
+
+
+USER_COMMANDS = ("help", "status")
+ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery")
+
+
+def unknown_command_text(word: str, is_admin: bool) -> str:
+    """A `/precoro` subcommand the bot does not know: say so, and the short list (not the whole help)."""
+    shown = safe(word.replace("`", ""), 40) or "?"
+    names = USER_COMMANDS + (ADMIN_COMMANDS if is_admin else ())
+    return (f"Unknown command `{shown}`; try `/precoro help`. "
+            f"Commands: {', '.join(f'`{n}`' for n in names)}.")
 
 
 def not_admin_text() -> str:
@@ -60,13 +73,13 @@ def wrong_user_text(owner: str) -> str:
 
 
 def already_decided_text(
-    decision: str = "", *, actor: str | None = None, at: datetime | None = None, tz: str = "UTC"
+    decision: str = "", *, actor: str | None = None, at: datetime | None = None
 ) -> str:
-    """A second click on a decided document: who decided it and when; nothing changed."""
+    """A second click on a decided document: who decided it and when (a Slack date token); nothing changed."""
     word = {"approve": "approved", "approved": "approved", "reject": "rejected",
             "rejected": "rejected"}.get(clean(decision).lower(), safe(decision, 100) or "decided")
     by = f" by {mention(actor)}" if actor else ""
-    return f"This document was already {word}{by}{at_time(at, tz)}; nothing changed."
+    return f"This document was already {word}{by}{at_time(at)}; nothing changed."
 
 
 def token_revoked_text() -> str:

@@ -103,8 +103,9 @@ def document_message(
     """`{"text": fallback, "blocks": [...]}` for one document in one state.
 
     `ref` (opaque, ≤ 2000 characters) is the value of the decision buttons; `actor` is the Slack
-    user id who decided; `action` ("approve"/"reject") is what WORKING, QUEUED and FAILED talk
-    about; `retry_allowed` brings the buttons back in FAILED.
+    user id who decided, `at` when (shown as a Slack date token, in each reader's zone); `tz` is
+    the approver's zone for the document's creation date; `action` ("approve"/"reject") is what
+    WORKING, QUEUED and FAILED talk about; `retry_allowed` brings the buttons back in FAILED.
     """
     check_ref(ref)
     state = MessageState(state)
@@ -116,7 +117,9 @@ def document_message(
     custom = _custom_fields(doc)
     if custom:
         blocks.append({"type": "section", "fields": custom})
-    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link), _chain_block(doc)):
+    decided = (state, actor) if state in (MessageState.APPROVED, MessageState.REJECTED) else None
+    for extra in (_note_block(doc), _items_block(doc, link), _attachments_block(doc, link),
+                  _chain_block(doc, decided)):
         if extra:
             blocks.append(extra)
     step = _step(doc)
@@ -128,7 +131,7 @@ def document_message(
         # Once decided or gone, the step is history; while in flight it still says where it stands.
         if step_text and state in (MessageState.WORKING, MessageState.QUEUED, MessageState.FAILED):
             blocks.append({"type": "context", "elements": [mrkdwn(step_text)]})
-        line = _state_line(doc, state, actor=actor, at=at, tz=tz, reason=reason, verb=verb,
+        line = _state_line(doc, state, actor=actor, at=at, reason=reason, verb=verb,
                            retry_allowed=retry_allowed)
         blocks.append({"type": "section", "text": mrkdwn(clip(line, SECTION_TEXT_MAX))})
 
@@ -284,19 +287,41 @@ def _names(people: Sequence[Any]) -> str:
     return ", ".join(names) or DASH
 
 
-def _chain_block(doc: Document) -> dict[str, Any] | None:
-    """Who approved before, who holds it now, who comes next."""
+def _chain_block(doc: Document, decided: tuple[MessageState, str | None] | None = None) -> dict[str, Any] | None:
+    """Who approved before, who holds it now, who comes next.
+
+    `doc` is the copy the bot stored when it posted the message, taken before this approver
+    decided. With `decided` (APPROVED or REJECTED, and the Slack user who decided) the chain is
+    redrawn as it stands after the decision: the step that waited for them is done by them, and
+    after an approval the step after it holds the document now (a step is done once one of its
+    approvers approved); after a rejection no later step comes (Precoro's rejection is final).
+    """
     if len(doc.approval_steps) < 2:
         return None
     current = _step(doc)
+    state, actor = decided if decided is not None else (None, None)
+    by = f" by {mention(actor)}" if actor else ""
+    promote = stopped = False  # the step after an approved one holds it now; none after a rejection
     lines = []
     for step in doc.approval_steps[:CHAIN_SHOWN]:
         name = safe(step.name, NAME_MAX) or "Step"
         if step.done:
             lines.append(f":white_check_mark: {name} · approved by {_names(step.approved_by or step.approvers)}")
         elif current is not None and step.name == current.name and not current.done:
-            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
             current = None  # steps after it are "next"
+            if state is MessageState.APPROVED:
+                lines.append(f":white_check_mark: {name} · approved{by}")
+                promote = True
+            elif state is MessageState.REJECTED:
+                lines.append(f":x: {name} · rejected{by}")
+                stopped = True
+            else:
+                lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+        elif promote:
+            lines.append(f":arrow_forward: {name} · *now*: {_names(step.approvers)}")
+            promote = False
+        elif stopped:
+            lines.append(f":white_small_square: {name} · not reached: {_names(step.approvers)}")
         else:
             lines.append(f":white_small_square: {name} · next: {_names(step.approvers)}")
     if len(doc.approval_steps) > CHAIN_SHOWN:
@@ -321,7 +346,7 @@ def _gone_why(doc: Document, reason: str) -> str:
 
 
 def _state_line(
-    doc: Document, state: MessageState, *, actor: str | None, at: datetime | None, tz: str,
+    doc: Document, state: MessageState, *, actor: str | None, at: datetime | None,
     reason: str, verb: str, retry_allowed: bool,
 ) -> str:
     noun = "approval" if verb == "approve" else "rejection"
@@ -331,11 +356,11 @@ def _state_line(
     elif state is MessageState.QUEUED:
         text = f"Precoro is busy; your {noun} is queued and will be retried automatically."
     elif state is MessageState.APPROVED:
-        text = f"Approved by {mention(actor)}{at_time(at, tz)}" if actor else f"Approved{at_time(at, tz)}"
+        text = f"Approved by {mention(actor)}{at_time(at)}" if actor else f"Approved{at_time(at)}"
         if why:
             text += f": {why}"
     elif state is MessageState.REJECTED:
-        text = f"Rejected by {mention(actor)}{at_time(at, tz)}" if actor else f"Rejected{at_time(at, tz)}"
+        text = f"Rejected by {mention(actor)}{at_time(at)}" if actor else f"Rejected{at_time(at)}"
         if why:
             text += f": {why}"
     elif state is MessageState.GONE:

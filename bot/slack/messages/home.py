@@ -54,13 +54,13 @@ from bot.slack.messages.text import (
     format_age,
     format_amount,
     format_span,
-    format_time,
     mention,
     mrkdwn,
     option,
     plain,
     plural,
     safe,
+    slack_time,
 )
 
 VIEW_BLOCKS_MAX = 100
@@ -124,15 +124,14 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
     of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
     and small enough that the click payload Slack sends back stays under 256 KB."""
     admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
-        (_admin_blocks(admin, tz) if admin is not None else [])
+        (_admin_blocks(admin) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
-        {"type": "context", "elements": [mrkdwn(f"Oldest first · updated {format_time(now, tz)}")]},
+        {"type": "context", "elements": [mrkdwn(f"Oldest first · updated {slack_time(now)}")]},
     ]
     blocks += _bulk_blocks(bulk)
     if not registered:
-        blocks.append({"type": "section", "text": mrkdwn(
-            "You are not registered as a Precoro approver yet. Ask a bot admin to run `/precoro register @you`.")})
+        blocks.append({"type": "section", "text": mrkdwn(not_registered_home_text(admin=admin is not None))})
     elif revoked:
         blocks.append({"type": "section", "text": mrkdwn(f":warning: {token_revoked_text()}")})
     if registered and not items:
@@ -174,6 +173,16 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
         blocks.append({"type": "context", "elements": [mrkdwn(
             f"and {len(on_page) - shown} more: decide the ones above first, or open Precoro.")]})
     return {"type": "home", "blocks": blocks + admin_part}
+
+
+def not_registered_home_text(*, admin: bool) -> str:
+    """The Home of someone with no approver registration. An admin is told to register themself
+    (sending them to "a bot admin" would send them to themself); anyone else, whom to ask."""
+    if admin:
+        return ("You are not registered as a Precoro approver yet. As an admin you can register yourself: "
+                "`/precoro register @yourname` (mention yourself; a form asks for your Precoro API token).")
+    return ("You are not registered as a Precoro approver yet. Ask a Precoro bot admin of your company "
+            "to run `/precoro register @you`.")
 
 
 def nothing_selected_text() -> str:
@@ -265,14 +274,14 @@ def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
 
 
 # --- the admin section ----------------------------------------------------------------------------
-def _admin_blocks(admin: AdminSummary, tz: str) -> list[dict[str, Any]]:
+def _admin_blocks(admin: AdminSummary) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"type": "divider"},
                                     {"type": "header", "text": plain("Admin", HEADER_TEXT_MAX)}]
     head = f"*Approvers ({len(admin.approvers)})*"
     lines: list[str] = []
     used = len(head)
     for shown, row in enumerate(admin.approvers):
-        polled = format_time(row.last_polled, tz) if row.last_polled else "never"
+        polled = slack_time(row.last_polled) if row.last_polled else "never"
         mark = ":white_check_mark:" if row.status == "active" else ":no_entry:"
         line = (f"• {mark} {mention(row.user)} · {safe(row.company, 40)} · {safe(row.email, 100) or DASH} · "
                 f"{safe(row.status, 20)} · {plural(row.waiting, 'document')} waiting · last checked {polled}")
@@ -292,7 +301,7 @@ def _admin_blocks(admin: AdminSummary, tz: str) -> list[dict[str, Any]]:
             for seconds, used_, limit, reserve in q.windows)
         line = f"• *{safe(q.company, 40)}*: {windows or DASH}"
         if q.paused_until is not None:
-            line += f" · paused by Precoro until {format_time(q.paused_until, tz)}"
+            line += f" · paused by Precoro until {slack_time(q.paused_until)}"
         quota_lines.append(line)
     if len(admin.quotas) > 20:
         quota_lines.append(f"and {len(admin.quotas) - 20} more")

@@ -24,10 +24,10 @@ from bot.slack.messages.text import (
     escape,
     format_age,
     format_amount,
-    format_time,
     mrkdwn,
     mrkdwn_link,
     safe,
+    slack_time,
 )
 
 REMINDER_SHOWN = 10
@@ -111,13 +111,14 @@ def digest_message(items: Sequence[HomeItem], *, now: datetime, tz: str) -> dict
         blocks.append({"type": "section", "text": mrkdwn(text)})
     more = f"and {count - DIGEST_SHOWN} more. " if count > DIGEST_SHOWN else ""
     blocks.append({"type": "context", "elements": [mrkdwn(
-        f"{more}Decide them from their messages or the bot's *Home* tab · {format_time(now, tz)}")]})
+        f"{more}Decide them from their messages or the bot's *Home* tab · {slack_time(now)}")]})
     return {"text": f"Good morning: {count} document{'s' if count != 1 else ''} waiting for your approval",
             "blocks": blocks}
 
 
 def snoozed_text(doc: Document, at: datetime, tz: str) -> str:
-    return f"Snoozed. I'll remind you about {safe(doc_title(doc), NAME_MAX)} on {format_time(at, tz)}."
+    """`at` is a Slack date token (the reader's zone); `tz` no longer changes it."""
+    return f"Snoozed. I'll remind you about {safe(doc_title(doc), NAME_MAX)} on {slack_time(at)}."
 
 
 def snooze_refused_text() -> str:

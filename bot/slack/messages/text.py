@@ -3,7 +3,8 @@
 Text that comes from Precoro (names, suppliers, reasons) goes through `safe`: control characters
 dropped, escaped for mrkdwn (`&`, `<`, `>`) and clipped to a limit, so a supplier called
 `<!channel>` is shown, not executed, and a long name never breaks a message. Amounts and times
-are formatted here too; times come in as arguments (no clock read), in the reader's time zone.
+are formatted here too; times come in as arguments (no clock read). A time in mrkdwn is a Slack
+date token (`slack_time`: each reader sees their own zone); `format_time` is for plain text.
 """
 
 from __future__ import annotations
@@ -161,6 +162,19 @@ def format_time(at: datetime, tz: str) -> str:
     return _local(at, tz).strftime("%b %d, %H:%M %Z").strip()
 
 
+def slack_time(at: datetime) -> str:
+    """`<!date^1736186520^{date_short_pretty}, {time}|Jan 06, 19:02 UTC>`: a time in mrkdwn.
+
+    Slack shows a date token in each reader's own zone and format ("today, 20:02" in Berlin,
+    "today, 2:02 PM" in New York), so one message reads right for every reader, and a time stays
+    right when the reader travels. Clients that cannot render the token (notifications, some
+    integrations) show the fallback, in UTC so it is never ambiguous. Only mrkdwn renders the
+    token: a plain_text field (headers, modal titles, buttons) takes `format_time` instead.
+    Naive times are UTC."""
+    aware = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}}, {{time}}|{format_time(aware, 'UTC')}>"
+
+
 def format_date(at: datetime | None, tz: str) -> str:
     """`Jan 05, 2025` in the zone `tz`; `—` when unknown."""
     if at is None:
@@ -168,9 +182,9 @@ def format_date(at: datetime | None, tz: str) -> str:
     return _local(at, tz).strftime("%b %d, %Y")
 
 
-def at_time(at: datetime | None, tz: str) -> str:
-    """` at Jan 05, 14:02 CET`, or "" when the time is unknown."""
-    return f" at {format_time(at, tz)}" if at is not None else ""
+def at_time(at: datetime | None) -> str:
+    """` at <date token>` (mrkdwn, `slack_time`), or "" when the time is unknown."""
+    return f" at {slack_time(at)}" if at is not None else ""
 
 
 def format_age(seconds: float) -> str:
