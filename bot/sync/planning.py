@@ -216,20 +216,6 @@ def list_room(spends: list[Spend], company: CompanyConfig, now: float) -> int:
     return max(0, LIST_URL_VARIANTS - started)
 
 
-def _waiting_since(document: str, seen: float) -> float:
-    """When a posted document started waiting: its last change in Precoro before we saw it
-    (`updateDate`, else `createDate`), within the week before; else when we first saw it."""
-    try:
-        raw = json.loads(document)
-    except ValueError:
-        return seen
-    changed = parse_time(raw.get("updateDate") or raw.get("createDate")) if isinstance(raw, dict) else None
-    if changed is None:
-        return seen
-    at = changed.timestamp()
-    return at if seen - LEARN_DAYS * DAY <= at <= seen else seen
-
-
 def waiting_since(document: str, seen: float) -> float:
     """When a posted document started waiting: its last change in Precoro before we saw it
     (`updateDate`, else `createDate`), within the week before; else when we first saw it."""

@@ -103,19 +103,23 @@ def registration_list(rows: Sequence[tuple[str, str, str, datetime | None]], tz:
     if not rows:
         return "No approvers are registered yet. Register one with `/precoro register @user`."
     head = f"*Registered approvers ({len(rows)})*"
-    lines: list[str] = []
+    return _fit(head, [f"• {mention(user)} · {safe(email, 100) or DASH} · {safe(status, 40) or DASH}"
+                       f" · last checked {slack_time(last_polled) if last_polled else 'never'}"
+                       for user, email, status, last_polled in rows])
+
+
+def _fit(head: str, lines: Sequence[str]) -> str:
+    """`head` and as many `lines` as fit in one section (3000 characters); the rest counted."""
+    kept: list[str] = []
     used = len(head)
-    for shown, (user, email, status, last_polled) in enumerate(rows):
-        polled = slack_time(last_polled) if last_polled else "never"
-        line = (f"• {mention(user)} · {safe(email, 100) or DASH} · {safe(status, 40) or DASH}"
-                f" · last checked {polled}")
-        left = len(rows) - shown
+    for shown, line in enumerate(lines):
+        left = len(lines) - shown
         if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
-            lines.append(f"and {left} more")
+            kept.append(f"and {left} more")
             break
-        lines.append(line)
+        kept.append(line)
         used += len(line) + 1
-    return "\n".join([head, *lines])
+    return "\n".join([head, *kept])
 
 
 def admin_token_revoked_text(user: str) -> str:
@@ -269,18 +273,12 @@ def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz:
     if not rows:
         return "The audit log is empty: no decisions or token changes yet."
     head = f"*Audit log: the last {len(rows)} entr{'y' if len(rows) == 1 else 'ies'}*"
-    lines: list[str] = []
-    used = len(head)
-    for shown, (at, company, actor, action, subject, outcome) in enumerate(rows):
+    lines = []
+    for at, company, actor, action, subject, outcome in rows:
         who = mention(actor) if SLACK_USER_ID.match(actor or "") else safe(actor, 40) or DASH
         match = _SUBJECT_MENTION.match(subject or "")
         what = f"{safe(action, 40)} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
         where = f" · {safe(company, 40)}" if show_company else ""
         line = f"• {slack_time(at)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
-        left = len(rows) - shown
-        if used + len(line) + 1 + len(f"\nand {left} more") > SECTION_TEXT_MAX:
-            lines.append(f"and {left} more")
-            break
         lines.append(line)
-        used += len(line) + 1
-    return "\n".join([head, *lines])
+    return _fit(head, lines)
