@@ -30,6 +30,7 @@ from bot.precoro.errors import (
 )
 from bot.quota.gate import QuotaGate, get_key
 from bot.quota.ledger import Lane, day_window_reset, retry_at_from_429
+from bot.store.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
 
@@ -253,9 +254,11 @@ class PrecoroClient:
             bare = not any(k in fields for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER)) and not any(
                 k.lower() in lowered for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER, "Retry-After"))
             policy = self.gate.policy(self.company)
-            retry_at = retry_at_from_429(fields, response.headers, now, policy,
-                                         day_reset_at=day_window_reset(await self.gate.spends(self.company),
-                                                                       policy, now),
+            try:
+                day_reset: float | None = day_window_reset(await self.gate.spends(self.company), policy, now)
+            except DATABASE_UNAVAILABLE:
+                day_reset = None  # capped by the windows alone
+            retry_at = retry_at_from_429(fields, response.headers, now, policy, day_reset_at=day_reset,
                                          bare_streak=self.gate.bare_429(self.company, bare))
             limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             await self.gate.block(self.company, retry_at, limit_type or "429")

@@ -144,6 +144,7 @@ class QuotaGate:
         self._locks: dict[str, threading.Lock] = {}
         self._trouble: dict[str, float] = {}
         self._bare_429s: Counter[str] = Counter()  # 429s in a row without Precoro's fields
+        self._unsaved_blocks: dict[str, float] = {}  # 429 pauses the database could not take yet
 
     def _lock(self, company: str) -> threading.Lock:
         return self._locks.setdefault(company, threading.Lock())
@@ -229,7 +230,7 @@ class QuotaGate:
             now = self.clock.now()  # read under the lock: waiting for it takes time
             book = self._refresh(locked.conn, company, now)
             spends = _binding(book, self._in_flight(book, now), policy, lane, now)
-            blocked = book.blocked_until = locked.blocked_until()
+            blocked = book.blocked_until = max(locked.blocked_until(), self._unsaved_blocks.get(company, 0.0))
             book.blocked_read_at = now
             slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=blocked) for k in keys]
             best = min((i for i, s in enumerate(slots) if s is not None), key=lambda i: slots[i], default=None)
@@ -262,7 +263,10 @@ class QuotaGate:
                         raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
                     await self.clock.sleep(slot - self.clock.now())
                     continue
-                ticket, slot = await self.boundary.run(self._try_book, company, lane, get_keys)
+                # A booking the database made after we gave up is given back, or the gate would
+                # count it in flight (and stay shut) until `in_flight_timeout`.
+                ticket, slot = await self.boundary.run_undoable(self._undo_booking, self._try_book, company, lane,
+                                                                get_keys)
                 if ticket is not None:
                     return ticket
                 if slot is None or slot > deadline:
@@ -297,6 +301,10 @@ class QuotaGate:
                 self._trouble[ticket.company] = now
             book.finish(ticket.spend_id, now)
 
+    def _undo_booking(self, booked: tuple[Ticket | None, float | None]) -> None:
+        if booked[0] is not None:
+            self._cancel(booked[0])
+
     async def cancel(self, ticket: Ticket) -> None:
         """Nothing was sent on this ticket after all (its token was withdrawn meanwhile): forget it."""
         await self.boundary.run(self._cancel, ticket)
@@ -309,8 +317,17 @@ class QuotaGate:
                 book.mine.discard(ticket.spend_id)
 
     async def block(self, company: str, until: float, reason: str) -> None:
-        """Close the company's gate until `until` (a 429)."""
-        await self.boundary.run(self._block, company, until, reason)
+        """Close the company's gate until `until` (a 429). This process holds to it even when the
+        database cannot record it now (the other replicas then learn of it from their own 429)."""
+        self._unsaved_blocks[company] = max(self._unsaved_blocks.get(company, 0.0), until)
+        try:
+            await self.boundary.run(self._block, company, until, reason)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("pause of %s until %.0f not recorded in the database (%s); kept in this process",
+                        company, until, type(exc).__name__)
+            return
+        if self._unsaved_blocks.get(company) == until:
+            del self._unsaved_blocks[company]
 
     def _block(self, company: str, until: float, reason: str) -> None:
         self.repo.block(company, until, reason)
@@ -322,6 +339,7 @@ class QuotaGate:
         """An admin clears a 429 pause; True if one was in force. The bare-429 back-off starts over.
         Blocking: call it off the event loop."""
         self._bare_429s[company] = 0
+        self._unsaved_blocks.pop(company, None)
         cleared = self.repo.unblock(company, self.clock.now())
         with self._lock(company):
             if (book := self._books.get(company)) is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,8 @@ from bot.slack.messages import MessageState
 
 log = logging.getLogger(__name__)
 
+PROFILE_TTL_SECONDS = 600.0
+
 
 class SlackUnavailable(Exception):
     """Slack refused or failed a call; the caller keeps its state so the call is retried."""
@@ -26,23 +29,26 @@ class Notifier:
     def __init__(self, clients: SlackClients, on_error: Callable[[str, str], None] | None = None) -> None:
         self.clients = clients
         self.on_error = on_error or (lambda method, error: None)
-        self._profiles: dict[tuple[str, str], dict[str, Any]] = {}
+        self._profiles: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
 
     async def profile(self, team: str, user_id: str) -> dict[str, Any]:
-        """The user's Slack profile (email, tz), cached; empty when Slack cannot tell."""
-        if (team, user_id) not in self._profiles:
+        """The user's Slack profile (email, tz, admin/owner), cached for `PROFILE_TTL_SECONDS`: a
+        Slack admin who is demoted stops counting as one within minutes, not at the next restart.
+        Empty when Slack cannot tell (the last known profile while it is merely down)."""
+        cached = self._profiles.get((team, user_id))
+        if cached is None or time.monotonic() - cached[0] > PROFILE_TTL_SECONDS:
             try:
                 answer = await self._call(team, "users_info", user=user_id)
             except SlackUnavailable:
-                return {}
+                return cached[1] if cached is not None else {}
             user = answer.get("user") or {}
-            self._profiles[(team, user_id)] = {
+            self._profiles[(team, user_id)] = time.monotonic(), {
                 "email": (user.get("profile") or {}).get("email") or "",
                 "tz": user.get("tz") or "UTC",
                 "name": user.get("real_name") or user.get("name") or "",
                 "is_admin": bool(user.get("is_admin")), "is_owner": bool(user.get("is_owner")),
             }
-        return self._profiles[(team, user_id)]
+        return self._profiles[(team, user_id)][1]
 
     async def tz(self, team: str, user_id: str) -> str:
         return str((await self.profile(team, user_id)).get("tz") or "UTC")

@@ -23,13 +23,14 @@ while a thread works, and its database is a private SQLite file that cannot hang
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import traceback
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -57,13 +58,25 @@ class Boundary:
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """`fn(*args, **kwargs)` off the event loop, within the timeout (log context carried over)."""
+        return await self.run_undoable(None, fn, *args, **kwargs)
+
+    async def run_undoable(self, undo: Callable[[T], object] | None, fn: Callable[P, T], /,
+                           *args: P.args, **kwargs: P.kwargs) -> T:
+        """`run`, and if the caller gave up on a call that then finishes after all, `undo(result)`
+        (in a worker thread): for a call whose result the caller must hand back, like a booking."""
         if self._pool is None:
             return fn(*args, **kwargs)
-        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-        future = asyncio.get_running_loop().run_in_executor(self._pool, call)
+        pool = self._pool
+        done = pool.submit(contextvars.copy_context().run, functools.partial(fn, *args, **kwargs))
         try:
-            return await asyncio.wait_for(future, self.timeout)
+            return await asyncio.wait_for(asyncio.wrap_future(done), self.timeout)
         except TimeoutError:
+            if undo is not None:  # still running: undo what it did once it finishes (cancelled: nothing)
+                def late(finished: Future[T]) -> None:
+                    if not finished.cancelled() and finished.exception() is None:
+                        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+                            pool.submit(undo, finished.result())
+                done.add_done_callback(late)
             name = getattr(fn, "__qualname__", "call")
             raise DatabaseTimeout(f"the database did not answer {name} within {self.timeout:g} s") from None
 

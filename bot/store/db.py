@@ -196,6 +196,10 @@ def migrate(engine: Engine) -> list[int]:
     applied: list[int] = []
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
+            # The request limits are not for migrations: another replica may hold the lock while it
+            # migrates, and a migration may rewrite a large table.
+            conn.execute(text("SET LOCAL statement_timeout = 0"))
+            conn.execute(text("SET LOCAL lock_timeout = 0"))
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_MIGRATION_LOCK})
         schema_migrations.create(conn, checkfirst=True)
         done = set(conn.execute(select(schema_migrations.c.version)).scalars())

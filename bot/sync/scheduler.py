@@ -182,10 +182,12 @@ class PollScheduler:
 
     async def _learn(self, company: CompanyConfig, state: CompanyState, now: float) -> None:
         """`planning.learn` with the last week's messages (each one's start read once) and spends."""
-        arrivals = await self.store.run(self.store.messages.arrivals, company.id, now - LEARN_DAYS * DAY)
-        missing = [message_id for message_id, _, _ in arrivals if message_id not in state.waiting_since]
-        if missing:
-            state.waiting_since.update(await self.store.run(self._waiting_times, missing))
+        arrivals: list[tuple[int, int, float]] = []
+        if (self.policy.learn_rates or self.policy.time_of_day) and state.approvers:  # else `learn` needs none
+            arrivals = await self.store.run(self.store.messages.arrivals, company.id, now - LEARN_DAYS * DAY)
+            missing = [message_id for message_id, _, _ in arrivals if message_id not in state.waiting_since]
+            if missing:
+                state.waiting_since.update(await self.store.run(self._waiting_times, missing))
         learn(state, company, self.policy, await self._spends(company.id), arrivals, now,
               min_interval=self.config.min_poll_interval_seconds)
 
