@@ -751,9 +751,30 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
         raise ConfigError("(file)", f"cannot read {path}: {exc.strerror} (name the file with --config or "
                           f"{CONFIG_FILE_VARIABLE}, or set {ENV_PREFIX}* variables instead)") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader that refuses duplicate keys
+    except _DuplicateKey as exc:
+        raise ConfigError("(file)", str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
         raise ConfigError("(file)", f"is not valid YAML at {where}") from None
     return parse_config(raw, env)
+
+
+class _DuplicateKey(ValueError):
+    """A mapping names the same key twice (YAML itself would silently keep the last one)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping: `port: 3917` followed by
+    `port: 3000` is almost always a mistake, and which one wins is not what its writer meant."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise _DuplicateKey(f"line {key_node.start_mark.line + 1}: the key {str(key)[:40]!r} is given twice "
+                                    "in the same section (YAML would silently keep only the last)")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)

@@ -277,3 +277,14 @@ def test_the_example_config_loads_under_the_strict_rules() -> None:
                                                          "SLACK_BOT_TOKEN": BOT_TOKEN, "PRECORO_BOT_KEY": KEY})
     assert config.companies[0].id == "acme" and config.companies[0].admins == ("U012ABCDEF",)
     assert config.slack.api_url.startswith("https://") and not config.dangerously_allow_http
+
+
+def test_a_key_given_twice_is_an_error_naming_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    text = Path("config.example.yaml").read_text(encoding="utf-8").replace(
+        "server:\n", "server:\n  port: 3917\n", 1)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, env={"SLACK_SIGNING_SECRET": "s" * 32, "SLACK_BOT_TOKEN": "xoxb-1", "PRECORO_BOT_KEY": "k"})
+    assert "'port' is given twice" in str(raised.value)
+    assert f"line {text.splitlines().index('  port: 3000') + 1}" in str(raised.value)
