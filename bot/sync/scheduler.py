@@ -398,7 +398,10 @@ class PollScheduler:
     # --- status ---------------------------------------------------------------------------------
 
     async def snapshot(self, company: CompanyConfig) -> CompanyStatus:
-        """What `precoro-bot status` and `/precoro status` show for one company."""
+        """What `precoro-bot status` and `/precoro status` show for one company (the approvers read
+        again, so a status right after a registration already shows it)."""
+        if (state := self._companies.get(company.id)) is not None:
+            state.checked_at = -math.inf
         p = await self.plan_now(company)
         paused_until, reason = await self.store.run(self.store.quota.gate, company.id)
         return company_status(company, p, policy=self.policy.name, paused=(paused_until, reason))
