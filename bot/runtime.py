@@ -84,12 +84,12 @@ class Runtime:
         store = store or Store.open(config.storage_url, timeout=config.storage_timeout_seconds)
         vault = Vault((k.id, k.key) for k in config.encryption_keys)
         http = http or httpx.AsyncClient(timeout=httpx.Timeout(config.request_timeout_seconds, connect=5.0))
+        tenancy = Tenancy(config)
         installations = None
         if config.slack.oauth is not None:
-            bound = Tenancy(config)
-            installations = EncryptedInstallationStore(config.slack.oauth.client_id, store.engine, vault,
-                                                       allowed=lambda enterprise, team: bound.serves(team, enterprise),
-                                                       boundary=store.boundary)
+            installations = EncryptedInstallationStore(
+                config.slack.oauth.client_id, store.engine, vault, boundary=store.boundary,
+                allowed=lambda enterprise, team: tenancy.serves(team, enterprise))
         slack = SlackClients(config.slack.api_url, bot_token=config.slack.bot_token, installations=installations,
                              retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=2),
                                              StaleConnectionRetryHandler()])
@@ -102,7 +102,6 @@ class Runtime:
         types = {c.id: c.document_types for c in config.companies}
         web_urls = {c.id: c.web_url for c in config.companies}
         metrics = Metrics(store, clock, config.companies)
-        tenancy = Tenancy(config)
         admins = {c.id: c.admins for c in config.companies}
         notifier = notifier or Notifier(slack, on_error=metrics.slack_error)
         tokens = TokenService(store, vault, clients, types, notifier, admins, clock)
@@ -117,7 +116,7 @@ class Runtime:
         discoverer.on_fallback = adapt.stepless
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
-        home = HomeService(config, store, notifier, clock, web_urls)
+        home = HomeService(config, store, notifier, clock, web_urls, tenancy)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
         reminders = ReminderService(config, store, notifier, clock, web_urls)

@@ -44,13 +44,13 @@ def _at(epoch: float | None) -> datetime | None:
 
 class HomeService:
     def __init__(self, config: Config, store: Store, notifier: Notifier, clock: Clock,
-                 web_urls: Mapping[str, str]) -> None:
+                 web_urls: Mapping[str, str], tenancy: Tenancy) -> None:
         self.config = config
         self.store = store
         self.notifier = notifier
         self.clock = clock
         self.web_urls = web_urls
-        self.tenancy = Tenancy(config)
+        self.tenancy = tenancy
         self._again: dict[tuple[str, str], bool] = {}  # publishes in progress -> another one asked
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
