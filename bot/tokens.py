@@ -66,8 +66,7 @@ class TokenService:
         Raises the client's errors (TokenRejected for a wrong token or email); nothing is stored then."""
         redact.remember(token)
         cred = Credentials(email=email, token=token)
-        doc_type = self.document_types[company][0]
-        await self.clients[company].waiting_page(cred, doc_type, lane=Lane.INTERACTIVE)
+        await self.clients[company].check_token(cred, self.document_types[company], lane=Lane.INTERACTIVE)
         ciphertext = self.vault.encrypt(token, binding=owner_binding(company, team_id, user_id))
         return await self.store.run(self._save, company=company, team_id=team_id, user_id=user_id, email=email,
                                     ciphertext=ciphertext, registered_by=registered_by)

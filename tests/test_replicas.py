@@ -108,9 +108,11 @@ async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path)
                                                  sum=f"{100 + i}.00"))
                 await asyncio.sleep(0.3)
 
-        def settled() -> bool:
+        def settled() -> bool:  # Precoro, Slack and the bot's own records all show every click done
             return (all(d.status == api.STATUS_APPROVED for d in docs)
-                    and not any(open_messages(slack, SLACK_USERS[n]) for n in NAMES))
+                    and not any(open_messages(slack, SLACK_USERS[n]) for n in NAMES)
+                    and all(getattr(store.messages.get(int(ref)), "state", "") == "approved"
+                            for ref in list(clicker.clicked)))
 
         await create(8, 0)
         await slack.wait_for(settled, timeout=20)
@@ -119,7 +121,7 @@ async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path)
         victim = next(r for r in replicas if r.id == holder)
         survivor = next(r for r in replicas if r is not victim)
         clicker.alive = [survivor]
-        victim.process.kill()  # no click of it in flight: everything so far is decided
+        victim.process.kill()  # no click of it in flight: everything so far is decided and recorded
         killed_at = time.time()
         first_after = len(docs)
         creating = asyncio.create_task(create(6, first_after))

@@ -49,6 +49,10 @@ def _credential_headers(cred: Credentials, where: str) -> dict[str, str]:
 # Page-1 variants of the same list read: Precoro refuses an identical GET within 60 s, so a
 # poll that would repeat a recent URL takes another page size instead of waiting.
 _POLL_PAGE_SIZES = (200, 100, 50)
+# Token checks read small pages that polls never ask for (sizes x pages), so a check never waits
+# for a poll's URL to leave the duplicate window and a burst of registrations finds a free URL.
+_CHECK_PAGE_SIZES = (20, 10)
+_CHECK_PAGES = range(1, 9)
 # Called right before a write leaves (see `PrecoroClient.approve`).
 BeforeSend = Callable[[], Awaitable[None]]
 
@@ -84,6 +88,7 @@ class PrecoroClient:
         self.route_keyed = False
         # Told of every 429 (method, RateLimit-Type) after the gate was closed; never raises.
         self.on_rate_limit: Callable[[str, str], Awaitable[None]] | None = None
+        self._checks = 0  # token checks made: they take turns over the document types
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -101,6 +106,16 @@ class PrecoroClient:
             raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))
         pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
         return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
+
+    async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane) -> None:
+        """One cheap read that Precoro answers only for a valid token and email (raises
+        TokenRejected otherwise). Its URLs never collide with a poll's; successive checks take
+        turns over the document types, which multiplies the free URLs."""
+        doc_type = doc_types[self._checks % len(doc_types)]
+        self._checks += 1
+        variants = [[(api.WAITING_PARAM, api.WAITING_VALUE), (api.PAGE_PARAM, str(page)),
+                     (api.PER_PAGE_PARAM, str(size))] for size in _CHECK_PAGE_SIZES for page in _CHECK_PAGES]
+        await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
 
     async def waiting_documents(self, cred: Credentials, doc_type: str,
                                 lane: Lane = Lane.POLL) -> tuple[list[dict[str, Any]], int]:

@@ -68,7 +68,7 @@ class TokenChecker:
                 continue  # logged where it is used; a new registration replaces it
             client = self.clients[company]
             try:
-                await client.waiting_page(cred, self.document_types[company][0], lane=Lane.POLL)
+                await client.check_token(cred, self.document_types[company], lane=Lane.POLL)
             except TokenRejected:
                 made += 1
                 outcome = await self.tokens.refused(approver, "re-check")
