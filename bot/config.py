@@ -128,6 +128,10 @@ class SlackConfig:
     # Host operators: see and steer every company from any bound workspace. Never the default;
     # a customer's admins are listed under their company.
     operators: tuple[str, ...] = ()
+    # Socket Mode: Slack's requests arrive over a websocket the bot opens with this app-level token
+    # (xapp-...), so no public URL is needed; /slack/events is then not served.
+    socket_mode: bool = False
+    app_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -549,6 +553,31 @@ def _bot_token(slack: _Section, oauth: bool) -> str | None:
     return bot_token
 
 
+# An app-level token: xapp-, a version digit, the app id, a number and a hex secret, dash-separated.
+_APP_TOKEN = re.compile(r"xapp-[0-9]+-[A-Z0-9]+-[0-9]+-[A-Za-z0-9]+")
+
+
+def _app_token(slack: _Section, socket_mode: bool) -> str | None:
+    """The app-level token Socket Mode connects with; refused without socket_mode (it would be
+    ignored) and never repeated in an error."""
+    if not socket_mode:
+        if slack.data.get("app_token"):
+            raise ConfigError(slack.key("app_token"), "is only used with slack.socket_mode: true (set that, or "
+                              "remove the token)")
+        return None
+    if not slack.data.get("app_token"):
+        raise ConfigError(slack.key("app_token"), "is required with slack.socket_mode: true (the app-level token, "
+                          "xapp-...; Basic Information > App-Level Tokens, scope connections:write)")
+    app_token = slack.text("app_token")
+    if app_token.startswith("xoxb-") or app_token.startswith("xoxp-"):
+        raise ConfigError(slack.key("app_token"), "is a bot or user token; Socket Mode needs the app-level token "
+                          "(starts with xapp-; Basic Information > App-Level Tokens, scope connections:write)")
+    if not _APP_TOKEN.fullmatch(app_token):
+        raise ConfigError(slack.key("app_token"), "must be an app-level token (xapp-1-A...-...; Basic Information > "
+                          "App-Level Tokens, scope connections:write)")
+    return app_token
+
+
 def _oauth(slack: _Section, problems: _Problems) -> OAuthConfig | None:
     if slack.data.get("oauth") is None:
         return None
@@ -662,14 +691,19 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, *, env_only: bo
     if slack.path in problems.broken:
         admins = ("U0",)  # unknown, not absent: "nobody can administer" would be a cascade
     oauth = _oauth(slack, problems)
+    socket_mode = get(lambda: _flag(slack, "socket_mode", False), False)
     slack_config = SlackConfig(
         bot_token=get(lambda: _bot_token(slack, oauth is not None), None),
-        signing_secret=get(lambda: slack.text("signing_secret"), ""),
+        # Socket Mode requests are not signed (the websocket is the bot's own, opened with the app token)
+        signing_secret=get(lambda: "" if socket_mode and not slack.data.get("signing_secret")
+                           else slack.text("signing_secret"), ""),
         admins=admins,
         api_url=get(lambda: _url(slack, "api_url", DEFAULT_SLACK_API_URL, allow_http=allow_http) + "/",
                     DEFAULT_SLACK_API_URL),
         oauth=oauth,
         operators=get(lambda: _user_ids(slack, "operators"), ()),
+        socket_mode=socket_mode,
+        app_token=get(lambda: _app_token(slack, socket_mode), None),
     )
 
     top_quota = problems.section(top, "quota")

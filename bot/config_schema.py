@@ -42,6 +42,7 @@ SCHEMA: dict[str, Schema] = {
     "dangerously_allow_http": VALUE,
     "slack": {
         "signing_secret": TEXT, "bot_token": TEXT, "admins": VALUE, "operators": VALUE, "api_url": TEXT,
+        "socket_mode": VALUE, "app_token": TEXT,
         "oauth": {"client_id": TEXT, "client_secret": TEXT, "scopes": VALUE, "authorize_url": TEXT},
     },
     "precoro": {**COMPANY, "request_timeout_seconds": VALUE, "companies": [COMPANY]},

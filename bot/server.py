@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -27,11 +28,12 @@ from bot.precoro import api
 from bot.runtime import Runtime
 from bot.slack import request_guard
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
+from bot.slack.socket_mode import SocketModeRunner
 from bot.store.boundary import guard_event_loop
 
 log = logging.getLogger(__name__)
 
-MAX_SLACK_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything absurd
+MAX_SLACK_BODY = request_guard.MAX_BODY
 MAX_WEBHOOK_BODY = 4096  # Precoro's webhook body is a few dozen bytes
 INSTALLS_PER_MINUTE = 60  # "Add to Slack" starts, all workspaces together
 
@@ -39,9 +41,12 @@ INSTALLS_PER_MINUTE = 60  # "Add to Slack" starts, all workspaces together
 def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     oauth = rt.config.slack.oauth
     redact.install([rt.config.slack.signing_secret, rt.config.slack.bot_token, oauth and oauth.client_secret,
-                    *(c.webhook_secret for c in rt.config.companies),
+                    rt.config.slack.app_token, *(c.webhook_secret for c in rt.config.companies),
                     *(k.key for k in rt.config.encryption_keys), _password(rt.config.storage_url)])
-    handler = AsyncSlackRequestHandler(build_bolt_app(rt))
+    bolt = build_bolt_app(rt)
+    handler = AsyncSlackRequestHandler(bolt)
+    socket_mode = rt.config.slack.socket_mode
+    socket: list[SocketModeRunner] = []  # made in the lifespan: its client belongs to the serving loop
 
     async def slack_events(request: Request) -> Response:
         started = time.perf_counter()  # Slack's 3 s deadline runs from here to the returned response
@@ -111,7 +116,11 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
     token = rt.config.metrics_token
 
     async def ready() -> dict[str, object]:
-        return await readiness(rt, run_scheduler)
+        answer = await readiness(rt, run_scheduler)
+        if socket_mode:  # no Slack request reaches a replica whose websocket is down
+            connected = bool(socket) and await socket[0].connected()
+            answer = {**answer, "ready": bool(answer["ready"]) and connected, "slack_socket": connected}
+        return answer
 
     async def metrics(request: Request) -> Response:
         """Only with the metrics bearer token (else as if there were no such page); see bot.ops."""
@@ -140,17 +149,25 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=rt.slack.default.timeout),
                                         connector=aiohttp.TCPConnector(keepalive_timeout=4.0))
         rt.slack.share_session(session)
+        connecting = None
+        if socket_mode:  # connects (and reconnects) in the background: /healthz answers meanwhile
+            socket.append(SocketModeRunner(bolt, rt.config.slack.app_token or "", rt.slack.default,
+                                           on_ack=rt.metrics.slack_acknowledged))
+            connecting = asyncio.create_task(socket[0].connect_async())
         if ops is not None:
             ops.start()
         if run_scheduler:
             rt.scheduler.start()
             rt.reminders.start()  # its own interval job (reminders.check_seconds)
             housekeeping.start()
-        log.info("precoro-bot serving %d compan%s", len(rt.config.companies),
-                 "y" if len(rt.config.companies) == 1 else "ies")
+        log.info("precoro-bot serving %d compan%s%s", len(rt.config.companies),
+                 "y" if len(rt.config.companies) == 1 else "ies", "; Slack over Socket Mode" if socket_mode else "")
         try:
             yield
         finally:
+            if connecting is not None:  # no new envelope from here; Slack sends them to another connection
+                connecting.cancel()
+                await socket[0].close_async()
             # Clicks being sent get their answer; the outbox keeps any that cannot finish in time.
             grace = rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds
             await rt.scheduler.stop(grace)
@@ -166,7 +183,8 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
 
     return Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            # In Socket Mode Slack sends nothing here (and nothing here would be signed by it)
+            *([] if socket_mode else [Route("/slack/events", slack_events, methods=["POST"])]),
             Route("/precoro/webhooks/{company}/{secret}", precoro_webhook, methods=["POST"]),
             *([Route(path, install, methods=["GET"]) for path in (INSTALL_PATH, REDIRECT_PATH)]
               if rt.config.slack.oauth else []),

@@ -137,6 +137,10 @@ class SlackStandIn:
         self.client_id, self.client_secret = "1111.2222", "standin-client-secret"
         self._team_of_token: dict[str, str] = {bot_token: team_id}
         self._oauth_codes: dict[str, str] = {}  # code -> team id, each good once
+        # Socket Mode: apps.connections.open with one of these app-level tokens asks `socket_url`
+        # (a SocketModeStandIn's, see bot/emulator/socket_mode.py) for a websocket URL.
+        self.app_tokens: set[str] = set()
+        self.socket_url: Callable[[], str] | None = None
         self._caller_team = team_id  # the calling token's workspace (set per call, lock held)
         # Seconds between a call taking effect and its answer leaving, per method: Slack shows a
         # posted message to its user before the poster hears back.
@@ -147,6 +151,7 @@ class SlackStandIn:
         self._handlers: dict[str, Callable[[Json], Json]] = {
             "auth.test": self._auth_test,
             "oauth.v2.access": self._oauth_access,
+            "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -295,6 +300,8 @@ class SlackStandIn:
             try:
                 if method == "oauth.v2.access":
                     self._caller_team = ""
+                elif method == "apps.connections.open":
+                    self._caller_team = self._app_token_team(token)
                 elif token not in self._team_of_token:
                     raise SlackError("invalid_auth")
                 else:
@@ -377,6 +384,20 @@ class SlackStandIn:
                 "bot_user_id": BOT_USER_ID, "app_id": APP_ID, "team": {"id": team_id, "name": team_id},
                 "enterprise": None, "is_enterprise_install": False,
                 "authed_user": {"id": "U0INSTALLER", "scope": "", "token_type": "user"}}
+
+    def _app_token_team(self, token: str | None) -> str:
+        """apps.connections.open takes only an app-level token, as in Slack."""
+        if token in self._team_of_token:
+            raise SlackError("not_allowed_token_type")
+        if token not in self.app_tokens:
+            raise SlackError("invalid_auth")
+        return self.team_id
+
+    def _connections_open(self, _: Json) -> Json:
+        """A fresh, single-use websocket URL for Socket Mode."""
+        if self.socket_url is None:
+            raise SlackError("socket_mode_disabled")  # stands for an app with Socket Mode turned off
+        return {"url": self.socket_url()}
 
     def _check_workspace(self, channel: str) -> None:
         """A DM goes only to a user of the calling token's workspace, as in Slack."""

@@ -18,6 +18,7 @@ from bot.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
 from bot.emulator.process import BotProcess, free_port
 from bot.emulator.serve import RunningServer, serve_in_thread
 from bot.emulator.slack import SlackDriver, SlackStandIn
+from bot.emulator.socket_mode import SocketDriver, SocketModeStandIn
 from bot.runtime import Runtime
 from bot.server import create_app
 from bot.vault import generate_key
@@ -26,6 +27,7 @@ ADMIN = "U0ADMIN"
 SLACK_USERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}
 TEAM = "T0TEAM"
 METRICS_TOKEN = "stack-metrics-token-0123456789abcdef"  # /metrics and detailed /readyz (Bearer)
+APP_TOKEN = "xapp-1-A0APP-1000000000001-0123456789abcdef"  # the app-level token of Socket Mode stacks
 
 # Precoro's rules on a faster clock: the 1 s spacing and the 60 s duplicate rule shrunk, and the
 # hour and day budgets raised so that a test sees a poll within a second. The real numbers are
@@ -86,28 +88,41 @@ class LocalStack:
     signing_secret: str = field(repr=False)
     key: str = field(repr=False)
     servers: list[RunningServer] = field(default_factory=list)
+    socket: SocketModeStandIn | None = None  # with socket_mode: Slack's websocket side
 
     @property
     def bot_url(self) -> str:
         return self.servers[-1].url
 
     @classmethod
-    def start(cls, database_url: str, *, emulator: dict[str, Any] | None = None, **overrides: Any) -> LocalStack:
+    def start(cls, database_url: str, *, emulator: dict[str, Any] | None = None, socket_mode: bool = False,
+              **overrides: Any) -> LocalStack:
+        """`socket_mode`: Slack reaches the bot over a Socket Mode stand-in instead of signed HTTP
+        posts (the driver is a SocketDriver; the bot's HTTP server still serves health and webhooks)."""
         precoro = PrecoroEmulator(**{**FAST_EMULATOR, **(emulator or {})})
         users = seed_demo(precoro)
         slack, servers = _serve_stand_ins(precoro, users)
+        socket = None
+        if socket_mode:
+            socket = SocketModeStandIn().start()
+            socket.attach(slack, APP_TOKEN)
+            overrides = {"slack.socket_mode": True, "slack.app_token": APP_TOKEN, **overrides}
         signing_secret, key = secrets.token_hex(16), generate_key()
         config = stack_config(precoro_url=servers[0].url, slack_url=servers[1].url, database_url=database_url,
                               signing_secret=signing_secret, key=key, **overrides)
         runtime = Runtime.build(config)
         runtime.tokens.confirm_after = 0.5  # a refused token is confirmed "a little later" on the fast clock
         servers.append(serve_in_thread(create_app(runtime)))
-        driver = SlackDriver(servers[2].url, signing_secret, slack, team_id=TEAM)
-        return cls(precoro, slack, driver, runtime, users, signing_secret, key, servers)
+        driver: SlackDriver = SlackDriver(servers[2].url, signing_secret, slack, team_id=TEAM)
+        if socket is not None:
+            driver = SocketDriver(socket, slack, team_id=TEAM)
+        return cls(precoro, slack, driver, runtime, users, signing_secret, key, servers, socket)
 
     def stop(self) -> None:
         for server in reversed(self.servers):
             server.stop()
+        if self.socket is not None:
+            self.socket.stop()
 
     async def run_reminders(self, now: float) -> int:
         """Run the bot's reminder job once at `now`, in the bot's own event loop."""

@@ -32,6 +32,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         client=rt.slack.default,
         signing_secret=rt.config.slack.signing_secret,
         process_before_response=False,  # ack at once; the listener goes on after the response
+        # Socket Mode envelopes are not signed: the websocket is the bot's own (bot/slack/socket_mode.py)
+        request_verification_enabled=not rt.config.slack.socket_mode,
         logger=logging.getLogger("bot.slack.bolt"),
         **_oauth(rt),
     )

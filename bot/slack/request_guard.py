@@ -1,4 +1,4 @@
-"""Pre-checks on a request to /slack/events, before Bolt sees it.
+"""Pre-checks on a request to /slack/events (or a Socket Mode envelope), before Bolt sees it.
 
 Bolt trusts the shape of what arrives: a timestamp header that is not a number makes it raise a
 ValueError (a 500), a huge one an OverflowError, a non-ASCII signature a TypeError in
@@ -22,6 +22,7 @@ from slack_bolt.request.internals import parse_body
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 # v0= and a hex HMAC-SHA256: the only signature Slack sends (ASCII, so compare_digest accepts it).
 _SIGNATURE = re.compile(r"v0=[0-9a-fA-F]{64}")
+MAX_BODY = 256 * 1024  # Slack's payloads are far smaller; refuse anything absurd (a body or an envelope)
 # Real payloads nest a dozen levels at most (a rich-text block inside a message inside a view);
 # deeper input is refused before anything walks it recursively (deepcopy, json.dumps, logging).
 MAX_DEPTH = 64
@@ -56,6 +57,12 @@ def body_problem(body: bytes, content_type: str | None) -> str | None:
         return "body nested too deep"
     except ValueError:
         return "body is not valid JSON"
+    return payload_problem(payload)
+
+
+def payload_problem(payload: Any) -> str | None:
+    """Why Bolt could not dispatch this parsed payload (an HTTP body's, or a Socket Mode envelope's
+    `payload`), or None: not an object, nested too deep, or a field of the wrong type."""
     if not isinstance(payload, dict) or not isinstance(payload.get("type", ""), str):
         return "payload is not an object"
     if _depth(payload) > MAX_DEPTH:
