@@ -178,6 +178,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 raise exits.Failure(exits.CONFIG, f"cannot start: encryption.keys: {exc}") from None
             try:
                 _refuse_unreadable_tokens(rt)
+                _refuse_refused_app_token(config)
                 sock = bind(config.host, args.port or config.port)
             except BaseException:
                 rt.store.close()
@@ -200,6 +201,20 @@ def _refuse_unreadable_tokens(rt) -> None:  # type: ignore[no-untyped-def]
     workspaces = unreadable_slack_tokens(rt.store.engine, rt.vault) if rt.config.slack.oauth else []
     if problems or workspaces:
         raise Failure(CONFIG, f"cannot start: encryption.keys: {describe(problems, workspaces=workspaces)}")
+
+
+def _refuse_refused_app_token(config) -> None:  # type: ignore[no-untyped-def]
+    """In Socket Mode, a token Slack refuses is a config error to stop on, not a connection to retry forever."""
+    if not config.slack.socket_mode or not config.slack.app_token:
+        return
+    import asyncio
+
+    from bot.exits import CONFIG, Failure
+    from bot.slack.socket_mode import app_token_problem
+
+    problem = asyncio.run(app_token_problem(config.slack.api_url, config.slack.app_token))
+    if problem is not None:
+        raise Failure(CONFIG, f"cannot start: {problem}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
