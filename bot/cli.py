@@ -118,7 +118,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     companies = ", ".join(f"{c.id} ({c.base_url}; {', '.join(c.document_types)})" for c in config.companies)
     print(f"{config_source(args.config)} is valid: companies {companies}; "
           f"storage {config.storage_url.split('://')[0]}; "
-          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}")
+          f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}"
+          f"{'; Slack over Socket Mode (app token checked at serve)' if config.slack.socket_mode else ''}")
     return 0
 
 

@@ -19,14 +19,21 @@ from bot.config import ConfigError, ConfigErrors, parse_config
 from bot.emulator.precoro import PrecoroEmulator, seed_demo
 from bot.emulator.slack import dm_channel
 from bot.emulator.socket_mode import SocketDriver, SocketModeStandIn
-from bot.emulator.stack import ADMIN, APP_TOKEN, FAST_EMULATOR, METRICS_TOKEN, SLACK_USERS, TEAM, LocalStack, \
-    ProcessStack
+from bot.emulator.stack import (
+    ADMIN,
+    APP_TOKEN,
+    FAST_EMULATOR,
+    METRICS_TOKEN,
+    SLACK_USERS,
+    TEAM,
+    LocalStack,
+    ProcessStack,
+)
 from bot.slack import messages
 from bot.slack.request_guard import MAX_BODY
 from bot.vault import generate_key
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
-pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
@@ -70,6 +77,7 @@ async def approve_and_check(stack: LocalStack, user: str, name: str, doc_type: s
     assert post.token == stack.token_of(name) and post.status == 200
 
 
+@pytest.mark.asyncio
 async def test_register_document_dm_click_post_all_over_socket_mode(stack: LocalStack) -> None:
     assert stack.socket is not None
     await stack.socket.wait_connected()
@@ -96,6 +104,7 @@ async def test_register_document_dm_click_post_all_over_socket_mode(stack: Local
         assert APP_TOKEN not in (await http.get("/readyz")).text
 
 
+@pytest.mark.asyncio
 async def test_modal_and_home_over_socket_mode(stack: LocalStack) -> None:
     await stack.register("bob")
     message = await dm(stack, BOB, "INV-1001")
@@ -126,6 +135,7 @@ async def test_modal_and_home_over_socket_mode(stack: LocalStack) -> None:
     assert "registered" in status.lower() or "approver" in status.lower(), status
 
 
+@pytest.mark.asyncio
 async def test_the_bot_reconnects_when_the_socket_drops(stack: LocalStack) -> None:
     assert stack.socket is not None
     await stack.socket.wait_connected()
@@ -145,6 +155,7 @@ async def test_the_bot_reconnects_when_the_socket_drops(stack: LocalStack) -> No
     assert stack.socket.refused == 0, "every connection used a fresh URL"
 
 
+@pytest.mark.asyncio
 async def test_hostile_envelopes_are_refused_and_never_reach_bolt(stack: LocalStack,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     assert stack.socket is not None
@@ -212,6 +223,7 @@ def test_socket_mode_config() -> None:
     assert "slack.signing_secret: is required" in _error(_raw())  # over HTTP it still is
 
 
+@pytest.mark.asyncio
 async def test_serve_refuses_an_app_token_slack_refuses_and_runs_with_the_right_one(tmp_path: Path) -> None:
     precoro = PrecoroEmulator(**FAST_EMULATOR)
     users = seed_demo(precoro)

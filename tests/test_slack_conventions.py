@@ -136,14 +136,21 @@ def test_manifest_scopes_and_events_are_what_the_code_uses() -> None:
 
     from bot.config import DEFAULT_SCOPES
 
-    manifest = yaml.safe_load((ROOT / "slack-app-manifest.yaml").read_text())
     used = _used_scopes()
     assert "im:write" not in used  # no conversations.open: a DM to a user id needs chat:write only
-    assert set(manifest["oauth_config"]["scopes"]["bot"]) == used
     assert set(DEFAULT_SCOPES) == used
     events = set(_EVENT.findall(_bot_sources()))
     assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= events
-    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == events
+    # Both ways to reach the bot (Request URLs over HTTP, Socket Mode) ask for the same things.
+    for name, socket_mode in (("slack-app-manifest.yaml", False), ("slack-app-manifest.socket-mode.yaml", True)):
+        manifest = yaml.safe_load((ROOT / name).read_text())
+        assert set(manifest["oauth_config"]["scopes"]["bot"]) == used, name
+        assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == events, name
+        assert manifest["settings"]["socket_mode_enabled"] is socket_mode, name
+        urls = [manifest["settings"]["interactivity"].get("request_url"),
+                manifest["settings"]["event_subscriptions"].get("request_url"),
+                *(c.get("url") for c in manifest["features"]["slash_commands"])]
+        assert all(urls) if not socket_mode else not any(urls), name
     readme = (ROOT / "README.md").read_text()
     setup = readme[readme.index("### 1. Create the Slack app"):readme.index("### 2.")]
     for scope in used:
