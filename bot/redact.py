@@ -35,15 +35,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Bolt: "Invalid request signature detected (signature: ..., timestamp: ..., body: <raw body>)"
     (re.compile(r"(Invalid request signature detected.*?body: ).*", re.S), rf"\g<1>{MASK})"),
     # form and query fields: token=..., text=register ... (a typed token), and the like
-    (re.compile(r"(?i)(\b(?:token|bot_token|signing_secret|secret|key|password)=)[^&\s'\"]+"), rf"\g<1>{MASK}"),
+    (re.compile(r"(?i)(\b(?:(?:bot_|app_)?token|signing_secret|secret|key|password)=)[^&\s'\"]+"), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(\btext=register(?:\+|%20|\s))[^&\s'\"]*"), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(\bregister\s+<@[^>\s]+>\s+(?:\S+\s+)?\S+@\S+\s+)\S+"), rf"\g<1>{MASK}"),
     # headers and JSON-ish fields
     (re.compile(r"(?i)(x-auth-token['\"]?\s*[:=]\s*['\"]?)[^'\"\s,}]+"), rf"\g<1>{MASK}"),
-    (re.compile(r"(?i)(['\"](?:token|bot_token|signing_secret|key)['\"]\s*:\s*['\"])[^'\"]*"), rf"\g<1>{MASK}"),
+    (re.compile(r"(?i)(['\"](?:(?:bot_|app_)?token|signing_secret|key)['\"]\s*:\s*['\"])[^'\"]*"), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(token_input['\"]?\s*:\s*\{[^{}]*?['\"]value['\"]\s*:\s*['\"])[^'\"]*"), rf"\g<1>{MASK}"),
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\g<1>{MASK}"),
     (re.compile(r"\bxox[abposre]-[A-Za-z0-9-]+"), MASK),
+    (re.compile(r"\bxapp-[A-Za-z0-9-]+"), MASK),  # Socket Mode's app-level token
 )
 
 _lock = threading.Lock()

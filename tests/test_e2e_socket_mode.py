@@ -29,6 +29,7 @@ from bot.emulator.stack import (
     LocalStack,
     ProcessStack,
 )
+from bot.redact import redact
 from bot.slack import messages
 from bot.slack.request_guard import MAX_BODY
 from bot.vault import generate_key
@@ -207,6 +208,7 @@ def test_socket_mode_config() -> None:
     assert config.slack.socket_mode and config.slack.app_token == APP_TOKEN
     assert config.slack.signing_secret == ""  # not needed: envelopes are not signed
     assert APP_TOKEN not in repr(config)
+    assert APP_TOKEN not in redact(f"apps.connections.open with {APP_TOKEN} failed")  # even if some library says it
     from_env = parse_config(_raw(socket_mode=True), env={"PRECORO_BOT__SLACK__APP_TOKEN": APP_TOKEN})
     assert from_env.slack.app_token == APP_TOKEN
     over_http = parse_config(_raw(signing_secret="s3cret"), env={})
