@@ -256,3 +256,12 @@ async def test_serve_refuses_an_app_token_slack_refuses_and_runs_with_the_right_
     finally:
         socket.stop()
         world.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_unreachable_slack_is_not_a_token_error() -> None:
+    """Slack down at start is an outage (the connection keeps retrying), not a config error."""
+    from bot.emulator.process import free_port
+    from bot.slack.socket_mode import app_token_problem
+
+    assert await app_token_problem(f"http://127.0.0.1:{free_port()}/api/", APP_TOKEN, timeout=2) is None
