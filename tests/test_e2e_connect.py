@@ -20,6 +20,7 @@ from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.store.approvers import ACTIVE, PENDING
 from tests.test_e2e_approval import text_of
+from tests.test_e2e_workspaces import install
 
 pytestmark = pytest.mark.asyncio
 
@@ -257,3 +258,52 @@ async def test_policy_admin_invites_nobody(admin_stack: LocalStack) -> None:
     summary = await stack.driver.ask(ADMIN, "invite", timeout=15)
     assert "Invited 0" in summary and "connect_policy is admin" in summary
     assert invitations_to(stack, ALICE) == [] and invitations_to(stack, CAROL) == []
+
+
+OTHER_TEAM, OTHER_ADMIN = "T0OTHER", "U0ADMIN2"
+
+
+@pytest.fixture
+def two_workspaces(database_url: str) -> Iterator[LocalStack]:
+    """acme (workspace T0TEAM, self-with-approval) and globex (T0OTHER, admin Olga), both installed."""
+    stack = LocalStack.start(database_url, **{
+        "slack.bot_token": "", "slack.admins": [],
+        "slack.oauth": {"client_id": "1111.2222", "client_secret": "standin-client-secret",
+                        "authorize_url": "https://slack.test/oauth/v2/authorize"},
+        "precoro.companies": [
+            {"id": "acme", "slack_teams": [TEAM], "admins": [ADMIN], "connect_policy": "self-with-approval",
+             "document_types": ["purchaseorders", "invoices"]},
+            {"id": "globex", "slack_teams": [OTHER_TEAM], "admins": [OTHER_ADMIN], "connect_policy": "self",
+             "document_types": ["purchaseorders", "invoices"]}],
+    })
+    stack.slack.add_user(OTHER_ADMIN, "Olga Admin", "olga@other.example", team_id=OTHER_TEAM)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+async def test_an_admin_of_another_workspace_cannot_approve_a_connection(two_workspaces: LocalStack) -> None:
+    stack = two_workspaces
+    assert (await install(stack, TEAM)).status_code == 200
+    assert (await install(stack, OTHER_TEAM)).status_code == 200
+    other = SlackDriver(stack.bot_url, stack.signing_secret, stack.slack, team_id=OTHER_TEAM)
+    said = await submit_key(stack, ALICE, await open_connect_form(stack, ALICE), stack.token_of("alice"))
+    assert "must approve" in said
+    request = await stack.slack.wait_for(lambda: request_for(stack, ADMIN, ALICE), timeout=10)
+    assert request_for(stack, OTHER_ADMIN, ALICE) is None  # globex's admin is not even asked
+
+    # Olga, admin of globex in her own workspace, replays acme's Approve button.
+    await other.click(OTHER_ADMIN, request, messages.ACTION_CONNECT_APPROVE)
+    refusal = await stack.slack.wait_for(lambda: next(
+        (r for r in stack.slack.responses if r.body.get("text") and "connection" in r.body["text"]), None), timeout=10)
+    assert refusal.body["text"] == messages.connect_request_gone_text()  # nothing of acme or Alice in it
+    assert stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == PENDING  # type: ignore[union-attr]
+    await asyncio.sleep(1.0)
+    assert not any("approved your connection" in t for t in dm_texts(stack, ALICE))
+    assert not [e for e in stack.runtime.store.audit.recent("acme", limit=50) if e.action.startswith("token.connect")]
+
+    # acme's own admin can.
+    await stack.driver.click(ADMIN, request, messages.ACTION_CONNECT_APPROVE)
+    await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == ACTIVE,
+                               timeout=10)
