@@ -463,6 +463,10 @@ def _bind_workspaces(companies: tuple[CompanyConfig, ...], admins: tuple[str, ..
             where = "slack.admins or " if single else ""
             problems.add(ConfigError(f"{key}.admins", f"nobody can administer this company: list its admins' "
                                      f"Slack user ids ({where}{key}.admins), or set {key}.workspace_admins: true"))
+        elif not company.admins and company.connect_policy == "self-with-approval":
+            # The connection requests are DMed to the listed admins: Slack's own admins cannot be listed.
+            problems.add(ConfigError(f"{key}.connect_policy", "self-with-approval needs listed admins to ask "
+                                     f"({key}.admins): nobody would see the connection requests"))
     return tuple(bound)
 
 
