@@ -172,6 +172,11 @@ async def test_self_with_approval_approved(approval_stack: LocalStack) -> None:
                                          and "approved by" in text_of(m) and m, timeout=10)
     assert messages.ACTION_CONNECT_APPROVE not in str(decided.get("blocks"))  # the buttons are gone
 
+    # Replacing her own key later needs no new approval (same person, same email).
+    said = await submit_key(stack, ALICE, await open_connect_form(stack, ALICE), stack.token_of("alice"))
+    assert "Connected as *alice@example.com*" in said
+    assert stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == ACTIVE  # type: ignore[union-attr]
+
 
 async def test_self_with_approval_denied(approval_stack: LocalStack) -> None:
     stack = approval_stack

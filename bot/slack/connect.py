@@ -135,6 +135,10 @@ class ConnectFlow:
         if not email:
             return messages.connect_no_email_text()
         status = PENDING if self.policy(company) == WITH_APPROVAL else ACTIVE
+        if status == PENDING:  # an approved approver replacing their own key keeps their approval
+            known = await rt.store.run(rt.store.approvers.find, company, team, user)
+            if known is not None and known.active and known.email.strip().lower() == email.lower():
+                status = ACTIVE
         try:
             approver, _ = await rt.tokens.register(company=company, team_id=team, user_id=user, email=email,
                                                    token=token, registered_by=user, status=status)
