@@ -210,15 +210,15 @@ async def test_disconnect_stops_polling(self_stack: LocalStack) -> None:
     assert "no key of yours" in await stack.driver.ask(ALICE, "disconnect")
 
 
-async def discovery_on(stack: LocalStack) -> None:
+async def discovery_on(stack: LocalStack, people: int = 2) -> None:
     """The admin connects with a company-wide token and turns discovery on; wait until it listed
-    the approvers without a token (alice and carol: PO-1001 and INV-1001 wait for them)."""
+    `people` approvers without a token (alice and carol: PO-1001 and INV-1001 wait for them)."""
     admin = stack.users["admin"]
     await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
     await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", TEAM, ADMIN), timeout=10)
     assert "reads every pending document" in await stack.driver.ask(ADMIN, f"discovery <@{ADMIN}>")
     await stack.slack.wait_for(lambda: (s := stack.runtime.store.discovery.get("acme")) and len(
-        {p[0] for people in s.unregistered.values() for p in people}) >= 3, timeout=15)
+        {p[0] for named in s.unregistered.values() for p in named}) >= people, timeout=15)
 
 
 def invitations_to(stack: LocalStack, user: str) -> list[dict[str, Any]]:
@@ -231,7 +231,7 @@ async def test_invitations_are_sent_once_then_not_again(self_stack: LocalStack) 
     erin = stack.precoro.add_user("acme", "Erin Early", "erin@example.com", "acme-erin-token")
     stack.precoro.add_document("acme", "invoices", stack.users["admin"].id, [[erin.id]], idn="INV-ERIN")
     await stack.register("bob")
-    await discovery_on(stack)
+    await discovery_on(stack, people=3)  # alice, carol and erin
     assert "Only Precoro bot admins" in await stack.driver.ask(ALICE, "invite")
 
     summary = await stack.driver.ask(ADMIN, "invite", timeout=15)
@@ -312,3 +312,24 @@ async def test_an_admin_of_another_workspace_cannot_approve_a_connection(two_wor
     await stack.driver.click(ADMIN, request, messages.ACTION_CONNECT_APPROVE)
     await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == ACTIVE,
                                timeout=10)
+
+
+async def test_admins_invite_from_the_home_tab(self_stack: LocalStack) -> None:
+    stack = self_stack
+    await stack.register("bob")
+    await discovery_on(stack)
+    await stack.driver.open_home(ADMIN)
+    home = await stack.slack.wait_for(lambda: (h := stack.slack.home_of(ADMIN)) and messages.ACTION_INVITE in
+                                      str(h["blocks"]) and h, timeout=10)
+    await stack.driver.click_in_view(ADMIN, home, messages.ACTION_INVITE)
+    summary = await stack.slack.wait_for(lambda: next((t for t in dm_texts(stack, ADMIN) if "Invited" in t), None),
+                                         timeout=15)
+    assert "Invited 2, not in Slack 0, already invited 0" in summary
+    assert len(invitations_to(stack, ALICE)) == 1 and len(invitations_to(stack, CAROL)) == 1
+    # A non-admin's Home has no invite button, and a forged click invites nobody.
+    await stack.driver.open_home(BOB)
+    bob_home = await stack.slack.wait_for(lambda: stack.slack.home_of(BOB), timeout=10)
+    assert messages.ACTION_INVITE not in str(bob_home["blocks"])
+    await stack.driver.click_in_view(BOB, home, messages.ACTION_INVITE)
+    await stack.slack.wait_for(lambda: any("Only Precoro bot admins" in t for t in dm_texts(stack, BOB)), timeout=10)
+    assert len(invitations_to(stack, ALICE)) == 1
