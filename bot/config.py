@@ -152,6 +152,9 @@ class CompanyConfig:
     # Also let the workspace's own Slack admins and owners (users.info is_admin/is_owner) administer it.
     workspace_admins: bool = False
     webhook_hints_per_minute: int = 120  # Precoro webhooks taken per minute; more are refused (429)
+    # Who may connect an approver's Precoro key: "admin" (only `/precoro register`), "self" (each
+    # approver with `/precoro connect`) or "self-with-approval" (self, active once an admin approves).
+    connect_policy: str = "admin"
 
 
 @dataclass(frozen=True)
@@ -413,7 +416,18 @@ def _company(section: _Section, quota: QuotaPolicy, problems: _Problems, allow_h
         admins=get(lambda: _user_ids(section, "admins"), ("U0",)),
         workspace_admins=get(lambda: _flag(section, "workspace_admins", False), False),
         webhook_hints_per_minute=get(lambda: int(section.number("webhook_hints_per_minute", 120, minimum=1)), 120),
+        connect_policy=get(lambda: _connect_policy(section), "admin"),
     )
+
+
+CONNECT_POLICIES = ("admin", "self", "self-with-approval")
+
+
+def _connect_policy(section: _Section) -> str:
+    value = section.data.get("connect_policy", "admin")
+    if value not in CONNECT_POLICIES:
+        raise ConfigError(section.key("connect_policy"), "must be one of " + ", ".join(CONNECT_POLICIES))
+    return str(value)
 
 
 def _user_ids(section: _Section, name: str) -> tuple[str, ...]:
@@ -453,6 +467,10 @@ def _bind_workspaces(companies: tuple[CompanyConfig, ...], admins: tuple[str, ..
             where = "slack.admins or " if single else ""
             problems.add(ConfigError(f"{key}.admins", f"nobody can administer this company: list its admins' "
                                      f"Slack user ids ({where}{key}.admins), or set {key}.workspace_admins: true"))
+        elif not company.admins and company.connect_policy == "self-with-approval":
+            # The connection requests are DMed to the listed admins: Slack's own admins cannot be listed.
+            problems.add(ConfigError(f"{key}.connect_policy", "self-with-approval needs listed admins to ask "
+                                     f"({key}.admins): nobody would see the connection requests"))
     return tuple(bound)
 
 

@@ -60,8 +60,9 @@ class TokenService:
         return Credentials(email=approver.email, token=token, usable=usable)
 
     async def register(self, *, company: str, team_id: str, user_id: str, email: str, token: str,
-                       registered_by: str) -> tuple[Approver, bool]:
-        """Check the token with one cheap Precoro read, then store it encrypted.
+                       registered_by: str, status: str = ACTIVE) -> tuple[Approver, bool]:
+        """Check the token with one cheap Precoro read, then store it encrypted (`status` PENDING:
+        stored, unused until an admin approves the connection).
 
         Raises the client's errors (TokenRejected for a wrong token or email); nothing is stored then."""
         redact.remember(token)
@@ -69,17 +70,17 @@ class TokenService:
         await self.clients[company].check_token(cred, self.document_types[company], lane=Lane.INTERACTIVE)
         ciphertext = self.vault.encrypt(token, binding=owner_binding(company, team_id, user_id))
         return await self.store.run(self._save, company=company, team_id=team_id, user_id=user_id, email=email,
-                                    ciphertext=ciphertext, registered_by=registered_by)
+                                    ciphertext=ciphertext, registered_by=registered_by, status=status)
 
     def _save(self, *, company: str, team_id: str, user_id: str, email: str, ciphertext: str,
-              registered_by: str) -> tuple[Approver, bool]:
+              registered_by: str, status: str = ACTIVE) -> tuple[Approver, bool]:
         approver, created = self.store.approvers.upsert(
             company=company, team_id=team_id, slack_user_id=user_id, email=email,
-            token_ciphertext=ciphertext, registered_by=registered_by, now=self.clock.now(),
+            token_ciphertext=ciphertext, registered_by=registered_by, now=self.clock.now(), status=status,
         )
         self.store.audit.record(at=self.clock.now(), company=company, actor=registered_by,
                                 action="token.register" if created else "token.rotate",
-                                subject=f"<@{user_id}>", outcome="ok")
+                                subject=f"<@{user_id}>", outcome="ok" if status == ACTIVE else status)
         return approver, created
 
     def remove(self, approver: Approver, removed_by: str) -> None:

@@ -198,6 +198,20 @@ def test_a_company_nobody_can_administer_is_an_error() -> None:
     assert parse_config(raw, {}).companies[1].workspace_admins
 
 
+def test_connect_policy_is_one_of_three_and_approval_needs_listed_admins() -> None:
+    assert parse_config(minimal(), {}).companies[0].connect_policy == "admin"  # today's behaviour by default
+    for policy in ("admin", "self", "self-with-approval"):
+        assert parse_config(with_("precoro.connect_policy", policy), {}).companies[0].connect_policy == policy
+    found = errors_for(with_("precoro.connect_policy", "anyone"))
+    assert list(found) == ["precoro.connect_policy"] and "self-with-approval" in found["precoro.connect_policy"]
+
+    raw = with_("precoro", {"companies": [
+        {"id": "acme", "slack_teams": ["T0ACME"], "workspace_admins": True, "connect_policy": "self-with-approval"},
+        {"id": "globex", "slack_teams": ["T0GLOBEX"], "workspace_admins": True, "connect_policy": "self"}]})
+    del raw["slack"]["admins"]
+    assert list(errors_for(raw)) == ["precoro.companies[0].connect_policy"]  # nobody would see the requests
+
+
 # --- where the config comes from ------------------------------------------------------------------
 
 ENV_ONLY = {

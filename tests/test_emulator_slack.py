@@ -113,6 +113,14 @@ async def test_async_web_client_works_unchanged(standin: SlackStandIn, served: s
         await client.users_info(user="U404")
     assert err.value.response["error"] == "user_not_found"
 
+    found = await client.users_lookupByEmail(email="ALICE@example.com")
+    assert found["user"]["id"] == "U1"
+    standin.add_user("U9", "Olga Other", "olga@other.example", team_id="T0OTHER")
+    for email in ("nobody@example.com", "olga@other.example"):  # only users of the caller's workspace
+        with pytest.raises(SlackApiError) as err:
+            await client.users_lookupByEmail(email=email)
+        assert err.value.response["error"] == "users_not_found"
+
     standin.fail_next("chat.postMessage")
     with pytest.raises(SlackApiError) as err:
         await client.chat_postMessage(channel="U1", text="again")

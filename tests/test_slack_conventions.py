@@ -106,7 +106,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 METHOD_SCOPES: dict[str, str | None] = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
     "users_info": "users:read", "views_publish": None, "views_open": None, "views_update": None,
-    "conversations_open": "im:write",
+    "conversations_open": "im:write", "users_lookupByEmail": "users:read.email",
 }
 _CALL = re.compile(r"""_call\(\s*\w+,\s*"(\w+)"|client\.((?:chat|users|views|conversations|im)_\w+)\(""")
 _EVENT = re.compile(r"""@app\.event\(\s*"(\w+)"\s*\)""")

@@ -519,8 +519,12 @@ class SlackStandIn:
         return {"user": copy.deepcopy(user)}
 
     def _users_lookup_by_email(self, args: Json) -> Json:
-        email = str(args.get("email", "")).lower()
-        user = next((u for u in self._state.users.values() if u["profile"]["email"].lower() == email), None)
+        """Like Slack: only a user of the calling token's workspace; `users_not_found` otherwise."""
+        email = str(args.get("email", "")).strip().lower()
+        if not email:
+            raise SlackError("invalid_arguments")
+        user = next((u for u in self._state.users.values() if u["profile"]["email"].lower() == email
+                     and u["team_id"] == self._caller_team), None)
         if user is None:
             raise SlackError("users_not_found")
         return {"user": copy.deepcopy(user)}

@@ -15,7 +15,7 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
-from bot.slack import actions, commands, home, leaving, messages, reminders
+from bot.slack import actions, commands, connect, home, leaving, messages, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         **_oauth(rt),
     )
     commands.register(app, rt)
+    connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
     home.register(app, rt)
     reminders.register(app, rt)

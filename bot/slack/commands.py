@@ -13,7 +13,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.slack import messages
-from bot.slack.payload import guarded, input_value, team_id, user_id
+from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
+from bot.slack.connect import ConnectFlow
+from bot.slack.payload import guarded, input_value, team_id, user_id, valid_token
 from bot.slack.status import resume, status_text
 
 if TYPE_CHECKING:
@@ -26,7 +28,6 @@ _MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 # non-ASCII or control characters (httpx would raise on them).
 _EMAIL = re.compile(r"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$")
 _EMAIL_FORBIDDEN = set("<>")
-_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 
 
 def parse_mention(text: str) -> str | None:
@@ -38,10 +39,6 @@ def parse_mention(text: str) -> str | None:
 def valid_email(text: str) -> bool:
     return (bool(_EMAIL.fullmatch(text)) and not _EMAIL_FORBIDDEN & set(text) and text.count("@") == 1
             and len(text) <= messages.EMAIL_MAX)
-
-
-def valid_token(text: str) -> bool:
-    return bool(_TOKEN.match(text))
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
@@ -79,6 +76,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             """Answer after the acknowledgement: whatever reads the database never holds Slack's 3 s."""
             await respond(text=text, response_type="ephemeral", replace_original=False)
 
+        if sub in CONNECT_COMMANDS:  # approvers' own keys, and invitations (bot/slack/connect.py)
+            await ConnectFlow(rt).command(sub, args, ack=ack, respond=respond, client=client, body=command,
+                                          team=team, user=user, mine=mine)
+            return
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
             return

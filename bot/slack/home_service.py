@@ -30,6 +30,7 @@ from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
+from bot.store.approvers import REVOKED, SUSPECT
 from bot.tenancy import Tenancy
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class HomeService:
                 else ""
             found.append(HomeItem(doc=doc, ref=str(row.id), link=link, state=MessageState(row.state),
                                   since=datetime.fromtimestamp(row.first_seen_at, tz=UTC)))
-        return found, bool(mine), any(not a.active for a in mine)
+        return found, bool(mine), any(a.status in (SUSPECT, REVOKED) for a in mine)
 
     def admin_summary(self, team: str, companies: Sequence[str] = ()) -> AdminSummary:
         """The admin section: this workspace's approvers and the quota of the companies the admin
@@ -109,9 +110,13 @@ class HomeService:
         shown_at, bulk = self._bulk.get((team, user), (0.0, []))
         if now - shown_at > BULK_SHOWN_SECONDS:
             bulk = []
+        selfish = [c.id for c in self.tenancy.companies_for(team) if c.connect_policy != "admin"]
+        invite = [c for c in admin_of if c in selfish]
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(team, user),
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                                  prefs=prefs, page=self._pages.get((team, user), 0))
+                                  prefs=prefs, page=self._pages.get((team, user), 0),
+                                  connect=messages.connect_home_blocks(selfish) if selfish else (),
+                                  admin_actions=messages.invite_home_blocks() if invite else ())
 
     def turn_page(self, team: str, user: str, page: int) -> None:
         """Show `page` of the user's queue from now on (the view clamps it to the last page)."""

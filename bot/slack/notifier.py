@@ -50,6 +50,28 @@ class Notifier:
             }
         return self._profiles[(team, user_id)][1]
 
+    async def user_by_email(self, team: str, email: str) -> str | None:
+        """The workspace's Slack user with this email (`users.lookupByEmail`, users:read.email), or
+        None when there is none (Slack's `users_not_found`); SlackUnavailable when Slack cannot tell."""
+        try:
+            client = await self.clients.for_team(team)
+            answer = await client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            if error == "users_not_found":
+                return None
+        except NotInstalled:
+            error = "not_installed"
+        except Exception as exc:  # aiohttp / network errors
+            error = type(exc).__name__
+        else:
+            user = answer.get("user") or {}
+            found = user.get("id")
+            return str(found) if found and not user.get("deleted") and not user.get("is_bot") else None
+        log.warning("slack users.lookupByEmail failed: %s", error)
+        self.on_error("users.lookupByEmail", error)
+        raise SlackUnavailable(f"slack users.lookupByEmail: {error}")
+
     async def tz(self, team: str, user_id: str) -> str:
         return str((await self.profile(team, user_id)).get("tz") or "UTC")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,8 @@ from bot.slack import messages
 from bot.slack.notifier import Notifier, SlackUnavailable
 
 log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 
 Listener = Callable[..., Awaitable[None]]
 
@@ -116,3 +119,8 @@ def selected_values(view: Any, action_id: str) -> list[str]:
             if value and value not in found:
                 found.append(value)
     return found
+
+
+def valid_token(text: str) -> bool:
+    """A Precoro API token as typed: printable, no spaces (it travels in an HTTP header)."""
+    return bool(_TOKEN.match(text))

@@ -19,6 +19,7 @@ from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
 from bot.store.hints import HintRepo
 from bot.store.home import HomeRepo
+from bot.store.invitations import InvitationRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
 from bot.store.quota import QuotaRepo
@@ -41,6 +42,7 @@ class Store:
     discovery: DiscoveryRepo
     home: HomeRepo
     hints: HintRepo
+    invitations: InvitationRepo
     boundary: Boundary
 
     @classmethod
@@ -59,6 +61,7 @@ class Store:
             discovery=DiscoveryRepo(engine),
             home=HomeRepo(engine),
             hints=HintRepo(engine),
+            invitations=InvitationRepo(engine),
             boundary=Boundary(timeout=timeout, inline=inline),
         )
 

@@ -11,6 +11,7 @@ from bot.store.schema import approvers
 ACTIVE = "active"
 SUSPECT = "suspect"  # Precoro refused the token once: not used until a second request confirms it
 REVOKED = "revoked"  # refused twice: re-checked now and then (`check_at`), restored when accepted
+PENDING = "pending"  # connected by the approver, checked with Precoro, waiting for an admin's approval
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,10 @@ class ApproverRepo:
 
     def upsert(
         self, *, company: str, team_id: str, slack_user_id: str, email: str, token_ciphertext: str,
-        registered_by: str, now: float,
+        registered_by: str, now: float, status: str = ACTIVE,
     ) -> tuple[Approver, bool]:
-        """Register or rotate a token; returns the approver and whether it is new."""
+        """Register or rotate a token; returns the approver and whether it is new. `status` PENDING:
+        stored but not used until an admin approves (`approve_pending`)."""
         owner = (
             (approvers.c.company == company)
             & (approvers.c.team_id == team_id)
@@ -61,7 +63,7 @@ class ApproverRepo:
         with self.engine.begin() as conn:
             changed = conn.execute(
                 update(approvers).where(owner).values(
-                    email=email, token_ciphertext=token_ciphertext, status=ACTIVE,
+                    email=email, token_ciphertext=token_ciphertext, status=status,
                     registered_by=registered_by, updated_at=now, check_at=None, checks=0,
                 )
             ).rowcount
@@ -69,7 +71,7 @@ class ApproverRepo:
                 conn.execute(
                     insert(approvers).values(
                         company=company, team_id=team_id, slack_user_id=slack_user_id, email=email,
-                        token_ciphertext=token_ciphertext, status=ACTIVE, registered_by=registered_by,
+                        token_ciphertext=token_ciphertext, status=status, registered_by=registered_by,
                         created_at=now, updated_at=now, docs_seen=0,
                     )
                 )
@@ -191,6 +193,24 @@ class ApproverRepo:
                 .where(approvers.c.id == approver_id)
                 .values(last_polled_at=now, docs_seen=approvers.c.docs_seen + new_documents)
             )
+
+    def approve_pending(self, approver_id: int, now: float, token_ciphertext: str) -> bool:
+        """Pending -> active, if the token is still the one the admin was asked about; True if changed."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                update(approvers)
+                .where((approvers.c.id == approver_id) & (approvers.c.status == PENDING)
+                       & (approvers.c.token_ciphertext == token_ciphertext))
+                .values(status=ACTIVE, updated_at=now)
+            ).rowcount)
+
+    def remove_pending(self, approver_id: int, token_ciphertext: str) -> bool:
+        """Delete a pending approver and its sealed token (a denied request); True if deleted."""
+        with self.engine.begin() as conn:
+            return bool(conn.execute(
+                delete(approvers).where((approvers.c.id == approver_id) & (approvers.c.status == PENDING)
+                                        & (approvers.c.token_ciphertext == token_ciphertext))
+            ).rowcount)
 
     def replace_ciphertext(self, approver_id: int, old: str, new: str) -> bool:
         """Compare-and-set, so a rotation never overwrites a token registered meanwhile."""

@@ -206,3 +206,17 @@ precoro_findings = Table(
     Column("found_at", Float, nullable=False),
     Column("told_at", Float),  # None: the admins were not told yet
 )
+
+# Approvers an admin invited to connect themselves (`/precoro invite`): one row per company and
+# Precoro email, so nobody is invited twice unless an admin asks again (`invite again`).
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("email", String(320), primary_key=True),  # lower-cased
+    Column("team_id", String(32), nullable=False),
+    Column("slack_user_id", String(32), nullable=False),
+    Column("invited_by", String(32), nullable=False),
+    Column("invited_at", Float, nullable=False),
+    Column("times", Integer, nullable=False, default=1),
+)

@@ -20,6 +20,8 @@ def help_text(is_admin: bool) -> str:
         "approve or reject them with the buttons.",
         "• `/precoro help`: this help",
         "• `/precoro status`: your registration and when Precoro was last checked",
+        "• `/precoro connect`: connect your own Precoro API key (where your company allows it); "
+        "`/precoro disconnect` deletes it",
     ]
     if is_admin:
         lines += [
@@ -35,12 +37,14 @@ def help_text(is_admin: bool) -> str:
             f"at most {AUDIT_MAX})",
             "• `/precoro discovery @user`: find new documents for every approver with this registered "
             "approver's token (it must see the whole company); `/precoro discovery off` stops it",
+            "• `/precoro invite`: invite the approvers named in waiting documents who are not connected "
+            "(`/precoro invite again` invites those already invited once more)",
         ]
     return "\n".join(lines)
 
 
-USER_COMMANDS = ("help", "status")
-ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery")
+USER_COMMANDS = ("help", "status", "connect", "disconnect")
+ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery", "invite")
 
 
 def unknown_command_text(word: str, is_admin: bool) -> str:

@@ -118,19 +118,23 @@ class BulkResult:
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
               bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None,
-              page: int = 0) -> dict[str, Any]:
+              page: int = 0, connect: Sequence[dict[str, Any]] = (),
+              admin_actions: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
     DM messages, HOME_PAGE_SIZE documents a page (`page`, clamped) with Previous / Next; a summary
     of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
-    and small enough that the click payload Slack sends back stays under 256 KB."""
+    and small enough that the click payload Slack sends back stays under 256 KB. `connect`: blocks
+    that let someone not registered connect themselves; `admin_actions`: buttons of the admin part."""
     admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
-        (_admin_blocks(admin) if admin is not None else [])
+        (_admin_blocks(admin) + list(admin_actions) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
         {"type": "context", "elements": [mrkdwn(f"Oldest first · updated {slack_time(now)}")]},
     ]
     blocks += _bulk_blocks(bulk)
-    if not registered:
+    if not registered and connect:
+        blocks += connect
+    elif not registered:
         blocks.append({"type": "section", "text": mrkdwn(not_registered_home_text(admin=admin is not None))})
     elif revoked:
         blocks.append({"type": "section", "text": mrkdwn(f":warning: {token_revoked_text()}")})

@@ -46,3 +46,10 @@ NEVER_CHOICE = "off"
 
 # --- reminders ------------------------------------------------------------------------------------
 ACTION_SNOOZE = "precoro_snooze"
+
+# --- approvers connecting themselves, and invitations ---------------------------------------------
+ACTION_CONNECT = "precoro_connect"  # opens the connect form; value: the company id
+CONNECT_CALLBACK = "precoro_connect_form"
+ACTION_CONNECT_APPROVE = "precoro_connect_approve"  # value: "<approver id>:<request check>"
+ACTION_CONNECT_DENY = "precoro_connect_deny"
+ACTION_INVITE = "precoro_invite"  # admins' Home: invite the unconnected approvers
