@@ -74,7 +74,7 @@ async def test_a_discovery_role_that_misses_documents_is_noticed_and_polls_take_
     await stack.slack.wait_for(lambda: dms(stack, BOB, hidden.idn), timeout=20)
     told = await stack.slack.wait_for(lambda: admin_dms(stack, BLIND_DM), timeout=20)
     assert "*acme*" in told[0]["text"]
-    assert findings(stack)["blind:purchaseorders"] == "per-approver polls"
+    assert findings(stack)["blind:purchaseorders"] == f"per-approver polls (discovery approver {settings.approver_id})"
     assert "purchaseorders" in await stack.slack.wait_for(
         lambda: stack.runtime.store.discovery.get("acme").fallback_types, timeout=10)
     # The confirmation was one read of that document with the discovery token, and it was refused.
@@ -88,6 +88,11 @@ async def test_a_discovery_role_that_misses_documents_is_noticed_and_polls_take_
     assert "does not see every document of type purchaseorders" in await stack.driver.ask(ADMIN, "status")
     assert len(admin_dms(stack, BLIND_DM)) == 1
     assert [r for r in stack.precoro.requests if r.token == admin.token and r.path.endswith(later.idn)] == []
+    # The admin gives the discovery user a role that sees the whole company and sets discovery
+    # again: it reads purchase orders again, and the status no longer says otherwise.
+    stack.precoro.restrict_role(admin.id, sees_all=True)
+    assert "reads every pending document" in await stack.driver.ask(ADMIN, f"discovery <@{ADMIN}>")
+    assert "does not see every document" not in await stack.driver.ask(ADMIN, "status")
 
 
 async def test_a_discovery_role_that_sees_everything_raises_nothing(blind_stack: LocalStack) -> None:

@@ -45,6 +45,7 @@ DUPLICATE_KEYING = "duplicate_keying"
 ROUTE = "route"
 WAITING_FILTER = "waiting_filter"
 IGNORED = "ignored"  # value: the bot lists pending documents and reads their steps
+STEPLESS = "stepless:"  # + document type: its answers carry no readable approval steps
 BLIND = "blind:"  # + document type: the discovery token does not see all of them
 PER_APPROVER = "per-approver polls"
 
@@ -93,13 +94,15 @@ class Adaptations:
                     company, example)
         await self.note(company, WAITING_FILTER, IGNORED, source="poll")
 
-    async def blind(self, company: str, doc_type: str) -> None:
-        """The discovery token does not see every `doc_type` (bot/sync/blind.py confirmed it)."""
-        await self.note(company, f"{BLIND}{doc_type}", PER_APPROVER, source="poll")
+    async def blind(self, company: str, doc_type: str, discovery_approver: int) -> None:
+        """The discovery token does not see every `doc_type` (bot/sync/blind.py confirmed it). The
+        value names the discovery approver: another one found blind is told again."""
+        await self.note(company, f"{BLIND}{doc_type}", f"{PER_APPROVER} (discovery approver {discovery_approver})",
+                        source="poll")
 
     async def stepless(self, company: str, doc_type: str) -> None:
         """Discovery left `doc_type` to per-approver polls (no readable approval steps)."""
-        await self.note(company, f"stepless:{doc_type}", PER_APPROVER, source="discovery")
+        await self.note(company, f"{STEPLESS}{doc_type}", PER_APPROVER, source="discovery")
 
     async def note(self, company: str, name: str, value: str, *, source: str) -> None:
         """Record a finding and tell the admins once; never raises (the request path calls it)."""
@@ -119,5 +122,9 @@ class Adaptations:
             log.exception("finding %s of %s not recorded", name, company)
 
     def status_sentences(self, company: str) -> list[str]:
-        """What `/precoro status` says of the company's findings (blocking read)."""
-        return [messages.finding_sentence(f.name, f.value) for f in self.findings.all(company)]
+        """What `/precoro status` says of the company's findings (blocking read). A type left to
+        per-approver polls is said only while it still is: another discovery user starts afresh."""
+        settings = self.store.discovery.get(company)
+        fallback = settings.fallback_types if settings is not None else frozenset()
+        return [messages.finding_sentence(f.name, f.value) for f in self.findings.all(company)
+                if not f.name.startswith((BLIND, STEPLESS)) or f.name.split(":", 1)[1] in fallback]

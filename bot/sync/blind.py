@@ -74,8 +74,9 @@ class BlindWatch:
         self.tokens = tokens
         self.clients = clients
         self.clock = clock
-        # Called (company, type) once the discovery token is found not to see a type's documents.
-        self.on_blind: Callable[[str, str], Awaitable[None]] | None = None
+        # Called (company, type, discovery approver id) once the discovery token is found not to
+        # see a type's documents.
+        self.on_blind: Callable[[str, str, int], Awaitable[None]] | None = None
         self._confirmed_at: dict[str, float] = {}
         self._checked: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
@@ -113,7 +114,7 @@ class BlindWatch:
             return  # not sent, nothing spent: a later poll suspects it again
         except NotFound:
             self._sent(company, doc, now)
-            await self._blind(company, doc)
+            await self._blind(company, doc, discoverer.id)
             return
         except PrecoroError as exc:
             self._sent(company, doc, now)
@@ -123,13 +124,13 @@ class BlindWatch:
         log.info("discovery of %s sees %s %s but did not post it to approver %s (a failed post, a step change "
                  "modifiedSince missed, or another email on the step)", company, doc.doc_type, doc.idn, approver.id)
 
-    async def _blind(self, company: str, doc: Document) -> None:
+    async def _blind(self, company: str, doc: Document, discoverer: int) -> None:
         if not await self.store.run(self.store.discovery.add_fallback, company, doc.doc_type, self.clock.now()):
             return
         log.warning("discovery of %s: its token cannot read %s %s, which waits for a registered approver; %s are "
                     "left to per-approver polls", company, doc.doc_type, doc.idn, doc.doc_type)
         if self.on_blind is not None:
-            await self.on_blind(company, doc.doc_type)
+            await self.on_blind(company, doc.doc_type, discoverer)
 
     def _sent(self, company: str, doc: Document, now: float) -> None:
         """A confirmation went to Precoro: the next waits `CONFIRM_SECONDS`; this document is done."""

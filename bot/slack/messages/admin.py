@@ -238,7 +238,7 @@ FINDING_TEXTS: dict[str, str] = {
                               "most once a minute, so new documents may take longer to arrive.",
     "stepless": "Precoro's answers for {detail} carry no readable approval steps: company discovery leaves them to "
                 "each approver's own waiting list (slower with many approvers).",
-    "blind": "The company discovery token's Precoro role does not see every document of type {detail} (an "
+    "blind": "The company discovery user's Precoro role does not see every document of type {detail} (an "
              "approver's own list held one it could not read): discovery leaves {detail} to each approver's own "
              "waiting list (slower with many approvers). A discovery user whose role sees the whole company "
              "(`/precoro discovery @user`) brings it back.",
