@@ -29,6 +29,7 @@ from bot.slack.notifier import Notifier
 from bot.slack.reminder_service import ReminderService
 from bot.store import Store
 from bot.sync.adapt import Adaptations
+from bot.sync.blind import BlindWatch
 from bot.sync.discovery import Discoverer
 from bot.sync.poller import Poller
 from bot.sync.scheduler import PollScheduler
@@ -114,6 +115,9 @@ class Runtime:
         adapt = Adaptations(store, clients, notifier, admins, clock)
         adapt.install()
         discoverer.on_fallback = adapt.stepless
+        poller.on_filter_refuted = adapt.filter_refuted
+        blind = BlindWatch(store, tokens, clients, clock)  # is the discovery token's view complete?
+        blind.on_blind, poller.on_new = adapt.blind, blind.polled
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
         home = HomeService(config, store, notifier, clock, web_urls, tenancy)

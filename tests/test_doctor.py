@@ -123,6 +123,45 @@ async def test_route_keyed_duplicates_are_found_remembered_and_waited_out(databa
         store.close()
 
 
+async def test_an_ignored_waiting_filter_is_refuted_remembered_and_not_a_stop(database_url: str) -> None:
+    precoro = scene(ignore_waiting_filter=True)
+    report, store = await doctor(precoro, database_url)
+    try:
+        waiting = row(report, "`waitingForApprove=yes`")
+        assert waiting.verdict is Verdict.REFUTED and "do not wait for this user" in waiting.answered
+        assert "status[]=1" in waiting.action and not waiting.stop and not report.stop
+        found = FindingRepo(store.engine).get("acme", "waiting_filter")
+        assert found is not None and (found.value, found.source) == ("ignored", "doctor")
+        assert_read_only(precoro)
+    finally:
+        store.close()
+
+
+async def test_a_restarted_bot_reads_pending_lists_after_the_doctor_refuted_the_filter(database_url: str) -> None:
+    from bot.runtime import Runtime
+
+    store = Store.open(database_url)
+    FindingRepo(store.engine).record("acme", "waiting_filter", "ignored", source="doctor", now=1.0)
+    store.close()
+    config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
+                          signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
+    rt = Runtime.build(config)
+    try:
+        assert rt.clients["acme"].waiting_filter_ignored and not rt.clients["acme"].route_keyed
+    finally:
+        await rt.aclose()
+
+
+async def test_a_discovery_role_limited_to_its_own_documents_is_refuted(database_url: str) -> None:
+    precoro = scene()
+    precoro.restrict_role(next(u.id for u in precoro.users.values() if u.email.startswith("admin")))
+    report, store = await doctor(precoro, database_url, "admin")
+    store.close()
+    visibility = row(report, "This token sees every document")
+    assert visibility.verdict is Verdict.REFUTED and "do not use this token for discovery" in visibility.action
+    assert_read_only(precoro)
+
+
 async def test_missing_steps_are_refuted_per_type(database_url: str) -> None:
     precoro = scene()
     precoro.stepless_types = {"invoices"}

@@ -17,13 +17,13 @@ import httpx
 from bot import redact
 from bot.config import CompanyConfig, Config
 from bot.doctor import shapes
-from bot.doctor.checks import Row, Verdict, verdicts
+from bot.doctor.checks import WAITING_FALLBACK, Row, Verdict, verdicts
 from bot.doctor.probe import Probe
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.store import Store
 from bot.store.findings import FindingRepo
-from bot.sync.adapt import DUPLICATE_KEYING, ROUTE
+from bot.sync.adapt import DUPLICATE_KEYING, IGNORED, ROUTE, WAITING_FILTER
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ async def run_doctor(config: Config, company: CompanyConfig, cred: Credentials, 
                      record: str | Path | None = None, source: str = "precoro", clock: Clock | None = None,
                      http: httpx.AsyncClient | None = None,
                      say: Callable[[str], None] = lambda _: None) -> DoctorReport:
-    """Probe, judge, remember what the running bot should know (route keying), record shapes."""
+    """Probe, judge, remember what the running bot should know (route keying, an ignored
+    `waitingForApprove`), record shapes."""
     redact.remember(cred.token)
     clock = clock or SystemClock()
     gate = QuotaGate(store.quota, {company.id: company.quota}, clock,
@@ -57,6 +58,9 @@ async def run_doctor(config: Config, company: CompanyConfig, cred: Credentials, 
     rows = verdicts(dataclasses.replace(observations, web_url=company.web_url))
     if any(r.verdict is Verdict.REFUTED and r.assumption.startswith("Duplicate GETs are keyed by URL") for r in rows):
         await store.run(FindingRepo(store.engine).record, company.id, DUPLICATE_KEYING, ROUTE, source="doctor",
+                        now=clock.now())
+    if any(r.action == WAITING_FALLBACK for r in rows):
+        await store.run(FindingRepo(store.engine).record, company.id, WAITING_FILTER, IGNORED, source="doctor",
                         now=clock.now())
     if record is not None:
         shapes.write(record, probe.shapes, source=source)

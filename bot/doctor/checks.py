@@ -10,7 +10,8 @@ How each assumption is decided (the same list closes the README's setup section)
   {"pagination": ...}}`, documents bare objects); anything else is named with its endpoint and
   a safe excerpt.
 - `waitingForApprove=yes`: every document it lists has this user among the current step's
-  approvers, and every pending document whose current step names this user is in it.
+  approvers (refuted: the bot lists pending documents and keeps the user's own, by step), and
+  every pending document whose current step names this user is in it.
 - approval steps: list items (and a document read alone) carry `approvalSteps` / `approvalStep`
   with approvers' emails, per type.
 - `modifiedSince`: a list since the newest update time seen holds that document, one a second
@@ -18,7 +19,8 @@ How each assumption is decided (the same list closes the README's setup section)
 - duplicate GETs: the same list path with another query a second later (refused: keyed by
   route), then the very same URL again (refused: keyed by URL; answered: no duplicate rule).
   Token versus company keying needs two tokens: not told by one.
-- visibility: the pending list holds documents this user neither created nor approves.
+- visibility: the pending list holds documents this user neither created nor approves (whether
+  it holds all of them only the running bot tells: `bot/sync/blind.py`).
 - the token's company: any answer or header naming a company.
 - web links: a URL field in the document; otherwise the link the bot would build, to open by hand.
 - 429 bodies: `RateLimit-Type` and a parseable `RateLimit-Retry-After`, when a 429 was seen.
@@ -136,6 +138,13 @@ def check_token(obs: Observations) -> Row:
     return Row("The token and email are accepted", "answered 200", Verdict.CONFIRMED, "none")
 
 
+# What the bot does when `waitingForApprove` lists documents that do not wait for the user (the
+# doctor records it; a poll that meets it switches by itself: bot/sync/adapt.py).
+WAITING_FALLBACK = ("automatic: polls list every pending document (`status[]=1`) and keep those whose current "
+                    "step names the approver (admins told once, shown in `/precoro status`); a type without "
+                    "readable steps then reaches nobody: turn company discovery off for it or report it")
+
+
 def check_waiting_filter(obs: Observations) -> Row:
     name = f"`{api.WAITING_PARAM}={api.WAITING_VALUE}` lists exactly this user's waiting documents"
     email = obs.email.strip().lower()
@@ -160,8 +169,7 @@ def check_waiting_filter(obs: Observations) -> Row:
                 missing.append(f"{doc_type}/{doc.idn}")
     if wrong:
         return Row(name, f"{len(wrong)} of {listed} listed documents do not wait for this user (e.g. {wrong[0]})",
-                   Verdict.REFUTED, "stop: per-approver polls would post documents to people who cannot approve "
-                   "them; report it (the filter's spelling lives in bot/precoro/api.py)", stop=True)
+                   Verdict.REFUTED, WAITING_FALLBACK)
     if missing:
         return Row(name, f"{len(missing)} pending documents waiting for this user are not listed (e.g. {missing[0]})",
                    Verdict.REFUTED, "turn company discovery on: it reads each document's current step; "
@@ -288,8 +296,9 @@ def check_visibility(obs: Observations) -> Row:
     others = [d for d in docs if not _involves(d, email)]
     if others:
         return Row(name, f"{len(others)} of {len(docs)} pending documents neither created nor approved by this user",
-                   Verdict.CONFIRMED, "it sees beyond its own documents (whether it sees all, only Precoro's "
-                   "roles tell); fit for `/precoro discovery`")
+                   Verdict.CONFIRMED, "it sees beyond its own documents; fit for `/precoro discovery` (whether "
+                   "it sees all, the running bot checks: a type it misses is left to per-approver polls, admins "
+                   "told once)")
     return Row(name, f"all {len(docs)} pending documents involve this user", Verdict.REFUTED,
                "do not use this token for discovery (or give its user a role that sees the whole company); "
                "per-approver polls are not affected")

@@ -171,7 +171,8 @@ class PrecoroEmulator:
     def __init__(self, clock: Callable[[], float] = time.time, *, strict_duplicates: bool = False,
                  windows: tuple[tuple[float, int] | tuple[float, int, str], ...] = DEFAULT_WINDOWS,
                  duplicate_get_seconds: float = 60.0, latency: float = 0.0,
-                 fault_timeout: float = 30.0, duplicate_keying: str | None = None) -> None:
+                 fault_timeout: float = 30.0, duplicate_keying: str | None = None,
+                 ignore_waiting_filter: bool = False) -> None:
         self.clock = clock
         self.strict_duplicates = strict_duplicates
         # What makes two GETs "identical": "token" (+ URL), "company" (+ URL) or "route" (company +
@@ -194,6 +195,9 @@ class PrecoroEmulator:
         # Document types answered without `approvalSteps` / `approvalStep` (lists and single
         # documents alike): how discovery meets an account or type that does not show them.
         self.stepless_types: set[str] = set()
+        # `waitingForApprove` ignored: a list asking for it answers as if it were not there (every
+        # document the user sees), one way the real filter may fail the bot's reading of it.
+        self.ignore_waiting_filter = ignore_waiting_filter
         # Called (lock held) when an approval moves a document on to its next step.
         self.on_step: Callable[[EmDocument], None] | None = None
         self.faults_fired: Counter[str] = Counter()  # by kind, injected and random alike
@@ -300,6 +304,14 @@ class PrecoroEmulator:
             doc = self._document(doc_type, idn)
             doc.status, doc.updated_at = api.STATUS_CANCELED, self.clock()
             return doc
+
+    def restrict_role(self, user_id: int, *, sees_all: bool = False) -> EmUser:
+        """Give the user a role that sees only the documents they created or approve (`sees_all`:
+        the whole company again), as a Precoro role limited to locations or departments does."""
+        with self._lock:
+            user = self.users[user_id]
+            user.is_admin = sees_all
+            return user
 
     def disable_token(self, user_id: int) -> EmUser:
         with self._lock:
@@ -580,7 +592,8 @@ class PrecoroEmulator:
             since = api.parse_modified_since(raw_since)
             if since is None:
                 return 400, {"message": f"Invalid {api.MODIFIED_SINCE_PARAM}"}
-        waiting = any(query.get(name, "").lower() == api.WAITING_VALUE for name in api.WAITING_PARAM_ALIASES)
+        waiting = not self.ignore_waiting_filter and any(
+            query.get(name, "").lower() == api.WAITING_VALUE for name in api.WAITING_PARAM_ALIASES)
         found = [
             d for d in self.documents
             if d.company == user.company and d.doc_type == doc_type

@@ -86,6 +86,10 @@ class PrecoroClient:
         # Duplicate GETs keyed by route (path, any query) instead of by URL: set once Precoro
         # showed it keys them so (`bot/sync/adapt.py`); every list read then shares one key.
         self.route_keyed = False
+        # `waitingForApprove` found not honoured (`bot/sync/adapt.py`): the waiting list is read as
+        # every pending document (`status[]=1`), and the poller keeps those whose current approval
+        # step names the user (precoro-api.md's named fallback).
+        self.waiting_filter_ignored = False
         # Told of every 429 (method, RateLimit-Type) after the gate was closed; never raises.
         self.on_rate_limit: Callable[[str, str], Awaitable[None]] | None = None
         self._checks = 0  # token checks made: they take turns over the document types
@@ -94,12 +98,12 @@ class PrecoroClient:
 
     async def waiting_page(self, cred: Credentials, doc_type: str, *, page: int = 1,
                            per_page: int | None = None, lane: Lane = Lane.POLL) -> tuple[Page, int]:
-        """One page of the documents waiting for this user; returns (page, page size used)."""
+        """One page of the documents waiting for this user (with `waiting_filter_ignored`: of every
+        pending document this user sees; the caller keeps its own); returns (page, page size used)."""
         sizes = (per_page,) if per_page else _POLL_PAGE_SIZES
-        variants = [
-            [(api.WAITING_PARAM, api.WAITING_VALUE), (api.PAGE_PARAM, str(page)), (api.PER_PAGE_PARAM, str(size))]
-            for size in sizes
-        ]
+        selector = ((api.STATUS_PARAM, str(api.STATUS_PENDING)) if self.waiting_filter_ignored
+                    else (api.WAITING_PARAM, api.WAITING_VALUE))
+        variants = [[selector, (api.PAGE_PARAM, str(page)), (api.PER_PAGE_PARAM, str(size))] for size in sizes]
         body, chosen = await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
         items = body.get(api.LIST_DATA) if isinstance(body, dict) else None
         if not isinstance(items, list):

@@ -19,6 +19,7 @@ from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.approvers import Approver
 from bot.store.messages import OPEN_STATES
+from bot.sync import route
 from bot.sync.reconcile import Known, SyncPlan, reconcile
 from bot.tokens import TokenService
 from bot.vault import VaultError
@@ -54,6 +55,12 @@ class Poller:
         self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
         # Called with (company, the document as read, when first seen) once its message is posted.
         self.on_posted: Callable[[str, dict, float], None] | None = None
+        # Called with (company, "type/idn") when the waiting list held a document whose current step
+        # does not name the approver: `waitingForApprove` is not honoured (bot/sync/adapt.py).
+        self.on_filter_refuted: Callable[[str, str], Awaitable[None]] | None = None
+        # Called with (approver, documents) a poll found that no message of theirs held yet: did
+        # company discovery miss them? (bot/sync/blind.py). Never raises.
+        self.on_new: Callable[[Approver, list[Document]], Awaitable[None]] | None = None
 
     def link(self, company: str, doc_type: str, idn: str) -> str:
         return api.web_link(self.web_urls[company], doc_type, idn)
@@ -71,6 +78,8 @@ class Poller:
         waiting: list[Document] = []
         complete: set[str] = set()
         requests, error = 0, ""
+        pending_list = client.waiting_filter_ignored  # every pending document: keep the approver's own
+        strays: list[str] = []
         for doc_type in self.document_types[approver.company]:
             try:
                 items, spent = await client.waiting_documents(cred, doc_type)
@@ -88,9 +97,19 @@ class Poller:
             complete.add(doc_type)
             for item in items:
                 doc = parse_document(doc_type, item)
-                if doc is not None:
-                    waiting.append(doc)
-                    raws[(doc_type, doc.idn)] = item
+                if doc is None:
+                    continue
+                # Only documents this approver can approve now: a readable step that does not name
+                # them means the list is not theirs; an unreadable one is trusted only from the filter.
+                waits = route.names(doc, approver.email)
+                if waits is False or (waits is None and pending_list):
+                    if waits is False and not pending_list:
+                        strays.append(f"{doc_type}/{doc.idn}")
+                    continue
+                waiting.append(doc)
+                raws[(doc_type, doc.idn)] = item
+        if strays and self.on_filter_refuted is not None:
+            await self.on_filter_refuted(approver.company, strays[0])
         known = [
             Known(m.id, m.doc_type, m.idn, m.state, m.fingerprint, m.posted, m.updated_at)
             for m in await self.store.run(self.store.messages.for_approver, approver.id)
@@ -99,6 +118,8 @@ class Poller:
         # Marked before posting: a click on a message posted now must find Precoro freshly read.
         await self.store.run(self.store.approvers.mark_polled, approver.id, self.clock.now(), len(plan.new))
         posted = await self.apply(approver, plan, raws)
+        if plan.new and self.on_new is not None:
+            await self.on_new(approver, list(plan.new))
         return PollResult(requests=requests, posted=posted, retired=len(plan.gone),
                           complete=len(complete) == len(self.document_types[approver.company]), error=error)
 

@@ -45,6 +45,13 @@ def waiting_emails(doc: Document) -> frozenset[str] | None:
     return None if people is None else frozenset(p.email.strip().lower() for p in people)
 
 
+def names(doc: Document, email: str) -> bool | None:
+    """Whether the document waits for this approver now (its current step names the email and
+    they have not approved it yet); None when its current step cannot be read."""
+    emails = waiting_emails(doc)
+    return None if emails is None else email.strip().lower() in emails
+
+
 def key(doc: Document) -> str:
     return f"{doc.doc_type}/{doc.idn}"
 

@@ -238,12 +238,21 @@ FINDING_TEXTS: dict[str, str] = {
                               "most once a minute, so new documents may take longer to arrive.",
     "stepless": "Precoro's answers for {detail} carry no readable approval steps: company discovery leaves them to "
                 "each approver's own waiting list (slower with many approvers).",
+    "blind": "The company discovery user's Precoro role does not see every document of type {detail} (an "
+             "approver's own list held one it could not read): discovery leaves {detail} to each approver's own "
+             "waiting list (slower with many approvers). A discovery user whose role sees the whole company "
+             "(`/precoro discovery @user`) brings it back.",
+    "waiting_filter=ignored": "Precoro's `waitingForApprove` filter listed documents that do not wait for the "
+                              "approver: each approver's list is now read as every pending document, keeping "
+                              "those whose current approval step names them.",
 }
 
 
 def finding_sentence(name: str, value: str) -> str:
     if name.startswith("stepless:"):
         return FINDING_TEXTS["stepless"].format(detail=safe(name.removeprefix("stepless:"), 40))
+    if name.startswith("blind:"):
+        return FINDING_TEXTS["blind"].format(detail=safe(name.removeprefix("blind:"), 40))
     return FINDING_TEXTS.get(f"{name}={value}", f"{safe(name, 40)}: {safe(value, 80)}")
 
 
