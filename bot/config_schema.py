@@ -36,7 +36,7 @@ QUOTA: dict[str, Schema] = {
 COMPANY: dict[str, Schema] = {
     "id": TEXT, "base_url": TEXT, "web_url": TEXT, "document_types": VALUE, "quota": QUOTA,
     "discovery_user": TEXT, "webhook_secret": TEXT, "slack_teams": VALUE, "admins": VALUE,
-    "workspace_admins": VALUE, "webhook_hints_per_minute": VALUE,
+    "workspace_admins": VALUE, "webhook_hints_per_minute": VALUE, "confirm_above": VALUE,
 }
 SCHEMA: dict[str, Schema] = {
     "dangerously_allow_http": VALUE,

@@ -27,6 +27,7 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
+from bot.slack.amount_rules import held
 from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
@@ -70,7 +71,8 @@ class HomeService:
             link = api.web_link(self.web_urls[row.company], row.doc_type, row.idn) if row.company in self.web_urls \
                 else ""
             found.append(HomeItem(doc=doc, ref=str(row.id), link=link, state=MessageState(row.state),
-                                  since=datetime.fromtimestamp(row.first_seen_at, tz=UTC)))
+                                  since=datetime.fromtimestamp(row.first_seen_at, tz=UTC),
+                                  confirm_above=self.notifier.confirm_above(row.company, doc)))
         return found, bool(mine), any(not a.active for a in mine)
 
     def admin_summary(self, team: str, companies: Sequence[str] = ()) -> AdminSummary:
@@ -168,11 +170,16 @@ class HomeService:
             message = await self.store.run(self.store.messages.get, found) if found is not None else None
             doc = parse_document(message.doc_type, message.raw_document) if message else None
             title = f"{doc.type_name} {doc.idn}" if doc else "A document"
+            hold = await self.store.run(held, self.store, self.notifier.confirm_rules, ref)
+            if hold is not None:  # above its amount rule: never approved without the typed confirmation
+                results.append(BulkResult(title, False, messages.bulk_left_out_text(hold.limit)))
+                continue
             answer = await decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
             after = await self.store.run(self.store.messages.get, found) if found is not None else None
             ok = after is not None and after.state == "approved" and answer.accepted
             text = "" if ok else answer.text or messages.bulk_outcome_text(after.state if after else "")
-            results.append(BulkResult(title, ok, text))
+            results.append(BulkResult(title, ok, text, amount=doc.total if ok and doc else None,
+                                      currency=doc.currency if doc else ""))
         self._bulk[(team, user)] = (self.clock.now(), results)
         await self.publish(team, user)
         return results

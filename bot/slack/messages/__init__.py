@@ -360,3 +360,42 @@ __all__ = [
     "workday_text",
     "wrong_user_text",
 ]
+
+# --- amount rules, away mode, history (issue 17) ---------------------------------------------------
+from bot.slack.messages.amounts import (  # noqa: E402
+    amount_confirm_modal,
+    bulk_left_out_text,
+    bulk_rule_note,
+    bulk_total_text,
+    confirmation_needed_text,
+    limit_text,
+    wrong_confirmation_text,
+)
+from bot.slack.messages.document import amount_rule_text  # noqa: E402
+from bot.slack.messages.ids import (  # noqa: E402
+    ACTION_AWAY_BACK,
+    ACTION_AWAY_COVER,
+    ACTION_AWAY_DATE,
+    ACTION_HISTORY_NUMBER,
+    ACTION_HISTORY_PAGE,
+    ACTION_HISTORY_PAGE_BACK,
+    ACTION_HISTORY_SUPPLIER,
+    ACTION_HISTORY_TYPE,
+    ALL_CHOICE,
+    AMOUNT_CONFIRM_ACTION,
+    AMOUNT_CONFIRM_BLOCK,
+    AMOUNT_CONFIRM_CALLBACK,
+    AWAY_BLOCK,
+    HISTORY_FILTER_BLOCK,
+    HISTORY_NUMBER_BLOCK,
+    HISTORY_PAGER_BLOCK,
+)
+
+__all__ += [
+    "ACTION_AWAY_BACK", "ACTION_AWAY_COVER", "ACTION_AWAY_DATE", "ACTION_HISTORY_NUMBER", "ACTION_HISTORY_PAGE",
+    "ACTION_HISTORY_PAGE_BACK", "ACTION_HISTORY_SUPPLIER", "ACTION_HISTORY_TYPE", "ALL_CHOICE",
+    "AMOUNT_CONFIRM_ACTION", "AMOUNT_CONFIRM_BLOCK", "AMOUNT_CONFIRM_CALLBACK", "AWAY_BLOCK",
+    "HISTORY_FILTER_BLOCK", "HISTORY_NUMBER_BLOCK", "HISTORY_PAGER_BLOCK",
+    "amount_confirm_modal", "amount_rule_text", "bulk_left_out_text", "bulk_rule_note", "bulk_total_text",
+    "confirmation_needed_text", "limit_text", "wrong_confirmation_text",
+]
