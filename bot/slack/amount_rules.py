@@ -10,43 +10,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import amounts
-from bot.decisions import APPROVE, message_id
-from bot.precoro.models import Document, parse_document
+from bot.decisions import APPROVE
 from bot.slack import messages
+from bot.slack.amount_hold import Held, held
 from bot.slack.payload import guarded, input_value, text_field, user_id
-from bot.store import DATABASE_UNAVAILABLE, Store
+from bot.store import DATABASE_UNAVAILABLE
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Held:
-    """A document above its amount rule: approving it needs the typed confirmation."""
-
-    ref: str
-    doc: Document
-    limit: str  # `10,000 EUR`
-
-
-def held(store: Store, rules: dict[str, amounts.Rules], ref: str) -> Held | None:
-    """The document `ref` names, if it is above its company's rule. Blocking (database)."""
-    found = message_id(ref)
-    message = store.messages.get(found) if found is not None else None
-    if message is None or not rules.get(message.company):
-        return None
-    doc = parse_document(message.doc_type, message.raw_document)
-    limit = amounts.confirm_limit(rules[message.company], doc) if doc is not None else None
-    return Held(ref, doc, messages.limit_text(limit, doc.currency)) if doc is not None and limit is not None \
-        else None
 
 
 async def gate(rt: Runtime, ref: str) -> Held | None:

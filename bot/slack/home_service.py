@@ -27,7 +27,7 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
-from bot.slack.amount_rules import held
+from bot.slack.amount_hold import held
 from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
