@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.precoro.models import parse_document
 from bot.emulator.stack import SLACK_USERS, LocalStack
+from bot.precoro.models import parse_document
 from bot.slack import messages
 from tests.test_e2e_approval import dm, opened_view, posts_to, shown, text_of
 from tests.test_e2e_home import home, home_text, quiet, ref_of

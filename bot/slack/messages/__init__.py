@@ -362,7 +362,7 @@ __all__ = [
 ]
 
 # --- amount rules, away mode, history (issue 17) ---------------------------------------------------
-from bot.slack.messages.amounts import (  # noqa: E402
+from bot.slack.messages.amounts import (
     amount_confirm_modal,
     bulk_left_out_text,
     bulk_rule_note,
@@ -371,8 +371,8 @@ from bot.slack.messages.amounts import (  # noqa: E402
     limit_text,
     wrong_confirmation_text,
 )
-from bot.slack.messages.document import amount_rule_text  # noqa: E402
-from bot.slack.messages.ids import (  # noqa: E402
+from bot.slack.messages.document import amount_rule_text
+from bot.slack.messages.ids import (
     ACTION_AWAY_BACK,
     ACTION_AWAY_COVER,
     ACTION_AWAY_DATE,
