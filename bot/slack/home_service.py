@@ -28,6 +28,7 @@ from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
 from bot.slack.amount_hold import held
+from bot.slack.home_extras import HomeExtras
 from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
@@ -56,6 +57,7 @@ class HomeService:
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
         self._pages: dict[tuple[str, str], int] = {}  # the Home page each user turned to (0 if none)
+        self.extras = HomeExtras(store, web_urls)  # away mode and "Decided by me"
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -111,9 +113,11 @@ class HomeService:
         shown_at, bulk = self._bulk.get((team, user), (0.0, []))
         if now - shown_at > BULK_SHOWN_SECONDS:
             bulk = []
-        return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(team, user),
+        tz = await self.notifier.tz(team, user)
+        extra = await self.store.run(self.extras.blocks, team, user, now, tz) if registered else []
+        return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=tz,
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                                  prefs=prefs, page=self._pages.get((team, user), 0))
+                                  prefs=prefs, page=self._pages.get((team, user), 0), extra=extra)
 
     def turn_page(self, team: str, user: str, page: int) -> None:
         """Show `page` of the user's queue from now on (the view clamps it to the last page)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +22,14 @@ from bot.slack.notifier import Notifier, SlackUnavailable
 log = logging.getLogger(__name__)
 
 Listener = Callable[..., Awaitable[None]]
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+
+
+def parse_mention(text: str) -> str | None:
+    """`<@U123|alice>` -> `U123` (Slack escapes mentions for commands with should_escape)."""
+    match = _MENTION.match(text.strip())
+    return match.group(1) if match else None
 
 
 def _dict(value: Any) -> dict[str, Any]:

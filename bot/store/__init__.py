@@ -13,11 +13,13 @@ from sqlalchemy import Engine, text
 
 from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
+from bot.store.away import AwayRepo
 from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, Boundary
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
 from bot.store.hints import HintRepo
+from bot.store.history import HistoryRepo
 from bot.store.home import HomeRepo
 from bot.store.leases import LeaseRepo
 from bot.store.messages import MessageRepo
@@ -42,6 +44,8 @@ class Store:
     home: HomeRepo
     hints: HintRepo
     boundary: Boundary
+    away: AwayRepo
+    history: HistoryRepo
 
     @classmethod
     def open(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, inline: bool = False) -> Store:
@@ -60,6 +64,8 @@ class Store:
             home=HomeRepo(engine),
             hints=HintRepo(engine),
             boundary=Boundary(timeout=timeout, inline=inline),
+            away=AwayRepo(engine),
+            history=HistoryRepo(engine),
         )
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

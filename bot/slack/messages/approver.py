@@ -20,6 +20,8 @@ def help_text(is_admin: bool) -> str:
         "approve or reject them with the buttons.",
         "• `/precoro help`: this help",
         "• `/precoro status`: your registration and when Precoro was last checked",
+        "• `/precoro away until 2026-12-24 [cover @colleague]`: pause reminders and digests while away "
+        "(the colleague gets an FYI digest); `/precoro back` ends it",
     ]
     if is_admin:
         lines += [

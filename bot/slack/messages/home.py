@@ -124,12 +124,13 @@ class BulkResult:
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
               bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None,
-              page: int = 0) -> dict[str, Any]:
+              page: int = 0, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
     DM messages, HOME_PAGE_SIZE documents a page (`page`, clamped) with Previous / Next; a summary
-    of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
+    of a bulk approval; their reminder choices; `extra` (away mode, "Decided by me": rendered by
+    their own modules, a few blocks each); for admins, approvers and quota use. ≤ 100 blocks,
     and small enough that the click payload Slack sends back stays under 256 KB."""
-    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
+    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + list(extra) + \
         (_admin_blocks(admin) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
