@@ -69,7 +69,7 @@ def away_home_blocks(until: date | None, cover: str | None, today: date) -> list
                               "placeholder": plain("Away until…", 150)}
     if until is not None:
         picker["initial_date"] = until.isoformat()
-    head = (f"*Away* until *{day_text(until)}*: reminders and digests pause" + (
+    head = (f"*Away* until *{day_text(until)}*: reminders and digests are paused" + (
         f"; {mention(cover)} gets an FYI digest" if cover else "") if until is not None else
             "*Away?* Pick your last day away: reminders and digests pause until then, and one digest "
             "lists what arrived when you are back.")
