@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from bot.precoro.models import Document
 
@@ -59,4 +59,4 @@ def confirmation_matches(typed: str, doc: Document) -> bool:
         number = number[len(code):]
     if not re.fullmatch(r"-?\d+(\.\d{1,2})?", number):
         return False
-    return Decimal(number) == total.quantize(Decimal("0.01"))
+    return Decimal(number) == total.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # as the message shows it

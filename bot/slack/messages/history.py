@@ -1,7 +1,7 @@
 """The Home's "Decided by me": the approver's decisions of the last 30 days, filtered by type,
 supplier and document number, HISTORY_PAGE_SIZE a page, each linking to Precoro. Pure.
 
-It costs at most 7 blocks (entries share one section), so the queue above keeps its room within
+It costs at most 10 blocks (entries share sections: one, or a few for long names), so the queue above keeps its room within
 Slack's 100 blocks; the selects offer at most HISTORY_OPTIONS_MAX options each (Slack's limit).
 """
 
@@ -47,7 +47,7 @@ from bot.slack.messages.text import (
 HISTORY_DAYS = 30
 HISTORY_PAGE_SIZE = 10
 HISTORY_OPTIONS_MAX = 99  # Slack: 100 options a select, one of them "All"
-OPTION_VALUE_MAX = 150  # Slack's limit for an option's value
+OPTION_VALUE_MAX = 75  # an option value (Slack allows 150; every click carries the whole Home back)
 NUMBER_MAX = 64
 
 
@@ -147,10 +147,11 @@ def history_blocks(entries: Sequence[HistoryEntry], wanted: HistoryFilter) -> li
         blocks.append({"type": "section", "text": mrkdwn(empty)})
         return blocks
     text = ""
-    for entry in on_page:
-        line = _entry_line(entry)
-        if len(text) + len(line) + 1 > SECTION_TEXT_MAX:
-            break
+    for entry in on_page:  # several entries a section, as many sections as their length needs
+        line = clip(_entry_line(entry), SECTION_TEXT_MAX)  # each part is bounded: clip never cuts here
+        if text and len(text) + len(line) + 1 > SECTION_TEXT_MAX:
+            blocks.append({"type": "section", "text": mrkdwn(text)})
+            text = ""
         text = f"{text}\n{line}" if text else line
     blocks.append({"type": "section", "text": mrkdwn(text)})
     filtered = f" (of {len(entries)}, filtered)" if wanted.active else ""
