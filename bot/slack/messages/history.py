@@ -1,8 +1,9 @@
 """The Home's "Decided by me": the approver's decisions of the last 30 days, filtered by type,
 supplier and document number, HISTORY_PAGE_SIZE a page, each linking to Precoro. Pure.
 
-It costs at most 10 blocks (entries share sections: one, or a few for long names), so the queue above keeps its room within
-Slack's 100 blocks; the selects offer at most HISTORY_OPTIONS_MAX options each (Slack's limit).
+It costs at most 10 blocks (entries share sections: one, or a few for long names), so the queue
+above keeps its room within Slack's 100 blocks; the selects offer at most HISTORY_OPTIONS_MAX
+options each (Slack's limit).
 """
 
 from __future__ import annotations
