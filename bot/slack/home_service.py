@@ -174,7 +174,8 @@ class HomeService:
             message = await self.store.run(self.store.messages.get, found) if found is not None else None
             doc = parse_document(message.doc_type, message.raw_document) if message else None
             title = f"{doc.type_name} {doc.idn}" if doc else "A document"
-            hold = await self.store.run(held, self.store, self.notifier.confirm_rules, ref)
+            hold = await self.store.run(held, self.store, self.notifier.confirm_rules, ref) \
+                if any(self.notifier.confirm_rules.values()) else None
             if hold is not None:  # above its amount rule: never approved without the typed confirmation
                 results.append(BulkResult(title, False, messages.bulk_left_out_text(hold.limit)))
                 continue

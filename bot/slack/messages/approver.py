@@ -41,7 +41,7 @@ def help_text(is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-USER_COMMANDS = ("help", "status")
+USER_COMMANDS = ("help", "status", "away", "back")
 ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery")
 
 
