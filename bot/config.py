@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -155,6 +156,10 @@ class CompanyConfig:
     # Who may connect an approver's Precoro key: "admin" (only `/precoro register`), "self" (each
     # approver with `/precoro connect`) or "self-with-approval" (self, active once an admin approves).
     connect_policy: str = "admin"
+    # Amount rules: (currency, limit) pairs; approving a document above its currency's limit asks
+    # the approver to type the amount or the document number (`bot/amounts.py`). A currency with
+    # no pair is unaffected.
+    confirm_above: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -417,6 +422,7 @@ def _company(section: _Section, quota: QuotaPolicy, problems: _Problems, allow_h
         workspace_admins=get(lambda: _flag(section, "workspace_admins", False), False),
         webhook_hints_per_minute=get(lambda: int(section.number("webhook_hints_per_minute", 120, minimum=1)), 120),
         connect_policy=get(lambda: _connect_policy(section), "admin"),
+        confirm_above=get(lambda: _confirm_above(section), ()),
     )
 
 
@@ -428,6 +434,26 @@ def _connect_policy(section: _Section) -> str:
     if value not in CONNECT_POLICIES:
         raise ConfigError(section.key("connect_policy"), "must be one of " + ", ".join(CONNECT_POLICIES))
     return str(value)
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _confirm_above(section: _Section) -> tuple[tuple[str, Decimal], ...]:
+    """`confirm_above: {EUR: 10000, USD: 12000}`: ISO currency codes to positive amounts."""
+    raw = section.data.get("confirm_above") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(section.key("confirm_above"), "must map currency codes to amounts, like {EUR: 10000}")
+    rules = []
+    for code, limit in raw.items():
+        key = f"{section.key('confirm_above')}.{code}"
+        if not isinstance(code, str) or not _CURRENCY.match(code.strip().upper()):
+            raise ConfigError(key, "must be a three-letter currency code (EUR, USD, ...)")
+        if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit > 0 or limit != limit \
+                or limit == float("inf"):
+            raise ConfigError(key, "must be a positive amount")
+        rules.append((code.strip().upper(), Decimal(str(limit))))
+    return tuple(sorted(rules))
 
 
 def _user_ids(section: _Section, name: str) -> tuple[str, ...]:

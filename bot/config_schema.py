@@ -37,6 +37,7 @@ COMPANY: dict[str, Schema] = {
     "id": TEXT, "base_url": TEXT, "web_url": TEXT, "document_types": VALUE, "quota": QUOTA,
     "discovery_user": TEXT, "webhook_secret": TEXT, "slack_teams": VALUE, "admins": VALUE,
     "workspace_admins": VALUE, "webhook_hints_per_minute": VALUE, "connect_policy": TEXT,
+    "confirm_above": VALUE,
 }
 SCHEMA: dict[str, Schema] = {
     "dangerously_allow_http": VALUE,

@@ -419,7 +419,8 @@ class DecisionService:
         with contextlib.suppress(SlackUnavailable):  # the stored state is the truth; a redraw catches up
             await self.notifier.show(approver.team_id, fresh.channel or "", fresh.ts or "", doc,
                                      owner=approver.slack_user_id,
-                                     ref=str(fresh.id), link=link, state=state, **details)  # type: ignore[arg-type]
+                                     ref=str(fresh.id), link=link, state=state, company=fresh.company,
+                                     **details)  # type: ignore[arg-type]
         if self.on_queue_change:
             await self.on_queue_change(approver.team_id, approver.slack_user_id)
 

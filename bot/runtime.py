@@ -105,6 +105,7 @@ class Runtime:
         metrics = Metrics(store, clock, config.companies)
         admins = {c.id: c.admins for c in config.companies}
         notifier = notifier or Notifier(slack, on_error=metrics.slack_error)
+        notifier.confirm_rules = {c.id: c.confirm_above for c in config.companies}
         tokens = TokenService(store, vault, clients, types, notifier, admins, clock)
         poller = Poller(store, tokens, clients, types, web_urls, notifier, clock)
         decisions = DecisionService(store, tokens, clients, web_urls, notifier, clock, lease_seconds=attempt_lease(

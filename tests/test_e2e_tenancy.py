@@ -13,6 +13,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from tests.test_e2e_workspaces import install
 pytestmark = pytest.mark.asyncio
 
 ALICE = SLACK_USERS["alice"]
+SOON = (datetime.now(UTC) + timedelta(days=7)).date().isoformat()  # a day `/precoro away until` takes
 OTHER_TEAM, OTHER_ADMIN, ZED = "T0OTHER", "U0ADMIN2", "U0ZED"
 STRANGER_TEAM, STRANGER = "T0STRANGE", "U0STRANGE"
 ACME_SECRET, GLOBEX_SECRET = "acme-webhook-secret-0123456789", "globex-webhook-secret-0123456789"
@@ -91,7 +93,8 @@ def acme_state(stack: LocalStack) -> tuple[object, ...]:
                  for a in store.approvers.list("acme")]
     audit = [(e.actor, e.action, e.subject, e.outcome) for e in store.audit.recent("acme", limit=500)]
     discovery = store.discovery.get("acme")
-    return approvers, audit, discovery and (discovery.approver_id, discovery.note), store.hints.count("acme")
+    away = [(a.slack_user_id, a.until_day, a.cover_user) for a in store.away.all() if a.team_id == TEAM]
+    return approvers, audit, discovery and (discovery.approver_id, discovery.note), store.hints.count("acme"), away
 
 
 def leaks(answer: str, typed: str = "") -> list[str]:
@@ -112,7 +115,8 @@ async def test_another_workspace_learns_nothing_of_acme_and_changes_nothing(stac
                     "discovery {c} off", f"discovery {{c}} <@{ALICE}>", f"discovery <@{ALICE}>",
                     f"register <@{ALICE}> {{c}}", f"register <@{ALICE}> {{c}} alice@example.com acme-alice-token",
                     f"register <@{ZED}> {{c}} zed@globex.example acme-alice-token",
-                    f"register <@{ALICE}> alice@example.com acme-alice-token override", f"remove <@{ALICE}>"):
+                    f"register <@{ALICE}> alice@example.com acme-alice-token override", f"remove <@{ALICE}>",
+                    "away", f"away until {SOON} cover <@{ALICE}>", "back"):
         for_acme = await said(other, OTHER_ADMIN, command.format(c="acme"))
         for_nobody = await said(other, OTHER_ADMIN, command.format(c="nosuchco"))
         assert leaks(for_acme, command) == [], (command, for_acme)

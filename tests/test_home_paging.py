@@ -73,7 +73,9 @@ async def test_a_long_home_pages_and_its_clicks_decide_documents(stack: LocalSta
     page = await home(stack, ALICE, f"Waiting for your approval ({QUEUE - 1})")
     assert approve_posts(stack) == [(f"/purchaseorders/{idn}/approve", alice)]
     assert f"Showing {PAGE + 1}–{2 * PAGE} of {QUEUE - 1}" in home_text(page), "still on page 2"  # noqa: RUF001
-    assert idn not in home_text(page)
+    assert target not in refs_on(page, messages.ACTION_APPROVE), "out of the queue"
+    assert f"Approved *<https://app.precoro.test/purchase/order/{idn}|Purchase order {idn}>*" in home_text(page), \
+        "and in Decided by me"
 
     # Tick two documents of the page shown and approve them together.
     ticked = refs_on(page, messages.ACTION_APPROVE)[:2]

@@ -628,6 +628,12 @@ def _block_problems(blocks: Any, limit: int) -> list[str]:
     return problems
 
 
+def view_dispatches(view: Json, block_id: str) -> bool:
+    """Does the input block `block_id` send its value on Enter (`dispatch_action`)?"""
+    return any(b.get("block_id") == block_id and b.get("type") == "input" and b.get("dispatch_action")
+               for b in view.get("blocks") or [])
+
+
 def _interactive_elements(block: Json) -> list[Json]:
     found = [e for e in block.get("elements", []) if isinstance(e, dict) and "action_id" in e]
     for key in ("accessory", "element"):
@@ -753,15 +759,26 @@ class SlackDriver:
 
     async def click_in_view(self, user_id: str, view: Json, action_id: str, *, value: str | None = None,
                             values: dict[str, dict[str, Json]] | None = None,
-                            choose: str | None = None) -> httpx.Response:
+                            choose: str | None = None, date: str | None = None, user: str | None = None,
+                            typed: str | None = None) -> httpx.Response:
         """A click on the element `action_id` (the one whose value is `value`, if given) in a view
         (a Home tab or a modal from `standin.views` / `standin.home_of`); `values` is the view's state
         (checked boxes and inputs) as Slack sends it along; `choose` picks the option with that value
-        of a select menu (it must be one of its options). A view has no response_url."""
+        of a select menu (it must be one of its options); `date` is a date picker's pick
+        (YYYY-MM-DD), `user` a users_select's, `typed` the text entered in a dispatching input
+        (Enter pressed). A view has no response_url."""
         block_id, element = _find_action(view, action_id, value)
         action: Json = {"action_id": action_id, "block_id": block_id, "type": element.get("type", "button"),
                         "action_ts": self.standin.new_ts()}
-        if choose is None:
+        if date is not None:
+            action["selected_date"] = date
+        elif user is not None:
+            action["selected_user"] = user
+        elif typed is not None:
+            if element.get("type") != "plain_text_input" or not view_dispatches(view, block_id):
+                raise LookupError(f"{action_id!r} is not an input that dispatches its value")
+            action["value"] = typed
+        elif choose is None:
             action |= {"value": element.get("value"), "text": element.get("text")}
         else:
             option = next((o for o in element.get("options") or [] if o.get("value") == choose), None)

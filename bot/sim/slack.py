@@ -49,9 +49,9 @@ class RecordingNotifier(Notifier):
     async def profile(self, team: str, user_id: str) -> dict[str, Any]:
         return {"email": "", "tz": "UTC", "name": user_id}
 
-    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str
-                            ) -> tuple[str, str]:
-        channel, ts = await super().post_document(team, user_id, doc, ref=ref, link=link)
+    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str,
+                            company: str = "") -> tuple[str, str]:
+        channel, ts = await super().post_document(team, user_id, doc, ref=ref, link=link, company=company)
         post = Post(self.clock.now(), user_id, doc.doc_type, doc.idn, ref, channel, ts)
         self.posts.append(post)
         self.on_post(post)

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.decisions import APPROVE, REJECT, message_id
 from bot.precoro.api import REJECT_COMMENT_MAX
 from bot.precoro.models import parse_document
-from bot.slack import messages
+from bot.slack import amount_rules, messages
 from bot.slack.notifier import SlackUnavailable
 from bot.slack.payload import action_value, guarded, input_value, team_id, text_field, user_id
 from bot.store import DATABASE_UNAVAILABLE
@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def register(app: AsyncApp, rt: Runtime) -> None:
     register_approve_comment(app, rt)
+    amount_rules.register(app, rt, _decide_from_form)
 
     async def tell(respond: AsyncRespond, text: str, user: str, team: str) -> None:
         """Answer the clicker privately (response_url; a DM if that fails)."""
@@ -39,11 +40,15 @@ def register(app: AsyncApp, rt: Runtime) -> None:
 
     @app.action(messages.ACTION_APPROVE)
     @guarded(rt.notifier, "approve click")
-    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         user = user_id(body)
         if not user:
             log.info("approve click without a user ignored")
+            return
+        hold = await amount_rules.gate(rt, action_value(body))
+        if hold is not None:  # above the company's amount rule: type the amount or number first
+            await open_form(body, respond, client, APPROVE)
             return
         answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=action_value(body),
                                           action=APPROVE)
@@ -85,7 +90,11 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not trigger:
             await tell(respond, messages.unreadable_request_text(), user, team_id(body))
             return
-        form = messages.reject_modal(ref, doc) if action == REJECT else messages.approve_modal(ref, doc)
+        hold = await amount_rules.gate(rt, ref) if action == APPROVE else None
+        if hold is not None:
+            form = messages.amount_confirm_modal(ref, doc, hold.limit)
+        else:
+            form = messages.reject_modal(ref, doc) if action == REJECT else messages.approve_modal(ref, doc)
         await client.views_open(trigger_id=trigger, view=form)
 
     @app.action(messages.ACTION_OPEN)
@@ -112,6 +121,11 @@ def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
         comment = input_value(view, messages.COMMENT_BLOCK, messages.COMMENT_ACTION)
         if len(comment) > messages.APPROVE_COMMENT_MAX:
             await ack(response_action="errors", errors={messages.COMMENT_BLOCK: messages.comment_too_long_text()})
+            return
+        hold = await amount_rules.gate(rt, text_field(view, "private_metadata"))
+        if hold is not None:  # a form opened before the rule applied: the rule still holds
+            await ack(response_action="errors",
+                      errors={messages.COMMENT_BLOCK: messages.confirmation_needed_text(hold.limit)})
             return
         await ack()
         await _decide_from_form(rt, body, view, APPROVE, comment)

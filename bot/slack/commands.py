@@ -12,10 +12,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
-from bot.slack import messages
+from bot.slack import away, messages
 from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
 from bot.slack.connect import ConnectFlow
-from bot.slack.payload import guarded, input_value, team_id, user_id, valid_token
+from bot.slack.payload import guarded, input_value, parse_mention, team_id, user_id, valid_token
 from bot.slack.status import resume, status_text
 
 if TYPE_CHECKING:
@@ -23,17 +23,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
 # Printable ASCII only: the email travels in an HTTP header to Precoro, which cannot carry
 # non-ASCII or control characters (httpx would raise on them).
 _EMAIL = re.compile(r"^[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+$")
 _EMAIL_FORBIDDEN = set("<>")
-
-
-def parse_mention(text: str) -> str | None:
-    """`<@U123|alice>` -> `U123` (Slack escapes mentions for commands with should_escape)."""
-    match = _MENTION.match(text.strip())
-    return match.group(1) if match else None
 
 
 def valid_email(text: str) -> bool:
@@ -83,7 +76,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
             return
-        if sub == "audit":
+        if sub == "audit":  # (away and back: bot/slack/away.py)
             limit = _audit_limit(args)
             if limit is None:
                 await ack(messages.audit_usage_text())
@@ -145,6 +138,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await ack(messages.register_usage_text())
         elif sub == "remove":
             await ack(messages.remove_usage_text())
+        elif sub in ("away", "back"):
+            await ack()
+            await reply(await away.command(rt, team, user, sub, args))
         elif sub == "help":
             await ack(messages.help_text(is_admin))
         else:

@@ -27,6 +27,8 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
+from bot.slack.amount_hold import held
+from bot.slack.home_extras import HomeExtras
 from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
@@ -56,6 +58,7 @@ class HomeService:
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
         self._pages: dict[tuple[str, str], int] = {}  # the Home page each user turned to (0 if none)
+        self.extras = HomeExtras(store, web_urls)  # away mode and "Decided by me"
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -71,7 +74,8 @@ class HomeService:
             link = api.web_link(self.web_urls[row.company], row.doc_type, row.idn) if row.company in self.web_urls \
                 else ""
             found.append(HomeItem(doc=doc, ref=str(row.id), link=link, state=MessageState(row.state),
-                                  since=datetime.fromtimestamp(row.first_seen_at, tz=UTC)))
+                                  since=datetime.fromtimestamp(row.first_seen_at, tz=UTC),
+                                  confirm_above=self.notifier.confirm_above(row.company, doc)))
         return found, bool(mine), any(a.status in (SUSPECT, REVOKED) for a in mine)
 
     def admin_summary(self, team: str, companies: Sequence[str] = ()) -> AdminSummary:
@@ -112,9 +116,11 @@ class HomeService:
             bulk = []
         selfish = [c.id for c in self.tenancy.companies_for(team) if c.connect_policy != "admin"]
         invite = [c for c in admin_of if c in selfish]
-        return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=await self.notifier.tz(team, user),
+        tz = await self.notifier.tz(team, user)
+        extra = await self.store.run(self.extras.blocks, team, user, now, tz) if registered else []
+        return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=tz,
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                                  prefs=prefs, page=self._pages.get((team, user), 0),
+                                  prefs=prefs, page=self._pages.get((team, user), 0), extra=extra,
                                   connect=messages.connect_home_blocks(selfish) if selfish else (),
                                   admin_actions=messages.invite_home_blocks() if invite else ())
 
@@ -173,11 +179,17 @@ class HomeService:
             message = await self.store.run(self.store.messages.get, found) if found is not None else None
             doc = parse_document(message.doc_type, message.raw_document) if message else None
             title = f"{doc.type_name} {doc.idn}" if doc else "A document"
+            hold = await self.store.run(held, self.store, self.notifier.confirm_rules, ref) \
+                if any(self.notifier.confirm_rules.values()) else None
+            if hold is not None:  # above its amount rule: never approved without the typed confirmation
+                results.append(BulkResult(title, False, messages.bulk_left_out_text(hold.limit)))
+                continue
             answer = await decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
             after = await self.store.run(self.store.messages.get, found) if found is not None else None
             ok = after is not None and after.state == "approved" and answer.accepted
             text = "" if ok else answer.text or messages.bulk_outcome_text(after.state if after else "")
-            results.append(BulkResult(title, ok, text))
+            results.append(BulkResult(title, ok, text, amount=doc.total if ok and doc else None,
+                                      currency=doc.currency if doc else ""))
         self._bulk[(team, user)] = (self.clock.now(), results)
         await self.publish(team, user)
         return results

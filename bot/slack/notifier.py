@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
+from bot import amounts
 from bot.precoro.models import Document
 from bot.slack import messages
 from bot.slack.installations import NotInstalled, SlackClients
@@ -30,6 +31,14 @@ class Notifier:
         self.clients = clients
         self.on_error = on_error or (lambda method, error: None)
         self._profiles: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        # Each company's amount rules (`confirm_above`), set by the runtime: a document above its
+        # rule says so in its message, and its Approve opens the typed confirmation.
+        self.confirm_rules: dict[str, amounts.Rules] = {}
+
+    def confirm_above(self, company: str, doc: Document) -> str:
+        """`10,000 EUR` when `doc` is above its company's amount rule, else ""."""
+        limit = amounts.confirm_limit(self.confirm_rules.get(company, ()), doc)
+        return messages.limit_text(limit, doc.currency) if limit is not None else ""
 
     async def profile(self, team: str, user_id: str) -> dict[str, Any]:
         """The user's Slack profile (email, tz, admin/owner), cached for `PROFILE_TTL_SECONDS`: a
@@ -75,18 +84,19 @@ class Notifier:
     async def tz(self, team: str, user_id: str) -> str:
         return str((await self.profile(team, user_id)).get("tz") or "UTC")
 
-    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str
-                            ) -> tuple[str, str]:
+    async def post_document(self, team: str, user_id: str, doc: Document, *, ref: str, link: str,
+                            company: str = "") -> tuple[str, str]:
         """DM a waiting document to its approver; returns (channel, ts)."""
-        body = messages.document_message(doc, ref=ref, link=link, tz=await self.tz(team, user_id))
+        body = messages.document_message(doc, ref=ref, link=link, tz=await self.tz(team, user_id),
+                                         confirm_above=self.confirm_above(company, doc))
         answer = await self._call(team, "chat_postMessage", channel=user_id, unfurl_links=False, **body)
         return str(answer["channel"]), str(answer["ts"])
 
     async def show(self, team: str, channel: str, ts: str, doc: Document, *, owner: str, ref: str, link: str,
-                   state: MessageState, **details: Any) -> None:
+                   state: MessageState, company: str = "", **details: Any) -> None:
         """Redraw a posted document message in a new state."""
         body = messages.document_message(doc, ref=ref, link=link, state=state, tz=await self.tz(team, owner),
-                                         **details)
+                                         confirm_above=self.confirm_above(company, doc), **details)
         await self._call(team, "chat_update", channel=channel, ts=ts, **body)
 
     async def post(self, team: str, user_id: str, body: dict[str, Any]) -> None:

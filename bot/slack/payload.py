@@ -25,6 +25,14 @@ _TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]{8,512}$")
 
 Listener = Callable[..., Awaitable[None]]
 
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$")
+
+
+def parse_mention(text: str) -> str | None:
+    """`<@U123|alice>` -> `U123` (Slack escapes mentions for commands with should_escape)."""
+    match = _MENTION.match(text.strip())
+    return match.group(1) if match else None
+
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}

@@ -24,6 +24,7 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
+from bot.slack.away_service import AwayService
 from bot.slack.messages import HomeItem, MessageState, ReminderItem
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
@@ -42,6 +43,8 @@ class ReminderService:
         self.clock = clock
         self.web_urls = web_urls
         self._scheduler: AsyncIOScheduler | None = None
+        # Away mode: the approvers away get their own treatment (see `bot/slack/away_service.py`).
+        self.away = AwayService(store, notifier, self.policy, self._open_queue, self._claim_due, self._home_item)
 
     def link(self, row: PostedMessage) -> str:
         return api.web_link(self.web_urls[row.company], row.doc_type, row.idn) if row.company in self.web_urls else ""
@@ -53,9 +56,13 @@ class ReminderService:
         users: dict[tuple[str, str], list[int]] = {}
         for approver in await self.store.run(self.store.approvers.list, active_only=True):
             users.setdefault((approver.team_id, approver.slack_user_id), []).append(approver.id)
+        away = {(a.team_id, a.slack_user_id): a for a in await self.store.run(self.store.away.all)}
         sent = 0
         for (team, user), ids in users.items():
             try:
+                if (team, user) in away:  # away, or just back: paused, an FYI, the return digest
+                    sent += await self.away.run(team, user, ids, away[(team, user)], now)
+                    continue
                 sent += await self._user(team, user, ids, now)
             except SlackUnavailable:
                 continue  # logged by the notifier; the next run tries the next reminder

@@ -13,11 +13,13 @@ from sqlalchemy import Engine, text
 
 from bot.store.approvers import ApproverRepo
 from bot.store.audit import AuditRepo
+from bot.store.away import AwayRepo
 from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, Boundary
 from bot.store.db import DATABASE_UNAVAILABLE, open_database
 from bot.store.decisions import DecisionRepo
 from bot.store.discovery import DiscoveryRepo
 from bot.store.hints import HintRepo
+from bot.store.history import HistoryRepo
 from bot.store.home import HomeRepo
 from bot.store.invitations import InvitationRepo
 from bot.store.leases import LeaseRepo
@@ -44,6 +46,8 @@ class Store:
     hints: HintRepo
     invitations: InvitationRepo
     boundary: Boundary
+    away: AwayRepo
+    history: HistoryRepo
 
     @classmethod
     def open(cls, url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, inline: bool = False) -> Store:
@@ -63,6 +67,8 @@ class Store:
             hints=HintRepo(engine),
             invitations=InvitationRepo(engine),
             boundary=Boundary(timeout=timeout, inline=inline),
+            away=AwayRepo(engine),
+            history=HistoryRepo(engine),
         )
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

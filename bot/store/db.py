@@ -29,6 +29,7 @@ from bot.store.schema import (
     DECISION_PER_USER,
     HOME_TABLES,
     approvers,
+    away_periods,
     company_leases,
     decisions,
     discovery_settings,
@@ -102,7 +103,7 @@ def _fenced_decisions(conn: Connection) -> None:
 
 # Created by their own migrations (version 1 creates every other table of `metadata`).
 _LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints", "precoro_findings",
-                 "invitations")
+                 "invitations", "away_periods")
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
@@ -116,6 +117,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (8, _fenced_decisions),  # fenced outbox: claim token, one decision per Precoro user
     (9, lambda conn: precoro_findings.create(conn, checkfirst=True)),  # what the bot learned of Precoro
     (10, lambda conn: invitations.create(conn, checkfirst=True)),  # approvers invited to connect themselves
+    (11, lambda conn: away_periods.create(conn, checkfirst=True)),  # away mode
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

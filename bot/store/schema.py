@@ -220,3 +220,18 @@ invitations = Table(
     Column("invited_at", Float, nullable=False),
     Column("times", Integer, nullable=False, default=1),
 )
+
+# Away mode: an approver away until a day (inclusive, in their own time zone). Reminders and digests
+# pause; `cover_user` (optional) gets an FYI digest, once a day (`cover_day`); `ended_at` is set by
+# `/precoro back`. The row is deleted when the return digest is claimed (so it is sent once).
+away_periods = Table(
+    "away_periods",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("slack_user_id", String(32), primary_key=True),
+    Column("until_day", String(10), nullable=False),  # YYYY-MM-DD, the last day away
+    Column("started_at", Float, nullable=False),
+    Column("cover_user", String(32)),
+    Column("cover_day", String(10)),  # the cover's last FYI digest, YYYY-MM-DD in their zone
+    Column("ended_at", Float),
+)

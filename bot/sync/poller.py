@@ -138,7 +138,8 @@ class Poller:
             try:
                 link = self.link(approver.company, doc.doc_type, doc.idn)
                 channel, ts = await self.notifier.post_document(approver.team_id, approver.slack_user_id, doc,
-                                                                   ref=str(row.id), link=link)
+                                                                   ref=str(row.id), link=link,
+                                                                   company=approver.company)
             except SlackUnavailable:
                 await self.store.run(self.store.messages.release_claim, row.id)
                 continue
@@ -171,7 +172,7 @@ class Poller:
             await self.notifier.show(approver.team_id, message.channel or "", message.ts or "", doc,
                                      owner=approver.slack_user_id,
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
-                                     state=state)
+                                     state=state, company=approver.company)
         except SlackUnavailable:
             return  # fingerprint unchanged, so the next poll redraws it
         if not await self.store.run(self.store.messages.set_state, message_id, state.value, self.clock.now(),
@@ -200,7 +201,8 @@ class Poller:
             await self.notifier.show(approver.team_id, message.channel or "", message.ts or "", doc,
                                      owner=approver.slack_user_id,
                                      ref=str(message_id), link=self.link(approver.company, doc.doc_type, doc.idn),
-                                     state=MessageState.GONE, reason="it was decided or changed in Precoro")
+                                     state=MessageState.GONE, reason="it was decided or changed in Precoro",
+                                     company=approver.company)
         except SlackUnavailable:
             await self.store.run(self.store.messages.set_state, message_id, "waiting", self.clock.now(),
                                  only_from=("gone",))

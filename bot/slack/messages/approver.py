@@ -22,6 +22,8 @@ def help_text(is_admin: bool) -> str:
         "• `/precoro status`: your registration and when Precoro was last checked",
         "• `/precoro connect`: connect your own Precoro API key (where your company allows it); "
         "`/precoro disconnect` deletes it",
+        "• `/precoro away until 2026-12-24 [cover @colleague]`: pause reminders and digests while away "
+        "(the colleague gets an FYI digest); `/precoro back` ends it",
     ]
     if is_admin:
         lines += [
@@ -43,7 +45,7 @@ def help_text(is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-USER_COMMANDS = ("help", "status", "connect", "disconnect")
+USER_COMMANDS = ("help", "status", "connect", "disconnect", "away", "back")
 ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery", "invite")
 
 

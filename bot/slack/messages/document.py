@@ -99,13 +99,16 @@ def document_message(
     reason: str = "",
     action: str = "approve",
     retry_allowed: bool = False,
+    confirm_above: str = "",
 ) -> dict[str, Any]:
     """`{"text": fallback, "blocks": [...]}` for one document in one state.
 
     `ref` (opaque, ≤ 2000 characters) is the value of the decision buttons; `actor` is the Slack
     user id who decided, `at` when (shown as a Slack date token, in each reader's zone); `tz` is
     the approver's zone for the document's creation date; `action` ("approve"/"reject") is what
-    WORKING, QUEUED and FAILED talk about; `retry_allowed` brings the buttons back in FAILED.
+    WORKING, QUEUED and FAILED talk about; `retry_allowed` brings the buttons back in FAILED;
+    `confirm_above` (`10,000 EUR`) says the document is above its amount rule: Approve then opens
+    the typed confirmation instead of Slack's dialog, and the message says so.
     """
     check_ref(ref)
     state = MessageState(state)
@@ -137,8 +140,10 @@ def document_message(
 
     buttons: list[dict[str, Any]] = []
     if state is MessageState.WAITING or (state is MessageState.FAILED and retry_allowed):
+        if confirm_above:
+            blocks.append({"type": "context", "elements": [mrkdwn(amount_rule_text(confirm_above))]})
         buttons.append(button("Approve", ACTION_APPROVE, value=ref, style="primary",
-                               confirm=approve_confirm(doc)))
+                              **({} if confirm_above else {"confirm": approve_confirm(doc)})))
         buttons.append(button("Approve with comment", ACTION_APPROVE_COMMENT, value=ref))
         buttons.append(button("Reject", ACTION_REJECT, value=ref, style="danger"))
     open_button = open_in_precoro_button(link)
@@ -195,6 +200,11 @@ def approve_confirm(doc: Document) -> dict[str, Any]:
         "deny": plain("Cancel", 30),
         "style": "primary",
     }
+
+
+def amount_rule_text(limit: str) -> str:
+    """The line on a document above its amount rule, so the typed confirmation surprises nobody."""
+    return f":lock: Approving asks you to confirm: above {escape(clip(limit, 40))}"
 
 
 def open_in_precoro_button(link: str) -> dict[str, Any] | None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bot.precoro.models import Document
+from bot.slack.messages.amounts import bulk_rule_note, bulk_total_text
 from bot.slack.messages.approver import token_revoked_text
 from bot.slack.messages.document import (
     MessageState,
+    amount_rule_text,
     approve_confirm,
     doc_requester,
     doc_title,
@@ -81,6 +84,7 @@ class HomeItem:
     link: str
     state: MessageState
     since: datetime  # when it entered the approver's queue
+    confirm_above: str = ""  # `10,000 EUR`: above its amount rule (Approve asks to type the amount)
 
 
 @dataclass(frozen=True)
@@ -113,19 +117,22 @@ class BulkResult:
     title: str
     ok: bool
     text: str = ""
+    amount: Decimal | None = None  # what was approved (for the total), per currency
+    currency: str = ""
 
 
 def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: bool = True,
               revoked: bool = False, admin: AdminSummary | None = None,
               bulk: Sequence[BulkResult] = (), prefs: ReminderPrefs | None = None,
-              page: int = 0, connect: Sequence[dict[str, Any]] = (),
+              page: int = 0, extra: Sequence[dict[str, Any]] = (), connect: Sequence[dict[str, Any]] = (),
               admin_actions: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The approver's App Home: their queue grouped by type, oldest first, with the buttons of the
     DM messages, HOME_PAGE_SIZE documents a page (`page`, clamped) with Previous / Next; a summary
-    of a bulk approval; their reminder choices; for admins, approvers and quota use. ≤ 100 blocks,
+    of a bulk approval; their reminder choices; `extra` (away mode, "Decided by me": rendered by
+    their own modules, a few blocks each); for admins, approvers and quota use. ≤ 100 blocks,
     and small enough that the click payload Slack sends back stays under 256 KB. `connect`: blocks
     that let someone not registered connect themselves; `admin_actions`: buttons of the admin part."""
-    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + \
+    admin_part = (_prefs_blocks(prefs) if prefs is not None and registered else []) + list(extra) + \
         (_admin_blocks(admin) + list(admin_actions) if admin is not None else [])
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": plain(f"Waiting for your approval ({len(items)})", HEADER_TEXT_MAX)},
@@ -148,6 +155,9 @@ def home_view(items: Sequence[HomeItem], *, now: datetime, tz: str, registered: 
                 "text": plain("Each selected document is approved in Precoro with your token.", CONFIRM_TEXT_MAX),
                 "confirm": plain("Approve", 30), "deny": plain("Cancel", 30), "style": "primary"})]})
         blocks.append({"type": "context", "elements": [mrkdwn("Tick documents, then *Approve selected*.")]})
+        limits = sorted({i.confirm_above for i in items if i.confirm_above})
+        if limits:
+            blocks.append({"type": "context", "elements": [mrkdwn(bulk_rule_note(limits))]})
     ordered = sorted(items, key=lambda i: (i.since, i.ref))
     pages = max(1, -(-len(ordered) // HOME_PAGE_SIZE))
     page = min(max(page, 0), pages - 1)
@@ -225,6 +235,8 @@ def _home_doc_text(item: HomeItem, now: datetime) -> str:
     parts.append(f"waiting {format_age(max(0.0, (now - item.since).total_seconds()))}")
     text = head + "\n" + " · ".join(parts)
     note = _HOME_STATE_NOTE.get(item.state)
+    if item.confirm_above and item.state in (MessageState.WAITING, MessageState.FAILED):
+        text += "\n" + amount_rule_text(item.confirm_above)
     return clip(text + (f"\n{note}" if note else ""), HOME_DOC_TEXT_MAX)
 
 
@@ -240,7 +252,7 @@ def _home_doc_blocks(item: HomeItem, now: datetime) -> list[dict[str, Any]]:
     buttons: list[dict[str, Any]] = []
     if decidable:
         buttons.append(button("Approve", ACTION_APPROVE, value=item.ref, style="primary",
-                               confirm=approve_confirm(item.doc)))
+                              **({} if item.confirm_above else {"confirm": approve_confirm(item.doc)})))
         buttons.append(button("Reject", ACTION_REJECT, value=item.ref, style="danger"))
     open_button = open_in_precoro_button(item.link)
     if open_button:
@@ -270,7 +282,12 @@ def _bulk_blocks(results: Sequence[BulkResult]) -> list[dict[str, Any]]:
     if not results:
         return []
     done = sum(r.ok for r in results)
-    lines = [f"*Approve selected: {done} of {len(results)} approved*"]
+    totals: dict[str, Decimal] = {}
+    for r in results:
+        if r.ok and r.amount is not None:
+            totals[r.currency] = totals.get(r.currency, Decimal(0)) + r.amount
+    total = bulk_total_text(sorted(totals.items()))
+    lines = [f"*Approve selected: {done} of {len(results)} approved*" + (f" · {escape(total)}" if total else "")]
     for r in results:
         mark = ":white_check_mark:" if r.ok else ":warning:"
         lines.append(f"{mark} {safe(r.title, NAME_MAX)}" + (f": {safe(r.text, 300)}" if r.text else ""))

@@ -38,6 +38,29 @@ ACTION_HOME_PAGE = "precoro_home_page"
 ACTION_HOME_PAGE_BACK = "precoro_home_page_back"
 HOME_PAGER_BLOCK = "home_pager"
 
+# Amount rules: the typed-confirmation modal of a document above its company's limit.
+AMOUNT_CONFIRM_CALLBACK = "precoro_amount_confirm"
+AMOUNT_CONFIRM_BLOCK = "amount_confirm"
+AMOUNT_CONFIRM_ACTION = "amount_confirm_input"
+
+# Away mode on the Home: the "away until" date picker, the covering colleague, "I'm back".
+ACTION_AWAY_DATE = "precoro_away_date"
+ACTION_AWAY_COVER = "precoro_away_cover"
+ACTION_AWAY_BACK = "precoro_away_back"
+AWAY_BLOCK = "home_away"
+
+# "Decided by me" on the Home: the filters (type, supplier, document number) and its pager.
+ACTION_HISTORY_TYPE = "precoro_history_type"
+ACTION_HISTORY_SUPPLIER = "precoro_history_supplier"
+ACTION_HISTORY_NUMBER = "precoro_history_number"
+ACTION_HISTORY_PAGE = "precoro_history_page"
+ACTION_HISTORY_PAGE_BACK = "precoro_history_page_back"
+ACTION_HISTORY_CLEAR = "precoro_history_clear"
+HISTORY_FILTER_BLOCK = "home_history_filter"
+HISTORY_NUMBER_BLOCK = "home_history_number"
+HISTORY_PAGER_BLOCK = "home_history_pager"
+ALL_CHOICE = "all"
+
 # Home preferences: the two selects and the option values of "default" and "never".
 ACTION_REMINDER_CHOICE = "precoro_reminder_choice"
 ACTION_DIGEST_CHOICE = "precoro_digest_choice"

@@ -51,7 +51,7 @@ def _hours(hours: float) -> str:
     return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} days"
 
 
-def _queue_line(doc: Document, link: str, detail: str) -> str:
+def queue_line(doc: Document, link: str, detail: str) -> str:
     title = mrkdwn_link(link, safe(doc_title(doc), NAME_MAX))
     amount = format_amount(doc.total, doc.currency)
     head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
@@ -77,7 +77,7 @@ def reminder_message(items: Sequence[ReminderItem], *, snooze_hours: Sequence[fl
         check_ref(item.ref)
         waited = f"waited {format_age(item.waited_working_hours * 3600).replace('just now', 'under a minute')}" \
                  " of working time"
-        blocks.append({"type": "section", "text": mrkdwn(clip(_queue_line(item.doc, item.link, waited),
+        blocks.append({"type": "section", "text": mrkdwn(clip(queue_line(item.doc, item.link, waited),
                                                                  SECTION_TEXT_MAX))})
         buttons = [button(f"Remind me in {_hours(h)}", ACTION_SNOOZE, value=snooze_value(item.ref, h))
                    for h in list(snooze_hours)[:3]]
@@ -98,7 +98,7 @@ def digest_message(items: Sequence[HomeItem], *, now: datetime, tz: str) -> dict
     ordered = sorted(items, key=lambda i: (i.since, i.ref))
     count = len(ordered)
     head = f":sunrise: Good morning. {count} document{'s are' if count != 1 else ' is'} waiting for your approval."
-    lines = [_queue_line(i.doc, i.link, f"waiting {format_age(max(0.0, (now - i.since).total_seconds()))}")
+    lines = [queue_line(i.doc, i.link, f"waiting {format_age(max(0.0, (now - i.since).total_seconds()))}")
              for i in ordered[:DIGEST_SHOWN]]
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(head)}]
     text = ""
