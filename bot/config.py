@@ -20,6 +20,7 @@ from datetime import time
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -148,6 +149,16 @@ class CompanyConfig:
     # Also let the workspace's own Slack admins and owners (users.info is_admin/is_owner) administer it.
     workspace_admins: bool = False
     webhook_hints_per_minute: int = 120  # Precoro webhooks taken per minute; more are refused (429)
+    # Requesters (a document's creator, matched by email) hear by DM that it was approved, rejected
+    # or sent back; each can mute it. Off unless the company opts in.
+    notify_requesters: bool = False
+    # A channel id for finance: one line per final decision and per document waiting longer than
+    # `finance_waiting_hours` working hours (0: no waiting lines), at or above `finance_min_amount`,
+    # threaded per document. Working hours are `reminders`' workday in `finance_timezone`.
+    finance_channel: str = ""
+    finance_waiting_hours: float = 0.0
+    finance_min_amount: float = 0.0
+    finance_timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -409,7 +420,29 @@ def _company(section: _Section, quota: QuotaPolicy, problems: _Problems, allow_h
         admins=get(lambda: _user_ids(section, "admins"), ("U0",)),
         workspace_admins=get(lambda: _flag(section, "workspace_admins", False), False),
         webhook_hints_per_minute=get(lambda: int(section.number("webhook_hints_per_minute", 120, minimum=1)), 120),
+        notify_requesters=get(lambda: _flag(section, "notify_requesters", False), False),
+        finance_channel=get(lambda: _finance_channel(section), ""),
+        finance_waiting_hours=get(lambda: section.number("finance_waiting_hours", 0.0), 0.0),
+        finance_min_amount=get(lambda: section.number("finance_min_amount", 0.0), 0.0),
+        finance_timezone=get(lambda: _timezone(section, "finance_timezone"), "UTC"),
     )
+
+
+def _finance_channel(section: _Section) -> str:
+    channel = section.data.get("finance_channel") or ""
+    if not isinstance(channel, str) or (channel and not re.match(r"^[CG][A-Z0-9]{2,}$", channel)):
+        raise ConfigError(section.key("finance_channel"), "must be a Slack channel id (like C012ABCDEF); "
+                          "invite the bot to that channel")
+    return channel
+
+
+def _timezone(section: _Section, name: str) -> str:
+    value = section.data.get(name) or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(section.key(name), f"{value!r} is not a time zone name (like Europe/Berlin)") from None
+    return str(value)
 
 
 def _user_ids(section: _Section, name: str) -> tuple[str, ...]:

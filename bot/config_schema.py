@@ -37,6 +37,8 @@ COMPANY: dict[str, Schema] = {
     "id": TEXT, "base_url": TEXT, "web_url": TEXT, "document_types": VALUE, "quota": QUOTA,
     "discovery_user": TEXT, "webhook_secret": TEXT, "slack_teams": VALUE, "admins": VALUE,
     "workspace_admins": VALUE, "webhook_hints_per_minute": VALUE,
+    "notify_requesters": VALUE, "finance_channel": TEXT, "finance_waiting_hours": VALUE,
+    "finance_min_amount": VALUE, "finance_timezone": TEXT,
 }
 SCHEMA: dict[str, Schema] = {
     "dangerously_allow_http": VALUE,

@@ -499,7 +499,9 @@ class SlackStandIn:
 
     def _users_lookup_by_email(self, args: Json) -> Json:
         email = str(args.get("email", "")).lower()
-        user = next((u for u in self._state.users.values() if u["profile"]["email"].lower() == email), None)
+        # Slack looks in the calling token's workspace only.
+        user = next((u for u in self._state.users.values()
+                     if u["profile"]["email"].lower() == email and u["team_id"] == self._caller_team), None)
         if user is None:
             raise SlackError("users_not_found")
         return {"user": copy.deepcopy(user)}

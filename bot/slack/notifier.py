@@ -75,6 +75,27 @@ class Notifier:
         """A reply in the thread of a posted message (mrkdwn text)."""
         await self._call(team, "chat_postMessage", channel=channel, thread_ts=ts, text=text, unfurl_links=False)
 
+    async def post_text(self, team: str, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        """Post mrkdwn text to a channel (in a thread when `thread_ts`); returns the post's ts."""
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        answer = await self._call(team, "chat_postMessage", channel=channel, text=text, unfurl_links=False, **extra)
+        return str(answer["ts"])
+
+    async def user_by_email(self, team: str, email: str) -> str | None:
+        """The workspace's Slack user with this email (`users.lookupByEmail`); None when nobody
+        has it (Slack's `users_not_found`), SlackUnavailable when Slack cannot tell now."""
+        try:
+            client = await self.clients.for_team(team)
+            answer = await client.users_lookupByEmail(email=email)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "users_not_found":
+                return None
+            return await self._call(team, "users_lookupByEmail", email=email)  # logged and raised as usual
+        except NotInstalled:
+            raise SlackUnavailable("slack users.lookupByEmail: not_installed") from None
+        user = answer.get("user") or {}
+        return str(user.get("id") or "") or None
+
     async def publish_home(self, team: str, user_id: str, view: dict[str, Any]) -> None:
         """Publish the user's App Home tab."""
         await self._call(team, "views_publish", user_id=user_id, view=view)

@@ -46,3 +46,6 @@ NEVER_CHOICE = "off"
 
 # --- reminders ------------------------------------------------------------------------------------
 ACTION_SNOOZE = "precoro_snooze"
+
+# The requester's outcome DMs (bot/slack/outcomes.py)
+ACTION_MUTE_OUTCOMES = "precoro_mute_outcomes"
