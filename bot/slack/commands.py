@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
-from bot.slack import messages
+from bot.slack import messages, outcomes
 from bot.slack.payload import guarded, input_value, team_id, user_id
 from bot.slack.status import resume, status_text
 
@@ -144,6 +144,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await ack(messages.register_usage_text())
         elif sub == "remove":
             await ack(messages.remove_usage_text())
+        elif sub in outcomes.COMMANDS:  # anyone: a requester need not be an approver
+            await ack()
+            await reply(await outcomes.set_muted(rt, team, user, sub == "mute-outcomes"))
         elif sub == "help":
             await ack(messages.help_text(is_admin))
         else:

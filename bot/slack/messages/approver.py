@@ -20,6 +20,8 @@ def help_text(is_admin: bool) -> str:
         "approve or reject them with the buttons.",
         "• `/precoro help`: this help",
         "• `/precoro status`: your registration and when Precoro was last checked",
+        "• `/precoro mute-outcomes` / `unmute-outcomes`: stop or resume the messages telling you that "
+        "your own requests were approved, rejected or sent back",
     ]
     if is_admin:
         lines += [
@@ -39,7 +41,7 @@ def help_text(is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-USER_COMMANDS = ("help", "status")
+USER_COMMANDS = ("help", "status", "mute-outcomes", "unmute-outcomes")
 ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery")
 
 
