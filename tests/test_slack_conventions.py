@@ -105,7 +105,8 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 # A method the code calls that is missing here fails the test: look its scope up and add it.
 METHOD_SCOPES: dict[str, str | None] = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_postEphemeral": "chat:write",
-    "users_info": "users:read", "users_lookupByEmail": "users:read.email", "views_publish": None, "views_open": None, "views_update": None,
+    "users_info": "users:read", "users_lookupByEmail": "users:read.email",
+    "views_publish": None, "views_open": None, "views_update": None,
     "conversations_open": "im:write",
 }
 _CALL = re.compile(r"""_call\(\s*\w+,\s*"(\w+)"|client\.((?:chat|users|views|conversations|im)_\w+)\(""")
