@@ -17,6 +17,7 @@ from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import requester_outcomes
 from tests.test_e2e_approval import dm, opened_view, shown, text_of
+from tests.test_e2e_discovery import NO_SAFETY_NET, discovery_on, discovery_reads
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 FINANCE = "C0FINANCE"
@@ -114,6 +115,43 @@ async def test_requester_hears_a_rejection_with_its_reason_once(told: LocalStack
     assert stack.runtime.outcomes is not None and stack.runtime.outcomes.repo.muted("T0TEAM", ADMIN)
     await stack.driver.ask(ADMIN, "unmute-outcomes")
     assert not stack.runtime.outcomes.repo.muted("T0TEAM", ADMIN)
+
+
+async def test_decided_in_precoro_a_poll_learns_it_with_one_look(told: LocalStack) -> None:
+    stack = told
+    alice = stack.users["alice"]
+    stack.precoro.add_document("acme", "purchaseorders", stack.users["admin"].id, [[alice.id]], sum="75.00",
+                               idn="PO-3001")
+    await stack.register("alice")
+    message = await dm(stack, ALICE, "PO-3001")
+    stack.precoro.approve_as(alice.id, "purchaseorders", "PO-3001")  # in Precoro's web app, not in Slack
+    # Alice's next poll no longer lists it; the list does not say why, so the bot looks once.
+    [note] = await stack.slack.wait_for(lambda: outcome_dms(stack, ADMIN, "PO-3001"), timeout=20)
+    assert "was approved" in text_of(note) and "Alice Archer" in text_of(note)
+    await stack.slack.wait_for(lambda: outcomes_of(stack, "PO-3001") == [("approved", "sent", ADMIN)], timeout=10)
+    assert "decided or changed" in shown(stack, message)
+    [look] = gets_of(stack, "/purchaseorders/PO-3001")
+    assert look.token == stack.token_of("alice")
+
+
+async def test_discovery_learns_an_outcome_without_any_extra_request(database_url: str) -> None:
+    stack = LocalStack.start(database_url, **{"precoro.notify_requesters": True, **NO_SAFETY_NET})
+    try:
+        await stack.register("bob")
+        await discovery_on(stack)
+        await stack.slack.wait_for(lambda: discovery_reads(stack), timeout=10)
+        bob = stack.users["bob"]
+        stack.precoro.add_document("acme", "purchaseorders", stack.users["admin"].id, [[bob.id]], sum="60.00",
+                                   idn="PO-5001")
+        await dm(stack, BOB, "PO-5001")  # found by discovery (Bob's own polls are hourly here)
+        stack.precoro.approve_as(bob.id, "purchaseorders", "PO-5001")  # in Precoro's web app
+        [note] = await stack.slack.wait_for(lambda: outcome_dms(stack, ADMIN, "PO-5001"), timeout=20)
+        assert "was approved" in text_of(note) and "Bob Baker" in text_of(note)
+        await stack.slack.wait_for(lambda: outcomes_of(stack, "PO-5001") == [("approved", "sent", ADMIN)],
+                                   timeout=10)
+        assert gets_of(stack, "/purchaseorders/PO-5001") == []  # the discovery list said it all
+    finally:
+        stack.stop()
 
 
 async def test_requester_not_in_slack_is_skipped_and_counted(told: LocalStack) -> None:
