@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Mapping, Sequence
 
 from bot import outcome_rules
@@ -126,7 +125,7 @@ class OutcomeService:
     # --- looking once -------------------------------------------------------------------------------
 
     def _may_look(self, company: str) -> bool:
-        now = time.monotonic()
+        now = self.clock.now()
         recent = [t for t in self._looks.get(company, []) if now - t < 3600.0]
         if len(recent) >= LOOKS_PER_HOUR:
             self._looks[company] = recent
