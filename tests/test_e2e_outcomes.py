@@ -134,6 +134,19 @@ async def test_decided_in_precoro_a_poll_learns_it_with_one_look(told: LocalStac
     assert look.token == stack.token_of("alice")
 
 
+async def test_sent_back_in_precoro_the_requester_reads_why(told: LocalStack) -> None:
+    stack = told
+    alice = stack.users["alice"]
+    stack.precoro.add_document("acme", "invoices", stack.users["admin"].id, [[alice.id]], sum="75.00",
+                               idn="INV-3002")
+    await stack.register("alice")
+    await dm(stack, ALICE, "INV-3002")
+    stack.precoro.send_back_as(alice.id, "invoices", "INV-3002", "Attach the delivery note, please")
+    [note] = await stack.slack.wait_for(lambda: outcome_dms(stack, ADMIN, "INV-3002"), timeout=20)
+    assert "was sent back for revision" in text_of(note) and "Attach the delivery note, please" in text_of(note)
+    await stack.slack.wait_for(lambda: outcomes_of(stack, "INV-3002") == [("revision", "sent", ADMIN)], timeout=10)
+
+
 async def test_discovery_learns_an_outcome_without_any_extra_request(database_url: str) -> None:
     stack = LocalStack.start(database_url, **{"precoro.notify_requesters": True, **NO_SAFETY_NET})
     try:
