@@ -25,6 +25,7 @@ from bot.slack.messages.text import (
 
 OUTCOME_REASON_MAX = 800  # Precoro's own limit on a rejection's reason
 OUTCOME_VERBS = {"approved": "was approved", "rejected": "was rejected", "revision": "was sent back for revision"}
+OUTCOME_WORDS = {"approved": "approved", "rejected": "rejected", "revision": "sent back"}
 OUTCOME_ICONS = {"approved": ":white_check_mark:", "rejected": ":x:", "revision": ":leftwards_arrow_with_hook:"}
 
 
@@ -70,7 +71,8 @@ def finance_decision_line(doc: Document, outcome: str, *, link: str, reason: str
     """One compact line for the finance channel: a final decision."""
     who = f" by {mention(by)}" if by else ""
     asker = safe(doc_requester(doc), NAME_MAX) or "unknown requester"
-    line = f"{OUTCOME_ICONS.get(outcome, '')} {_what(doc, link)} · requested by {asker} · {outcome}{who}"
+    word = OUTCOME_WORDS.get(outcome, outcome)
+    line = f"{OUTCOME_ICONS.get(outcome, '')} {_what(doc, link)} · requested by {asker} · {word}{who}"
     if reason.strip() and outcome != "approved":
         line += f": _{safe(reason, 200)}_"
     return clip(line.strip(), SECTION_TEXT_MAX)
