@@ -187,6 +187,8 @@ async def test_finance_channel_threads_per_document_above_the_threshold(told: Lo
         await stack.register(name)
     await dm(stack, ALICE, "PO-1001")
     await dm(stack, BOB, "INV-1001")
+    await stack.slack.wait_for(lambda: all(m.posted for m in stack.runtime.store.messages.for_documents(
+        "acme", [("purchaseorders", "PO-1001"), ("invoices", "INV-1001")])), timeout=10)  # the bot's records
     assert stack.runtime.finance is not None
     # A week later both still wait: only PO-1001 (1,250.00) reaches the 500 minimum.
     later = stack.runtime.clock.now() + 7 * 86400
