@@ -10,7 +10,8 @@ sync and decision modules never import this one):
   it costs nothing more (webhooks make discovery run at once, so they are covered too);
 - a per-approver poll that no longer lists a document (`Poller.on_retired`): the list does not
   say why, so the bot looks once, at most `LOOKS_PER_HOUR` times an hour per company (a step that
-  moved on is no outcome: nothing is said);
+  moved on is no outcome: nothing is said); not at all while discovery reads that type (it will
+  read the document with its status; one the discovery user cannot see is then not told);
 - a click that found the document decided elsewhere (`DecisionService.on_read`).
 
 Only documents the bot posted about are told (an old document edited today is not news). The
@@ -99,6 +100,9 @@ class OutcomeService:
         if fresh is not None:
             await self.on_read(approver.company, [fresh])
             return
+        settings = await self.store.run(self.store.discovery.get, approver.company)
+        if settings is not None and settings.active and message.doc_type not in settings.fallback_types:
+            return  # discovery reads every changed document with its status: it will tell, for free
         doc = parse_document(message.doc_type, message.raw_document)
         if doc is not None:
             await self._safely(self._look(approver, doc))
