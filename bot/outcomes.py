@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from bot import outcome_rules
 from bot.config import CompanyConfig, Config
@@ -51,6 +52,8 @@ from bot.vault import VaultError
 log = logging.getLogger(__name__)
 
 LOOKS_PER_HOUR = 30  # GETs per company and hour spent on learning outcomes (polls and clicks)
+LOOK_ATTEMPTS = 4  # a look deferred for a click (or a 429, an outage) is tried again this often
+LOOK_RETRY_MAX_SECONDS = 60.0
 
 
 class OutcomeService:
@@ -88,10 +91,7 @@ class OutcomeService:
             await self._safely(self._tell(decision.company, approver.team_id, doc, outcome_rules.REJECTED,
                                           reason=decision.comment, by=decision.clicked_by))
         elif outcome_rules.may_be_final(doc):
-            # Off the click's path: the answer to the click does not wait for this look.
-            task = asyncio.create_task(self._safely(self._look(approver, doc, by=decision.clicked_by)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._look(approver, doc, by=decision.clicked_by))
 
     async def on_retired(self, approver: Approver, message: PostedMessage, fresh: Document | None) -> None:
         """A poll or a discovery run retired a message: the document no longer waits for them."""
@@ -105,7 +105,7 @@ class OutcomeService:
             return  # discovery reads every changed document with its status: it will tell, for free
         doc = parse_document(message.doc_type, message.raw_document)
         if doc is not None:
-            await self._safely(self._look(approver, doc))
+            self._spawn(self._look(approver, doc))
 
     async def on_read(self, company: str, docs: Sequence[Document]) -> None:
         """Documents read from Precoro as they are now (discovery, a click's look)."""
@@ -120,6 +120,13 @@ class OutcomeService:
                 await self._safely(self._tell(company, found.team_id, doc, outcome,
                                               reason=outcome_rules.reason_of(doc),
                                               by=outcome_rules.decided_by(doc, outcome)))
+
+    def _spawn(self, look: Coroutine[Any, Any, None]) -> None:
+        """Looks run off the path that asked for them: neither a click's answer nor a poll's tick
+        waits for one (or for its retries)."""
+        task = asyncio.create_task(self._safely(look))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self, timeout: float) -> None:
         """Wait for the looks started by clicks (graceful shutdown, tests)."""
@@ -143,14 +150,27 @@ class OutcomeService:
         done = await self.store.run(self.repo.recorded, approver.company, doc.doc_type, doc.idn)
         if done & set(outcome_rules.OUTCOMES.values()) or not self._may_look(approver.company):
             return
-        try:
-            cred = self.tokens.credentials(approver)
-            raw = await self.clients[approver.company].document(cred, doc.doc_type, doc.idn, lane=Lane.POLL)
-        except (PrecoroError, VaultError) as exc:
-            log.info("outcome of %s %s not looked up: %s", doc.doc_type, doc.idn, type(exc).__name__)
+        raw = None
+        for attempt in range(LOOK_ATTEMPTS):
+            try:
+                cred = self.tokens.credentials(approver)
+                raw = await self.clients[approver.company].document(cred, doc.doc_type, doc.idn, lane=Lane.POLL)
+                break
+            except PrecoroError as exc:
+                # Polls (and this look) step aside while a click waits for its slot: try again a
+                # little later, a few times; a refusal (403, 404, token) is final.
+                if not exc.retryable or attempt + 1 == LOOK_ATTEMPTS or not self._may_look(approver.company):
+                    log.info("outcome of %s %s not looked up: %s", doc.doc_type, doc.idn, type(exc).__name__)
+                    return
+                retry_at = getattr(exc, "retry_at", None) or 0.0
+                await self.clock.sleep(min(LOOK_RETRY_MAX_SECONDS,
+                                           max(2.0 ** attempt, retry_at - self.clock.now())))
+            except VaultError:
+                return
+            finally:
+                self.looks += 1
+        if raw is None:
             return
-        finally:
-            self.looks += 1
         fresh = parse_document(doc.doc_type, raw)
         outcome = outcome_rules.outcome_of(fresh)
         if fresh is None or outcome is None:
