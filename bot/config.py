@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -160,6 +161,16 @@ class CompanyConfig:
     # the approver to type the amount or the document number (`bot/amounts.py`). A currency with
     # no pair is unaffected.
     confirm_above: tuple[tuple[str, Decimal], ...] = ()
+    # Requesters (a document's creator, matched by email) hear by DM that it was approved, rejected
+    # or sent back; each can mute it. Off unless the company opts in.
+    notify_requesters: bool = False
+    # A channel id for finance: one line per final decision and per document waiting longer than
+    # `finance_waiting_hours` working hours (0: no waiting lines), at or above `finance_min_amount`,
+    # threaded per document. Working hours are `reminders`' workday in `finance_timezone`.
+    finance_channel: str = ""
+    finance_waiting_hours: float = 0.0
+    finance_min_amount: float = 0.0
+    finance_timezone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -423,6 +434,11 @@ def _company(section: _Section, quota: QuotaPolicy, problems: _Problems, allow_h
         webhook_hints_per_minute=get(lambda: int(section.number("webhook_hints_per_minute", 120, minimum=1)), 120),
         connect_policy=get(lambda: _connect_policy(section), "admin"),
         confirm_above=get(lambda: _confirm_above(section), ()),
+        notify_requesters=get(lambda: _flag(section, "notify_requesters", False), False),
+        finance_channel=get(lambda: _finance_channel(section), ""),
+        finance_waiting_hours=get(lambda: section.number("finance_waiting_hours", 0.0), 0.0),
+        finance_min_amount=get(lambda: section.number("finance_min_amount", 0.0), 0.0),
+        finance_timezone=get(lambda: _timezone(section, "finance_timezone"), "UTC"),
     )
 
 
@@ -454,6 +470,23 @@ def _confirm_above(section: _Section) -> tuple[tuple[str, Decimal], ...]:
             raise ConfigError(key, "must be a positive amount")
         rules.append((code.strip().upper(), Decimal(str(limit))))
     return tuple(sorted(rules))
+
+
+def _finance_channel(section: _Section) -> str:
+    channel = section.data.get("finance_channel") or ""
+    if not isinstance(channel, str) or (channel and not re.match(r"^[CG][A-Z0-9]{2,}$", channel)):
+        raise ConfigError(section.key("finance_channel"), "must be a Slack channel id (like C012ABCDEF); "
+                          "invite the bot to that channel")
+    return channel
+
+
+def _timezone(section: _Section, name: str) -> str:
+    value = section.data.get(name) or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(section.key(name), f"{value!r} is not a time zone name (like Europe/Berlin)") from None
+    return str(value)
 
 
 def _user_ids(section: _Section, name: str) -> tuple[str, ...]:

@@ -38,6 +38,8 @@ COMPANY: dict[str, Schema] = {
     "discovery_user": TEXT, "webhook_secret": TEXT, "slack_teams": VALUE, "admins": VALUE,
     "workspace_admins": VALUE, "webhook_hints_per_minute": VALUE, "connect_policy": TEXT,
     "confirm_above": VALUE,
+    "notify_requesters": VALUE, "finance_channel": TEXT, "finance_waiting_hours": VALUE,
+    "finance_min_amount": VALUE, "finance_timezone": TEXT,
 }
 SCHEMA: dict[str, Schema] = {
     "dangerously_allow_http": VALUE,

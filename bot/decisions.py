@@ -159,6 +159,10 @@ class DecisionService:
         self.on_queue_change: Callable[[str, str], Awaitable[None]] | None = None
         # Called with (company, action, state, outcome) when this process finishes a decision.
         self.on_finished: Callable[[str, str, str, str], None] | None = None
+        # Called once a decision went through in Precoro (the requester and finance hear of it).
+        self.on_decided: Callable[[Decision, PostedMessage], Awaitable[None]] | None = None
+        # Called with (company, [document]) when a look found the document no longer waiting.
+        self.on_read: Callable[[str, list[Document]], Awaitable[None]] | None = None
 
     # --- checks before anything is recorded -----------------------------------------------------
 
@@ -344,6 +348,8 @@ class DecisionService:
         state = MessageState.APPROVED if decision.action == APPROVE else MessageState.REJECTED
         await self._show(message, state, actor=decision.clicked_by, reason=decision.comment,
                          at=datetime.fromtimestamp(now, tz=UTC))
+        if self.on_decided is not None:
+            await self.on_decided(decision, message)
 
     async def _gone(self, decision: Decision, message: PostedMessage, why: str,
                     document: dict | None = None) -> None:
@@ -356,6 +362,8 @@ class DecisionService:
             return
         # With the fresh document the message says why (approved in Precoro, withdrawn, ...).
         await self._show(message, MessageState.GONE, reason="" if fresh else messages.not_waiting_reason())
+        if fresh is not None and self.on_read is not None:
+            await self.on_read(decision.company, [fresh])
 
     async def _fail(self, decision: Decision, message: PostedMessage, outcome: str, reason: str,
                     *, retry: bool, maybe_sent: bool | None = None) -> None:

@@ -20,7 +20,9 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
+from bot.finance import FinanceService
 from bot.metrics import Metrics
+from bot.outcomes import OutcomeService
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.home_service import HomeService
@@ -28,6 +30,7 @@ from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
 from bot.slack.reminder_service import ReminderService
 from bot.store import Store
+from bot.store.outcomes import OutcomeRepo
 from bot.sync.adapt import Adaptations
 from bot.sync.blind import BlindWatch
 from bot.sync.discovery import Discoverer
@@ -76,6 +79,8 @@ class Runtime:
     reminders: ReminderService
     tenancy: Tenancy  # which workspace may use which company, and its admins
     adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
+    outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/outcomes.py)
+    finance: FinanceService | None = None  # the finance channel (bot/finance.py)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -125,8 +130,13 @@ class Runtime:
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
         reminders = ReminderService(config, store, notifier, clock, web_urls)
+        outcome_repo = OutcomeRepo(store.engine)
+        finance = FinanceService(config, store, outcome_repo, notifier, clock, web_urls)
+        outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance)
+        decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
+        poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders, tenancy, adapt)
+                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -159,6 +159,8 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         if run_scheduler:
             rt.scheduler.start()
             rt.reminders.start()  # its own interval job (reminders.check_seconds)
+            if rt.finance is not None:
+                rt.finance.start()  # the finance channel's "waiting too long" lines, same interval
             housekeeping.start()
         log.info("precoro-bot serving %d compan%s%s", len(rt.config.companies),
                  "y" if len(rt.config.companies) == 1 else "ies", "; Slack over Socket Mode" if socket_mode else "")
@@ -172,8 +174,12 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             grace = rt.config.interactive_wait_seconds + rt.config.request_timeout_seconds
             await rt.scheduler.stop(grace)
             rt.reminders.shutdown()
+            if rt.finance is not None:
+                rt.finance.shutdown()
             await housekeeping.stop()
             left = await rt.decisions.drain(grace)
+            if rt.outcomes is not None:
+                await rt.outcomes.drain(grace)
             if left:
                 log.warning("%d decision(s) still in flight at shutdown; the outbox resumes them", left)
             await session.close()

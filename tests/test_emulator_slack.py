@@ -322,3 +322,14 @@ async def test_click_and_submit_build_slack_payloads(standin: SlackStandIn, api:
     assert (sent["id"], sent["private_metadata"]) == (view["id"], "po:1")
     assert sent["callback_id"] == MODAL["callback_id"]
     assert submitted["view"]["state"]["values"] == values
+
+
+@pytest.mark.asyncio
+async def test_lookup_by_email_finds_users_of_the_callers_workspace_only(standin: SlackStandIn,
+                                                                          api: httpx.AsyncClient) -> None:
+    standin.add_user("U2", "Other Person", "other@example.com", team_id="T0OTHER")
+    found = await api.post("/api/users.lookupByEmail", data={"email": "ALICE@example.com"})
+    assert found.json()["ok"] and found.json()["user"]["id"] == "U1"
+    for email in ("other@example.com", "nobody@example.com"):  # another workspace's user, or nobody
+        r = await api.post("/api/users.lookupByEmail", data={"email": email})
+        assert r.json() == {"ok": False, "error": "users_not_found"}

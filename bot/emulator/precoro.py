@@ -277,6 +277,18 @@ class PrecoroEmulator:
             self._reject(user, doc, comment.strip())
             return doc
 
+    def send_back_as(self, user_id: int, doc_type: str, idn: str, comment: str) -> EmDocument:
+        """Send the document back to its requester for revision (status "on revision"), as an
+        approver of its current step does in Precoro's web app; the reason is kept as a comment."""
+        with self._lock:
+            user, doc = self._user_and_doc(user_id, doc_type, idn)
+            if refused := self._refusal(user, doc) or self._comment_refusal(comment):
+                raise ValueError(refused[1]["message"])
+            now = self.clock()
+            doc.status, doc.updated_at = api.STATUS_ON_REVISION, now
+            doc.comments.append({"text": comment.strip(), "user": self._person(user.id), "createDate": _iso(now)})
+            return doc
+
     def edit_document(self, doc_type: str, idn: str, *, sum: str | None = None, note: str | None = None,
                       custom_fields: dict[str, str] | None = None, attachments: list[str] | None = None,
                       comment_by: int | None = None, comment: str = "") -> EmDocument:

@@ -15,7 +15,7 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
-from bot.slack import actions, away, commands, connect, home, home_history, leaving, messages, reminders
+from bot.slack import actions, away, commands, connect, home, home_history, leaving, messages, outcomes, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     reminders.register(app, rt)
     away.register(app, rt)
     home_history.register(app, rt)
+    outcomes.register(app, rt)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
     # revocation listeners would delete the Slack tokens only).
     leaving.register(app, rt)

@@ -12,7 +12,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
-from bot.slack import away, messages
+from bot.slack import away, messages, outcomes
 from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
 from bot.slack.connect import ConnectFlow
 from bot.slack.payload import guarded, input_value, parse_mention, team_id, user_id, valid_token
@@ -141,6 +141,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         elif sub in ("away", "back"):
             await ack()
             await reply(await away.command(rt, team, user, sub, args))
+        elif sub in outcomes.COMMANDS:  # anyone: a requester need not be an approver
+            await ack()
+            await reply(await outcomes.set_muted(rt, team, user, sub == "mute-outcomes"))
         elif sub == "help":
             await ack(messages.help_text(is_admin))
         else:

@@ -107,6 +107,12 @@ class Notifier:
         """A reply in the thread of a posted message (mrkdwn text)."""
         await self._call(team, "chat_postMessage", channel=channel, thread_ts=ts, text=text, unfurl_links=False)
 
+    async def post_text(self, team: str, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        """Post mrkdwn text to a channel (in a thread when `thread_ts`); returns the post's ts."""
+        extra = {"thread_ts": thread_ts} if thread_ts else {}
+        answer = await self._call(team, "chat_postMessage", channel=channel, text=text, unfurl_links=False, **extra)
+        return str(answer["ts"])
+
     async def publish_home(self, team: str, user_id: str, view: dict[str, Any]) -> None:
         """Publish the user's App Home tab."""
         await self._call(team, "views_publish", user_id=user_id, view=view)

@@ -54,6 +54,8 @@ async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]
         # The same report as `precoro-bot status`, shortened to what a Slack message holds.
         # discovery first: the clip below may cut the report's tail
         lines += await rt.store.run(discovery_lines, rt, company.id)
+        if rt.outcomes is not None and (told := await rt.store.run(rt.outcomes.status_line, company.id)):
+            lines.append(told)
         if rt.adapt is not None and (learned := findings_status_line(
                 await rt.store.run(rt.adapt.status_sentences, company.id))):
             lines.append(learned)

@@ -28,16 +28,20 @@ from bot.store.boundary import DEFAULT_TIMEOUT_SECONDS, DatabaseTimeout, on_even
 from bot.store.schema import (
     DECISION_PER_USER,
     HOME_TABLES,
+    OUTCOME_TABLES,
     approvers,
     away_periods,
     company_leases,
     decisions,
     discovery_settings,
+    finance_threads,
     home_users,
     invitations,
     message_reminders,
     metadata,
+    outcome_mutes,
     precoro_findings,
+    requester_outcomes,
     schema_migrations,
     webhook_hints,
 )
@@ -101,9 +105,14 @@ def _fenced_decisions(conn: Connection) -> None:
     DECISION_PER_USER.create(conn, checkfirst=True)
 
 
+def _outcome_tables(conn: Connection) -> None:
+    for table in (requester_outcomes, outcome_mutes, finance_threads):
+        table.create(conn, checkfirst=True)
+
+
 # Created by their own migrations (version 1 creates every other table of `metadata`).
 _LATER_TABLES = ("company_leases", "discovery_settings", *HOME_TABLES, "webhook_hints", "precoro_findings",
-                 "invitations", "away_periods")
+                 "invitations", "away_periods", *OUTCOME_TABLES)
 # Append only: version N's function runs once, in order, under a database-wide lock.
 MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (1, lambda conn: metadata.create_all(conn, tables=[t for t in metadata.sorted_tables
@@ -118,6 +127,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (9, lambda conn: precoro_findings.create(conn, checkfirst=True)),  # what the bot learned of Precoro
     (10, lambda conn: invitations.create(conn, checkfirst=True)),  # approvers invited to connect themselves
     (11, lambda conn: away_periods.create(conn, checkfirst=True)),  # away mode
+    (12, _outcome_tables),  # requesters told the outcome, their mutes, the finance channel's threads
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

@@ -235,3 +235,45 @@ away_periods = Table(
     Column("cover_day", String(10)),  # the cover's last FYI digest, YYYY-MM-DD in their zone
     Column("ended_at", Float),
 )
+
+# What the requester of a decided document was told (once per company, document and outcome):
+# "sent", "muted", "not_in_slack", "no_email", "failed"; "claimed" while the DM is being sent.
+requester_outcomes = Table(
+    "requester_outcomes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("company", String(40), nullable=False),
+    Column("doc_type", String(40), nullable=False),
+    Column("idn", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),  # approved | rejected | revision
+    Column("requester_email", String(320), nullable=False, default=""),
+    Column("slack_user_id", String(32), nullable=False, default=""),
+    Column("result", String(16), nullable=False),
+    Column("at", Float, nullable=False),
+    UniqueConstraint("company", "doc_type", "idn", "outcome", name="uq_requester_outcome"),
+)
+Index("ix_requester_outcomes_company_result", requester_outcomes.c.company, requester_outcomes.c.result)
+
+# Requesters who muted the outcome DMs (per workspace user).
+outcome_mutes = Table(
+    "outcome_mutes",
+    metadata,
+    Column("team_id", String(32), primary_key=True),
+    Column("slack_user_id", String(32), primary_key=True),
+    Column("at", Float, nullable=False),
+)
+
+# The finance channel's thread per document: the parent post's ts, and which lines were claimed.
+finance_threads = Table(
+    "finance_threads",
+    metadata,
+    Column("company", String(40), primary_key=True),
+    Column("doc_type", String(40), primary_key=True),
+    Column("idn", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("parent_ts", String(32)),  # None until the first post is recorded
+    Column("waiting_at", Float),  # the "waiting for N working hours" line was claimed then
+    Column("decided", String(16)),  # the final decision line claimed (its outcome)
+    Column("updated_at", Float, nullable=False),
+)
+OUTCOME_TABLES = ("requester_outcomes", "outcome_mutes", "finance_threads")

@@ -88,6 +88,8 @@ class Discoverer:
         self.clock = clock
         # Called (company, type) when a type is first left to per-approver polls (admins told once).
         self.on_fallback: Callable[[str, str], Awaitable[None]] | None = None
+        # Called (company, documents read) after each run: those decided tell their requesters.
+        self.on_read: Callable[[str, list[Document]], Awaitable[None]] | None = None
 
     def types(self, company: str) -> tuple[str, ...]:
         """The document types discovery reads (those without a fallback to per-approver polls).
@@ -135,6 +137,8 @@ class Discoverer:
             # (marked before posting, as the poller does, so a click finds Precoro freshly read).
             await self.store.run(self.store.approvers.mark_polled, approver.id, self.clock.now(), 0)
         posted, retired, found = await self._route(company, read, raws, complete, started)
+        if self.on_read is not None and read:
+            await self.on_read(company, read)
         before = settings.unregistered if settings is not None else {}
         unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
         await self.store.run(self.store.discovery.save_run, company, approver.id, cursor=started if done else None,

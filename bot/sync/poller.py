@@ -18,7 +18,7 @@ from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.approvers import Approver
-from bot.store.messages import OPEN_STATES
+from bot.store.messages import OPEN_STATES, PostedMessage
 from bot.sync import route
 from bot.sync.reconcile import Known, SyncPlan, reconcile
 from bot.tokens import TokenService
@@ -61,6 +61,9 @@ class Poller:
         # Called with (approver, documents) a poll found that no message of theirs held yet: did
         # company discovery miss them? (bot/sync/blind.py). Never raises.
         self.on_new: Callable[[Approver, list[Document]], Awaitable[None]] | None = None
+        # Called with (approver, message, the document as just read or None) once a message is
+        # retired: the document no longer waits for them (its requester may hear the outcome).
+        self.on_retired: Callable[[Approver, PostedMessage, Document | None], Awaitable[None]] | None = None
 
     def link(self, company: str, doc_type: str, idn: str) -> str:
         return api.web_link(self.web_urls[company], doc_type, idn)
@@ -154,7 +157,7 @@ class Poller:
             await self._redraw(approver, message_id, doc, MessageState.WAITING, raws[(doc.doc_type, doc.idn)],
                                only_from=REOPENABLE_STATES)
         for message_id in plan.gone:
-            await self._retire(approver, message_id)
+            await self._retire(approver, message_id, raws)
         if self.on_queue_change and (plan.new or plan.gone or plan.changed or plan.reopened):
             await self.on_queue_change(approver.team_id, approver.slack_user_id)
         return posted
@@ -186,7 +189,7 @@ class Poller:
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.reply(approver.team_id, message.channel or "", message.ts or "", note)
 
-    async def _retire(self, approver: Approver, message_id: int) -> None:
+    async def _retire(self, approver: Approver, message_id: int, raws: dict[tuple[str, str], dict]) -> None:
         message = await self.store.run(self.store.messages.get, message_id)
         if message is None or not message.posted:
             return
@@ -206,3 +209,7 @@ class Poller:
         except SlackUnavailable:
             await self.store.run(self.store.messages.set_state, message_id, "waiting", self.clock.now(),
                                  only_from=("gone",))
+            return
+        if self.on_retired is not None:  # discovery read the document as it is now; a poll did not
+            fresh = raws.get((message.doc_type, message.idn))
+            await self.on_retired(approver, message, parse_document(message.doc_type, fresh) if fresh else None)

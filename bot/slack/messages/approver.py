@@ -24,6 +24,8 @@ def help_text(is_admin: bool) -> str:
         "`/precoro disconnect` deletes it",
         "• `/precoro away until 2026-12-24 [cover @colleague]`: pause reminders and digests while away "
         "(the colleague gets an FYI digest); `/precoro back` ends it",
+        "• `/precoro mute-outcomes` / `unmute-outcomes`: stop or resume the messages telling you that "
+        "your own requests were approved, rejected or sent back",
     ]
     if is_admin:
         lines += [
@@ -45,7 +47,7 @@ def help_text(is_admin: bool) -> str:
     return "\n".join(lines)
 
 
-USER_COMMANDS = ("help", "status", "connect", "disconnect", "away", "back")
+USER_COMMANDS = ("help", "status", "connect", "disconnect", "away", "back", "mute-outcomes", "unmute-outcomes")
 ADMIN_COMMANDS = ("list", "register", "remove", "resume", "audit", "discovery", "invite")
 
 
