@@ -289,7 +289,9 @@ async def test_sigterm_lets_the_clicks_in_flight_finish_before_exiting(database_
     precoro = PrecoroEmulator(**FAST_EMULATOR)
     users = seed_demo(precoro)
     precoro.add_document("acme", "invoices", users["admin"].id, [[users["alice"].id]])
-    world = ProcessStack.start(precoro, users, database_url, tmp_path)
+    # The production wait for a click's slot (10 s), not the stack's 3 s: with Precoro taking 1.5 s
+    # per answer and a poll possibly on the wire, the second click may wait ~3 s for its turn.
+    world = ProcessStack.start(precoro, users, database_url, tmp_path, **{"quota.interactive_wait_seconds": 10})
     bot, driver = world.spawn()
     store = Store.open(database_url)
     try:
