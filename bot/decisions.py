@@ -50,6 +50,7 @@ from bot.precoro.errors import (
     QuotaDeferred,
     RateLimited,
     TokenRejected,
+    TokenWithdrawn,
     Unavailable,
 )
 from bot.precoro.models import Document, parse_document
@@ -59,7 +60,7 @@ from bot.slack import messages
 from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
-from bot.store.approvers import Approver
+from bot.store.approvers import ACTIVE, Approver
 from bot.store.decisions import DONE, FAILED, UNSURE, Decision
 from bot.store.messages import PostedMessage
 from bot.tokens import TokenService
@@ -296,6 +297,8 @@ class DecisionService:
         unsure = claimed.unsure  # an earlier POST may have gone through
         posting = False
         try:
+            if approver.status != ACTIVE:  # refused by Precoro (confirming or confirmed): nothing is sent
+                raise TokenWithdrawn(f"approver {approver.id}: token {approver.status}")
             cred = self.tokens.credentials(approver)
             if unsure or (claimed.attempts == 1 and self._stale(approver)):
                 raw = await client.document(cred, claimed.doc_type, claimed.idn, lane=Lane.INTERACTIVE)
@@ -321,6 +324,12 @@ class DecisionService:
         except TokenRejected:
             await self.tokens.refused(approver, claimed.action)  # suspect until a second request confirms
             await self._fail(claimed, message, "token revoked", messages.token_revoked_text(), retry=True)
+        except TokenWithdrawn:  # a poll or a re-check saw Precoro refuse it first, or it was removed
+            if await self.store.run(self.store.approvers.get, approver.id) is None:
+                if await self.store.run(self._finish, claimed, FAILED, "approver removed", self.clock.now()):
+                    await self.store.run(self._audit, claimed, "failed: approver removed")
+            else:
+                await self._fail(claimed, message, "token withdrawn", messages.token_revoked_text(), retry=True)
         except (NotWaiting, NotAllowed, NotFound) as exc:
             await self._gone(claimed, message, type(exc).__name__)
         except (RateLimited, QuotaDeferred, PrecoroError) as exc:

@@ -92,7 +92,8 @@ def already_decided_text(
 
 def token_revoked_text() -> str:
     return ("Precoro refused your API token; ask an admin to register a new one with "
-            "`/precoro register`.")
+            "`/precoro register`, or connect a new one yourself with `/precoro connect` where your "
+            "company allows it.")
 
 
 def token_restored_text() -> str:
