@@ -110,7 +110,7 @@ class Simulation:
         self.plan = draw(scenario)
         self.rng = self.plan.rng
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
-                                        strict_duplicates=scenario.strict_duplicates)
+                                        duplicate_keying=scenario.keying)
         self.emulator.on_step = self._step_moved
         self.sink = RecordingNotifier(self.clock, on_post=self._on_post)
         self.users: list[EmUser] = []
