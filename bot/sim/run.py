@@ -106,7 +106,7 @@ class Simulation:
         self.scenario = scenario
         self.clock = VirtualClock(START)
         self.db_url = f"sqlite:///{workdir / 'sim.db'}"
-        self.config = sim_config(self.db_url, scenario.document_types)
+        self.config = sim_config(self.db_url, scenario.document_types, duplicate_keying=scenario.keying)
         self.plan = draw(scenario)
         self.rng = self.plan.rng
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,

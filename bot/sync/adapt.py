@@ -5,7 +5,7 @@ happen, switches what it does, tells the admins once (whichever replica notices 
 it in `/precoro status`. Findings live in the database (`precoro_findings`), so a restart or
 another replica starts from what was learned.
 
-- Duplicate-GET keying. The quota gate never repeats a URL within Precoro's minute company-wide,
+- Duplicate-GET keying. The config may name it (`quota.duplicate_keying: route`); else the quota gate never repeats a URL within Precoro's minute company-wide,
   so a 429 of the duplicate kind (`RateLimit-Type: Route based limiter by minute`) on a GET means
   Precoro keys duplicates more broadly than by URL: by route (the path, any query). The company's
   client then keys list reads by path, so the gate spaces reads of one list path by a minute (page
@@ -49,7 +49,8 @@ class Adaptations:
         """Apply what is already known and listen to every company's 429s (blocking: at start-up)."""
         for company, client in self.clients.items():
             found = self.findings.get(company, DUPLICATE_KEYING)
-            client.route_keyed = found is not None and found.value == ROUTE
+            configured = client.gate.policy(company).duplicate_keying == ROUTE
+            client.route_keyed = configured or (found is not None and found.value == ROUTE)
 
             async def hook(method: str, limit_type: str, company: str = company) -> None:
                 await self.rate_limited(company, method, limit_type)

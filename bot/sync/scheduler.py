@@ -349,18 +349,27 @@ class PollScheduler:
             return False
         if await self._click_busy(company.id, now):
             return True
+        if now < state.discovery_retry_at:  # held back by the gate: polls go on, leaving it its tokens
+            state.discovery_due = (0.0, cost)
+            return False
         p = await self._plan(company, state, now)
         if p.bucket < cost or p.allowance < cost:
             return True
         state.discovery_hinted = False
-        result = await self.discoverer.run(company.id, approver)
+        result = await self.discoverer.run(company.id, approver, only=state.discovery_left)
         state.discovery_checked_at = -math.inf  # read back: a fallback or a revoked token changed it
         if result.error == "token":
-            state.discovery, state.discovered_at = None, None
+            state.discovery, state.discovered_at, state.discovery_left = None, None, None
             return False
         if result.complete or result.error not in ("QuotaDeferred", "RateLimited"):
-            state.discovered_at = now
-        return True
+            state.discovered_at, state.discovery_left = now, None
+            return True
+        # Cut short by the gate (a click, a 429): the types read completely moved their cursors and
+        # the rest is retried (with other URLs) once the gate may have room; polls are not held up.
+        state.discovery_hinted, state.discovery_due = True, (0.0, cost)
+        state.discovery_retry_at = max(now + self.config.tick_seconds, result.retry_at or now)
+        state.discovery_left = result.left or None
+        return False
 
     @staticmethod
     def _beside_discovery(state: CompanyState, p: Plan) -> int:
