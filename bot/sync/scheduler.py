@@ -39,7 +39,7 @@ from bot.quota.ledger import Spend
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
-from bot.sync import discovery
+from bot.sync import discovery, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
@@ -239,7 +239,7 @@ class PollScheduler:
             return 0
         p = await self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, p.list_room * cost, self._beside_discovery(state, p))
+        room = min(p.allowance, self._list_room(company, state, p) * cost, self._beside_discovery(state, p))
         loads = [replace(a, last_polled=None) if a.key in state.hinted else a
                  for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
@@ -370,6 +370,17 @@ class PollScheduler:
         state.discovery_retry_at = max(now + self.config.tick_seconds, result.retry_at or now)
         state.discovery_left = result.left or None
         return False
+
+    def _list_room(self, company: CompanyConfig, state: CompanyState, p: Plan) -> int:
+        """Polls that may start without repeating a list read Precoro would refuse (by URL, or by
+        path once its duplicates are known to be keyed by route: `bot/sync/route_keying.py`)."""
+        client = self.poller.clients.get(company.id)
+        if client is None or not client.route_keyed:
+            return p.list_room
+        due = state.discovery_due if state.discovery is not None else None
+        last = max((started for started, _ in state.started.values()), default=None)
+        return route_keying.poll_room(p.spends, company.document_types, company.quota, p.at, discovery_due=due,
+                                      last_poll=last, profile=p.profile)
 
     @staticmethod
     def _beside_discovery(state: CompanyState, p: Plan) -> int:
