@@ -336,7 +336,9 @@ class PollScheduler:
             return False
         others = any(a.id != approver.id for a in state.approvers)
         budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
-        every = discovery.interval(budget, cost, others=others, min_interval=self.config.tick_seconds)
+        # Timed runs no closer than Precoro's duplicate window: the URL variants are for retries.
+        window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
+        every = discovery.interval(budget, cost, others=others, min_interval=max(self.config.tick_seconds, window))
         webhooks = now - state.hint_seen_at < DAY
         if webhooks:  # they say when to look: timed runs only back them up
             every *= WEBHOOK_BACKUP_STRETCH
