@@ -11,7 +11,7 @@ import pytest
 from bot.emulator.stack import LocalStack
 from bot.slack import messages
 from tests.test_e2e_approval import text_of
-from tests.test_e2e_discovery import BOB, CAROL, NO_SAFETY_NET, dm, discovery_on
+from tests.test_e2e_discovery import BOB, CAROL, NO_SAFETY_NET, discovery_on, dm
 
 pytestmark = pytest.mark.asyncio
 

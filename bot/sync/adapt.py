@@ -5,12 +5,13 @@ happen, switches what it does, tells the admins once (whichever replica notices 
 it in `/precoro status`. Findings live in the database (`precoro_findings`), so a restart or
 another replica starts from what was learned.
 
-- Duplicate-GET keying. The config may name it (`quota.duplicate_keying: route`); else the quota gate never repeats a URL within Precoro's minute company-wide,
-  so a 429 of the duplicate kind (`RateLimit-Type: Route based limiter by minute`) on a GET means
-  Precoro keys duplicates more broadly than by URL: by route (the path, any query). The company's
-  client then keys list reads by path, so the gate spaces reads of one list path by a minute (page
-  sizes no longer make distinct reads). Spends booked before the switch carry URL keys: at most
-  one more such 429 can follow, which the gate's block already covers.
+- Duplicate-GET keying. The config may name it (`quota.duplicate_keying: route`). Else: the quota
+  gate never repeats a URL within Precoro's minute company-wide, so a 429 of the duplicate kind
+  (`RateLimit-Type: Route based limiter by minute`) on a GET means Precoro keys duplicates more
+  broadly than by URL: by route (the path, any query). The company's client then keys list reads by
+  path, so the gate spaces reads of one list path by a minute (page sizes no longer make distinct
+  reads). Spends booked before the switch carry URL keys: at most one more such 429 can follow,
+  which the gate's block already covers.
 - Approval steps missing from a type's answers: discovery already leaves the type to per-approver
   polls (`bot/sync/discovery.py`); this module tells the admins once and records it.
 """

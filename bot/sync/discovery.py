@@ -37,7 +37,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.precoro import api
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.precoro.errors import PrecoroError, QuotaDeferred, TokenRejected, TokenWithdrawn
 from bot.precoro.models import Document, parse_document
