@@ -36,11 +36,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--approvers", type=int, default=50)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--warmup-days", type=float, default=0.5)
+    p.add_argument("--days", type=float, default=1.0, help="measured days")
     p.add_argument("--webhooks", action="store_true")
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args(argv)
     runs = [Scenario(f"N={args.approvers} {k}", args.approvers, docs_per_day=200.0, work_share=0.9, steps=2,
-                     source="discovery", warmup_days=args.warmup_days, seed=seed, duplicate_keying=k,
+                     source="discovery", warmup_days=args.warmup_days, days=args.days, seed=seed, duplicate_keying=k,
                      webhooks=args.webhooks) for k in READINGS for seed in args.seeds]
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results: list[Result] = list(pool.map(simulate, runs))
