@@ -368,7 +368,18 @@ def _quota(section: _Section, base: QuotaPolicy, problems: _Problems) -> QuotaPo
             lambda: section.number("duplicate_get_seconds", base.duplicate_get_seconds), base.duplicate_get_seconds),
         margin_seconds=problems.get(lambda: section.number("margin_seconds", base.margin_seconds),
                                     base.margin_seconds),
+        duplicate_keying=problems.get(lambda: _keying(section, base.duplicate_keying), base.duplicate_keying),
     )
+
+
+DUPLICATE_KEYINGS = ("token", "company", "route")
+
+
+def _keying(section: _Section, default: str) -> str:
+    value = section.text("duplicate_keying", default)
+    if value not in DUPLICATE_KEYINGS:
+        raise ConfigError(section.key("duplicate_keying"), f"must be one of {', '.join(DUPLICATE_KEYINGS)}")
+    return value
 
 
 def _company_id(section: _Section) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
+import pytest
+
 from bot.sim.discovery_report import table
 from bot.sim.run import simulate
 from bot.sim.scenario import DAY, Scenario
@@ -32,3 +34,14 @@ def test_a_restart_keeps_the_cursor_and_posts_nothing_twice() -> None:
     result = simulate(dataclasses.replace(SHORT, name="discovery restart", restart_at_hours=(0.75,)))
     assert result.restarts == 1
     assert_clean(result)
+
+
+@pytest.mark.parametrize("keying", ["token", "company", "route"])
+def test_no_429_in_any_reading_of_identical_get(keying: str) -> None:
+    """Issue 15: the emulator keys duplicate GETs by token + URL, company + URL or route (path,
+    any query), the bot's config names the same reading; webhooks ask for runs at any moment."""
+    result = simulate(dataclasses.replace(SHORT, name=f"discovery {keying}", duplicate_keying=keying,
+                                          webhooks=True))
+    assert_clean(result)
+    every = discovery.interval(2800 - 100, 2, others=True, min_interval=5)
+    assert statistics.fmean(result.delays) < every

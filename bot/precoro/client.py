@@ -133,15 +133,19 @@ class PrecoroClient:
             spent += 1
         return items, spent
 
-    async def list_documents(self, cred: Credentials, doc_type: str, filters: list[tuple[str, str]], *,
-                             lane: Lane = Lane.POLL, max_pages: int = 50) -> tuple[list[dict[str, Any]], int]:
-        """Every document of the list read with these filters (all pages, largest page size);
-        returns (items, requests spent). Used by company discovery."""
+    async def list_documents(self, cred: Credentials, doc_type: str, filters: list[list[tuple[str, str]]], *,
+                             sizes: tuple[int, ...] = (api.PER_PAGE_CHOICES[0],), lane: Lane = Lane.POLL,
+                             max_pages: int = 50) -> tuple[list[dict[str, Any]], int]:
+        """Every document of the list read with these filters (all pages); returns (items,
+        requests spent). `filters` and `sizes` are equivalent alternatives: the first page may
+        use any pair the quota gate finds free (never a URL repeated within Precoro's minute),
+        the next pages keep it. Used by company discovery."""
         items: list[dict[str, Any]] = []
-        size = api.PER_PAGE_CHOICES[0]
+        chosen: list[tuple[list[tuple[str, str]], int]] = [(f, size) for f in filters for size in sizes]
         for number in range(1, max_pages + 1):
-            params = [*filters, (api.PAGE_PARAM, str(number)), (api.PER_PAGE_PARAM, str(size))]
-            body, _ = await self._send("GET", api.list_path(doc_type), cred, lane, variants=[params])
+            variants = [[*f, (api.PAGE_PARAM, str(number)), (api.PER_PAGE_PARAM, str(size))] for f, size in chosen]
+            body, picked = await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
+            chosen = [chosen[picked]]
             data = body.get(api.LIST_DATA) if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))

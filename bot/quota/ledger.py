@@ -66,6 +66,9 @@ class QuotaPolicy:
     windows: tuple[Window, ...] = (Window(1, 1), Window(3600, 1500, 100), Window(86400, 3000, 200))
     duplicate_get_seconds: float = 60.0
     margin_seconds: float = 0.2  # widens every window against clock skew and latency (see above)
+    # Which GETs Precoro counts as identical: "token" or "company" (+ the URL; the gate keys
+    # company-wide either way) or "route" (the path, any query: one list read per path a minute).
+    duplicate_keying: str = "company"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--approvers", type=int, help="run one custom scenario with this many approvers instead")
     p.add_argument("--skewed", action="store_true", help="custom scenario: Zipf rates, 90%% in working hours")
     p.add_argument("--strict", action="store_true", help="custom scenario: duplicate GETs keyed by company")
+    p.add_argument("--duplicate-keying", choices=("token", "company", "route"),
+                   help="Precoro's reading of \"identical GET\" in the emulator, and the one the bot's config names "
+                        "(any scenario; default: the scenario's)")
     p.add_argument("--restart-at", type=float, action="append", default=[], metavar="HOUR",
                    help="custom scenario: restart the bot at this hour of the measured day (repeatable)")
     p.add_argument("--burst", type=int, default=0, metavar="CLICKS", help="custom scenario: a burst of clicks")
@@ -72,7 +75,8 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
             raise SystemExit(f"unknown scenario {unknown[0]!r}; --list shows them")
         chosen = [known[n] for n in args.scenario] or list(known.values())
     overrides = {k: v for k, v in (("docs_per_day", args.docs_per_day), ("warmup_days", args.warmup_days),
-                                   ("days", args.days), ("seed", args.seed)) if v is not None}
+                                   ("days", args.days), ("seed", args.seed),
+                                   ("duplicate_keying", getattr(args, "duplicate_keying", None))) if v is not None}
     return [dataclasses.replace(s, **overrides) for s in chosen]
 
 

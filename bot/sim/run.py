@@ -106,11 +106,11 @@ class Simulation:
         self.scenario = scenario
         self.clock = VirtualClock(START)
         self.db_url = f"sqlite:///{workdir / 'sim.db'}"
-        self.config = sim_config(self.db_url, scenario.document_types)
+        self.config = sim_config(self.db_url, scenario.document_types, duplicate_keying=scenario.keying)
         self.plan = draw(scenario)
         self.rng = self.plan.rng
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
-                                        strict_duplicates=scenario.strict_duplicates)
+                                        duplicate_keying=scenario.keying)
         self.emulator.on_step = self._step_moved
         self.sink = RecordingNotifier(self.clock, on_post=self._on_post)
         self.users: list[EmUser] = []

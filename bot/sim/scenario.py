@@ -34,12 +34,19 @@ class Scenario:
     burst_at_hours: float = 10.0  # ...from this hour of the measured day...
     burst_minutes: float = 5.0  # ...spread over this many minutes (nobody decides before the burst)
     strict_duplicates: bool = False  # Precoro keys "identical GET" by company + URL, not token + URL
+    # The emulator's reading of "identical GET": "token", "company" or "route" (method + path, any
+    # query); None: "company" if strict_duplicates, else "token". The bot's config names the same.
+    duplicate_keying: str | None = None
     document_types: tuple[str, ...] = ("purchaseorders", "invoices")
     policy: str = "adaptive"  # or "round_robin"
     seed: int = 1
     source: str = "per-approver"  # or "discovery": approver 0 is a company admin whose token finds documents
     steps: int = 1  # approval steps per document (2: a second approver once the first approved)
     webhooks: bool = False  # Precoro posts a webhook on every create and update (the bot takes it as a hint)
+
+    @property
+    def keying(self) -> str:
+        return self.duplicate_keying or ("company" if self.strict_duplicates else "token")
 
     def with_policy(self, policy: str) -> Scenario:
         return replace(self, policy=policy)

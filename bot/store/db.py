@@ -80,6 +80,13 @@ def _approver_checks(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE approvers ADD COLUMN checks INTEGER NOT NULL DEFAULT 0"))
 
 
+def _discovery_type_cursors(conn: Connection) -> None:
+    """discovery_settings.type_cursors: each document type's own modifiedSince base, so a run cut
+    short keeps what it read completely. (A database created from today's schema has it already.)"""
+    if "type_cursors" not in {c["name"] for c in inspect(conn).get_columns("discovery_settings")}:
+        conn.execute(text("ALTER TABLE discovery_settings ADD COLUMN type_cursors TEXT NOT NULL DEFAULT '{}'"))
+
+
 def _fenced_decisions(conn: Connection) -> None:
     """Decisions get a fencing token (`claim`) and their Precoro user, unique per document.
 
@@ -128,6 +135,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (10, lambda conn: invitations.create(conn, checkfirst=True)),  # approvers invited to connect themselves
     (11, lambda conn: away_periods.create(conn, checkfirst=True)),  # away mode
     (12, _outcome_tables),  # requesters told the outcome, their mutes, the finance channel's threads
+    (13, _discovery_type_cursors),  # per-type discovery cursors
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

@@ -176,6 +176,8 @@ discovery_settings = Table(
     Column("company", String(40), primary_key=True),
     Column("approver_id", Integer),  # None: discovery is off
     Column("cursor", Float),  # start of the last complete discovery run (modifiedSince base)
+    # JSON: type -> start of the last run that read that type's lists completely (its own base)
+    Column("type_cursors", Text, nullable=False, default="{}"),
     Column("fallback_types", Text, nullable=False, default=""),  # types left to per-approver polls
     Column("unregistered", Text, nullable=False, default="{}"),  # JSON: "type/idn" -> [[email, name], ...]
     Column("note", String(80), nullable=False, default=""),  # why it was turned off, if it was

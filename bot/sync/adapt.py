@@ -5,12 +5,13 @@ happen, switches what it does, tells the admins once (whichever replica notices 
 it in `/precoro status`. Findings live in the database (`precoro_findings`), so a restart or
 another replica starts from what was learned.
 
-- Duplicate-GET keying. The quota gate never repeats a URL within Precoro's minute company-wide,
-  so a 429 of the duplicate kind (`RateLimit-Type: Route based limiter by minute`) on a GET means
-  Precoro keys duplicates more broadly than by URL: by route (the path, any query). The company's
-  client then keys list reads by path, so the gate spaces reads of one list path by a minute (page
-  sizes no longer make distinct reads). Spends booked before the switch carry URL keys: at most
-  one more such 429 can follow, which the gate's block already covers.
+- Duplicate-GET keying. The config may name it (`quota.duplicate_keying: route`). Else: the quota
+  gate never repeats a URL within Precoro's minute company-wide, so a 429 of the duplicate kind
+  (`RateLimit-Type: Route based limiter by minute`) on a GET means Precoro keys duplicates more
+  broadly than by URL: by route (the path, any query). The company's client then keys list reads by
+  path, so the gate spaces reads of one list path by a minute (page sizes no longer make distinct
+  reads). Spends booked before the switch carry URL keys: at most one more such 429 can follow,
+  which the gate's block already covers.
 - Approval steps missing from a type's answers: discovery already leaves the type to per-approver
   polls (`bot/sync/discovery.py`); this module tells the admins once and records it.
 - `waitingForApprove=yes` not honoured: a poll's waiting list held a document whose current
@@ -64,7 +65,8 @@ class Adaptations:
         """Apply what is already known and listen to every company's 429s (blocking: at start-up)."""
         for company, client in self.clients.items():
             found = self.findings.get(company, DUPLICATE_KEYING)
-            client.route_keyed = found is not None and found.value == ROUTE
+            configured = client.gate.policy(company).duplicate_keying == ROUTE
+            client.route_keyed = configured or (found is not None and found.value == ROUTE)
             waiting = self.findings.get(company, WAITING_FILTER)
             client.waiting_filter_ignored = waiting is not None and waiting.value == IGNORED
 

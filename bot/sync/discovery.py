@@ -1,8 +1,11 @@
 """Company discovery: one token that sees the whole company finds new documents for every approver.
 
-One run lists each enabled document type with `modifiedSince` (the last complete run's start
-less `OVERLAP_SECONDS`; every page; no status filter, so documents that left "pending" come too
-and retire their messages). The first run, with no cursor, lists `status[]=1` (pending) instead.
+One run lists each enabled document type with `modifiedSince` (the start of the last run that
+read that type completely, less `OVERLAP_SECONDS`; every page; no status filter, so documents
+that left "pending" come too and retire their messages). A type never read completely lists
+`status[]=1` (pending) instead. Each type keeps its own cursor, and each read offers the quota
+gate equivalent URLs (`bot/sync/discovery_urls.py`), so a run cut short is retried at once
+without repeating a URL Precoro saw within its minute.
 Each document's current step (from the list item, else one single-document GET) names its
 approvers; they are matched to registered approvers by exact email (never guessed; the others
 are kept as "unregistered" for `/precoro status`), and the poller's own `apply` posts, redraws
@@ -29,13 +32,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.precoro import api
 from bot.precoro.client import Credentials, PrecoroClient
-from bot.precoro.errors import PrecoroError, TokenRejected, TokenWithdrawn
+from bot.precoro.errors import PrecoroError, QuotaDeferred, TokenRejected, TokenWithdrawn
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
@@ -43,7 +46,7 @@ from bot.slack import messages
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.approvers import REVOKED, Approver
-from bot.sync import route
+from bot.sync import discovery_urls, route
 from bot.sync.poller import Poller
 from bot.sync.reconcile import Known
 from bot.tokens import TokenService
@@ -53,7 +56,7 @@ log = logging.getLogger(__name__)
 
 DAY = 86400.0
 SHARE = 0.7  # of the poll budget, when other approvers need the safety net
-OVERLAP_SECONDS = 30.0  # modifiedSince reaches this far before the last run (clock skew, commit lag)
+OVERLAP_SECONDS = discovery_urls.OVERLAP_SECONDS
 
 
 def interval(budget_per_day: float, cost: int, *, others: bool, min_interval: float) -> float:
@@ -72,6 +75,8 @@ class DiscoveryResult:
     retired: int = 0
     complete: bool = True
     error: str = ""  # "token", "vault", or the Precoro error's name
+    retry_at: float | None = None  # a deferred or rate-limited run: when the gate may have room
+    left: tuple[str, ...] = ()  # the types not read completely (what a retry reads)
 
 
 class Discoverer:
@@ -98,33 +103,40 @@ class Discoverer:
         fallback = settings.fallback_types if settings else frozenset()
         return tuple(t for t in self.document_types[company] if t not in fallback)
 
-    async def run(self, company: str, approver: Approver) -> DiscoveryResult:
-        """One discovery run for the company with this approver's token."""
+    async def run(self, company: str, approver: Approver, only: tuple[str, ...] | None = None) -> DiscoveryResult:
+        """One discovery run for the company with this approver's token (`only`: these types, the
+        ones a run cut short left). A type the gate holds back (its URLs are all within Precoro's
+        minute, as with route keying, or a click goes first) is skipped and the others are read."""
         settings = await self.store.run(self.store.discovery.get, company)
-        cursor = settings.cursor if settings is not None and settings.approver_id == approver.id else None
+        mine = settings is not None and settings.approver_id == approver.id
         try:
             cred = self.tokens.credentials(approver)
         except VaultError as exc:
             log.error("discovery of %s: token of approver %s cannot be decrypted (%s)", company, approver.id, exc)
             return DiscoveryResult(complete=False, error="vault")
         started = self.clock.now()
-        types = await self.store.run(self.types, company)
-        filters = ([(api.MODIFIED_SINCE_PARAM, api.format_modified_since(cursor - OVERLAP_SECONDS))]
-                   if cursor is not None else [(api.STATUS_PARAM, str(api.STATUS_PENDING))])
+        every = await self.store.run(self.types, company)
+        types = every if only is None else tuple(t for t in every if t in only)
+        cursors = {t: settings.cursor_for(t) if settings is not None and mine else None for t in types}
         read: list[Document] = []
         raws: dict[tuple[str, str], dict[str, Any]] = {}
         complete: set[str] = set()
-        requests, error = 0, ""
+        requests, error, retry_at = 0, "", None
         for doc_type in types:
             try:
-                docs, spent = await self._read_type(company, cred, doc_type, filters, raws)
+                docs, spent = await self._read_type(company, cred, doc_type,
+                                                    discovery_urls.filter_variants(cursors[doc_type]), raws)
             except TokenRejected:
                 await self._revoked(company, approver)
                 return DiscoveryResult(requests=requests + 1, complete=False, error="token")
             except TokenWithdrawn:  # removed or refused meanwhile: nothing sent
                 return DiscoveryResult(requests=requests, complete=False, error="token")
+            except QuotaDeferred as exc:  # this type's reads wait: the others may not
+                error = error or type(exc).__name__
+                retry_at = min(retry_at or math.inf, exc.retry_at or self.clock.now())
+                continue
             except PrecoroError as exc:
-                error = type(exc).__name__
+                error, retry_at = type(exc).__name__, getattr(exc, "retry_at", None)
                 log.info("discovery of %s stopped at %s: %s", company, doc_type, exc)
                 break
             requests += spent
@@ -132,7 +144,8 @@ class Discoverer:
                 complete.add(doc_type)
                 read.extend(docs)
         done = complete == set(types) and not error
-        if done and len(types) == len(self.document_types[company]):
+        whole = done and types == every  # every type read in one run
+        if whole and len(types) == len(self.document_types[company]):
             # Whatever waits for the discovery user, that user sees: this was their own poll too
             # (marked before posting, as the poller does, so a click finds Precoro freshly read).
             await self.store.run(self.store.approvers.mark_polled, approver.id, self.clock.now(), 0)
@@ -140,18 +153,22 @@ class Discoverer:
         if self.on_read is not None and read:
             await self.on_read(company, read)
         before = settings.unregistered if settings is not None else {}
-        unregistered = route.merge_unregistered(before, read, found, full=cursor is None and done)
-        await self.store.run(self.store.discovery.save_run, company, approver.id, cursor=started if done else None,
-                             unregistered=unregistered, now=self.clock.now())
+        full = whole and all(c is None for c in cursors.values())
+        unregistered = route.merge_unregistered(before, read, found, full=full)
+        await self.store.run(self.store.discovery.save_run, company, approver.id, cursor=started if whole else None,
+                             unregistered=unregistered, now=self.clock.now(),
+                             type_cursors={t: started for t in complete})
         return DiscoveryResult(requests=requests, documents=len(read), posted=posted, retired=retired,
-                               complete=done, error=error)
+                               complete=done, error=error, retry_at=retry_at,
+                               left=tuple(t for t in types if t not in complete))
 
-    async def _read_type(self, company: str, cred: Credentials, doc_type: str, filters: list[tuple[str, str]],
+    async def _read_type(self, company: str, cred: Credentials, doc_type: str, filters: list[list[tuple[str, str]]],
                          raws: dict[tuple[str, str], dict[str, Any]]) -> tuple[list[Document] | None, int]:
         """The documents of one type with a readable current step; None (and the type left to
         per-approver polls from now on) when a pending one has none, even read on its own."""
         client = self.clients[company]
-        items, spent = await client.list_documents(cred, doc_type, filters, lane=Lane.POLL)
+        items, spent = await client.list_documents(cred, doc_type, filters, sizes=discovery_urls.PAGE_SIZES,
+                                                   lane=Lane.POLL)
         docs: list[Document] = []
         for item in items:
             doc = parse_document(doc_type, item)

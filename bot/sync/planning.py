@@ -96,6 +96,8 @@ class CompanyState:
     discovery_checked_at: float = -math.inf
     discovered_at: float | None = None
     discovery_due: tuple[float, int] | None = None  # (weighted seconds until the next run, its cost)
+    discovery_retry_at: float = -math.inf  # a run held back by the gate is tried again from then
+    discovery_left: tuple[str, ...] | None = None  # the types such a run left: the retry reads these
     discovery_lost: tuple[int, str] | None = None  # (approver id, Slack team) of a discovery approver gone
 
 

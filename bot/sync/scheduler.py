@@ -39,7 +39,7 @@ from bot.quota.ledger import Spend
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
-from bot.sync import discovery
+from bot.sync import discovery, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
@@ -239,7 +239,7 @@ class PollScheduler:
             return 0
         p = await self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, p.list_room * cost, self._beside_discovery(state, p))
+        room = min(p.allowance, self._list_room(company, state, p) * cost, self._beside_discovery(state, p))
         loads = [replace(a, last_polled=None) if a.key in state.hinted else a
                  for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
@@ -336,7 +336,9 @@ class PollScheduler:
             return False
         others = any(a.id != approver.id for a in state.approvers)
         budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
-        every = discovery.interval(budget, cost, others=others, min_interval=self.config.tick_seconds)
+        # Timed runs no closer than Precoro's duplicate window: the URL variants are for retries.
+        window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
+        every = discovery.interval(budget, cost, others=others, min_interval=max(self.config.tick_seconds, window))
         webhooks = now - state.hint_seen_at < DAY
         if webhooks:  # they say when to look: timed runs only back them up
             every *= WEBHOOK_BACKUP_STRETCH
@@ -349,18 +351,38 @@ class PollScheduler:
             return False
         if await self._click_busy(company.id, now):
             return True
+        if now < state.discovery_retry_at:  # held back by the gate: polls go on, leaving it its tokens
+            state.discovery_due = (0.0, cost)
+            return False
         p = await self._plan(company, state, now)
         if p.bucket < cost or p.allowance < cost:
             return True
         state.discovery_hinted = False
-        result = await self.discoverer.run(company.id, approver)
+        result = await self.discoverer.run(company.id, approver, only=state.discovery_left)
         state.discovery_checked_at = -math.inf  # read back: a fallback or a revoked token changed it
         if result.error == "token":
-            state.discovery, state.discovered_at = None, None
+            state.discovery, state.discovered_at, state.discovery_left = None, None, None
             return False
         if result.complete or result.error not in ("QuotaDeferred", "RateLimited"):
-            state.discovered_at = now
-        return True
+            state.discovered_at, state.discovery_left = now, None
+            return True
+        # Cut short by the gate (a click, a 429): the types read completely moved their cursors and
+        # the rest is retried (with other URLs) once the gate may have room; polls are not held up.
+        state.discovery_hinted, state.discovery_due = True, (0.0, cost)
+        state.discovery_retry_at = max(now + self.config.tick_seconds, result.retry_at or now)
+        state.discovery_left = result.left or None
+        return False
+
+    def _list_room(self, company: CompanyConfig, state: CompanyState, p: Plan) -> int:
+        """Polls that may start without repeating a list read Precoro would refuse (by URL, or by
+        path once its duplicates are known to be keyed by route: `bot/sync/route_keying.py`)."""
+        client = self.poller.clients.get(company.id)
+        if client is None or not client.route_keyed:
+            return p.list_room
+        due = state.discovery_due if state.discovery is not None else None
+        last = max((started for started, _ in state.started.values()), default=None)
+        return route_keying.poll_room(p.spends, company.document_types, company.quota, p.at, discovery_due=due,
+                                      last_poll=last, profile=p.profile)
 
     @staticmethod
     def _beside_discovery(state: CompanyState, p: Plan) -> int:
