@@ -119,6 +119,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"{config_source(args.config)} is valid: companies {companies}; "
           f"storage {config.storage_url.split('://')[0]}; "
           f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}")
+    from bot.quota.share import describe_share
+
+    for company in config.companies:
+        print(f"  {company.id}: {describe_share(company.quota)}")
     return 0
 
 

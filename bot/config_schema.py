@@ -32,6 +32,7 @@ QUOTA: dict[str, Schema] = {
     "windows": [{"seconds": VALUE, "limit": VALUE, "reserve": VALUE}],
     "duplicate_get_seconds": VALUE,
     "margin_seconds": VALUE,
+    "share": VALUE,
 }
 COMPANY: dict[str, Schema] = {
     "id": TEXT, "base_url": TEXT, "web_url": TEXT, "document_types": VALUE, "quota": QUOTA,

@@ -269,13 +269,19 @@ class PrecoroClient:
             bare = not any(k in fields for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER)) and not any(
                 k.lower() in lowered for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER, "Retry-After"))
             policy = self.gate.policy(self.company)
+            limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             try:
-                day_reset: float | None = day_window_reset(await self.gate.spends(self.company), policy, now)
+                spends = await self.gate.spends(self.company)
             except DATABASE_UNAVAILABLE:
-                day_reset = None  # capped by the windows alone
+                day_reset: float | None = None  # capped by the windows alone
+            else:
+                day_reset = day_window_reset(spends, policy, now)
+                if not bare and (outside := self.gate.note_429(self.company, spends, limit_type)) is not None:
+                    log.warning("precoro %s: 429 while the bot was within its share: another integration "
+                                "used about %.0f requests of the %s window", where, outside.requests,
+                                f"{outside.seconds:.0f} s")
             retry_at = retry_at_from_429(fields, response.headers, now, policy, day_reset_at=day_reset,
                                          bare_streak=self.gate.bare_429(self.company, bare))
-            limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             await self.gate.block(self.company, retry_at, limit_type or "429")
             log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
                         retry_at)

@@ -66,6 +66,9 @@ class QuotaPolicy:
     windows: tuple[Window, ...] = (Window(1, 1), Window(3600, 1500, 100), Window(86400, 3000, 200))
     duplicate_get_seconds: float = 60.0
     margin_seconds: float = 0.2  # widens every window against clock skew and latency (see above)
+    # The fraction of each window of a minute or more the bot may use (`bot.quota.share`): the
+    # company's other integrations share Precoro's quota. `windows` stay Precoro's own limits.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)

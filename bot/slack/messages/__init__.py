@@ -17,6 +17,7 @@ One module per surface or audience; this package re-exports their public names, 
 - `forms`: the modals (approve with a comment, rejection reason, registration, notice);
 - `approver`: help, and the replies and errors anyone may get from a command or a click;
 - `admin`: the admin's replies: registration, tokens, resume, discovery, findings, the audit log;
+- `share`: the bot's share of Precoro's quota and other integrations' use of it;
 - `home`: the App Home (queue, paging, bulk approval, the admin section, reminder choices);
 - `reminders`: reminders, snooze replies and the morning digest.
 
@@ -170,6 +171,7 @@ from bot.slack.messages.reminders import (
     snooze_value,
     snoozed_text,
 )
+from bot.slack.messages.share import share_status_text
 from bot.slack.messages.text import (
     AMOUNT_MAX_DIGITS,
     AMOUNT_UNREADABLE,
@@ -203,6 +205,7 @@ from bot.slack.messages.text import (
 )
 
 __all__ = [
+    "share_status_text",
     "ACTION_APPROVE",
     "ACTION_APPROVE_COMMENT",
     "ACTION_BULK_APPROVE",
