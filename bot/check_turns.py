@@ -3,8 +3,9 @@
 An admin registering fifty approvers in a minute sends fifty token checks. Were each a click
 (the interactive lane), they would make every poll step aside for as long as they last, and any
 that found no slot within a click's wait would fail with "try again". So a company's checks go
-one at a time, in the poll lane (the click reserve stays for clicks), each after a gap of two
-spacing windows since the last: the second in between is a poll's. A check the gate defers
+one at a time (in the interactive lane, but without making polls step aside; in the poll lane
+they would count as poll list reads and close the planner's list-URL room), each after a gap of
+two spacing windows since the last: the slot in between is a poll's. A check the gate defers
 (no slot in time, a 429 pause, a click being sent) waits for the slot and tries again, up to
 `max_wait`; the admin already reads "Checking the token… with Precoro" meanwhile.
 """

@@ -73,8 +73,10 @@ class TokenService:
         redact.remember(token)
         cred = Credentials(email=email, token=token)
         client = self.clients[company]
-        # In turns, in the poll lane: fifty registrations neither fail for want of a slot nor stop polls.
-        await self.turns.run(company, lambda: client.check_token(cred, self.document_types[company], lane=Lane.POLL))
+        # In turns, and without making polls step aside as a click does: fifty registrations neither
+        # fail for want of a slot nor stop polls (`bot.check_turns`).
+        await self.turns.run(company, lambda: client.check_token(cred, self.document_types[company],
+                                                                 lane=Lane.INTERACTIVE, hold_polls=False))
         ciphertext = self.vault.encrypt(token, binding=owner_binding(company, team_id, user_id))
         return await self.store.run(self._save, company=company, team_id=team_id, user_id=user_id, email=email,
                                     ciphertext=ciphertext, registered_by=registered_by)

@@ -107,7 +107,8 @@ class PrecoroClient:
         pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
         return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
 
-    async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane) -> None:
+    async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane,
+                          hold_polls: bool = True) -> None:
         """One cheap read that Precoro answers only for a valid token and email (raises
         TokenRejected otherwise). Its URLs never collide with a poll's; successive checks take
         turns over the document types, which multiplies the free URLs."""
@@ -115,7 +116,7 @@ class PrecoroClient:
         self._checks += 1
         variants = [[(api.WAITING_PARAM, api.WAITING_VALUE), (api.PAGE_PARAM, str(page)),
                      (api.PER_PAGE_PARAM, str(size))] for size in _CHECK_PAGE_SIZES for page in _CHECK_PAGES]
-        await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
+        await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants, hold_polls=hold_polls)
 
     async def waiting_documents(self, cred: Credentials, doc_type: str,
                                 lane: Lane = Lane.POLL) -> tuple[list[dict[str, Any]], int]:
@@ -210,12 +211,12 @@ class PrecoroClient:
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
                     form: dict[str, str] | None = None, one_document: bool = False,
-                    before_send: BeforeSend | None = None) -> tuple[Any, int]:
+                    before_send: BeforeSend | None = None, hold_polls: bool = True) -> tuple[Any, int]:
         headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
         keys: list[str | None] = ([get_key(path, [] if self.route_keyed else v) for v in variants]
                                   if method == "GET" and variants else [None])
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
-        ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
+        ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait, hold_polls=hold_polls)
         try:  # last words before the request leaves; either can stop it, and then nothing was sent
             if cred.usable is not None and not await cred.usable():
                 raise TokenWithdrawn(f"{method} {path}: not sent, the token was withdrawn meanwhile")

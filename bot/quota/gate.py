@@ -277,13 +277,15 @@ class QuotaGate:
             return None, slots[best]
 
     async def acquire(self, company: str, lane: Lane, *, get_keys: Sequence[str | None],
-                      max_wait: float) -> Ticket:
+                      max_wait: float, hold_polls: bool = True) -> Ticket:
         """Book a slot now or within `max_wait` for one of `get_keys` (equivalent variants of one
         read; `[None]` for a write); raises QuotaDeferred when none comes in time.
 
-        Clicks waiting for a slot make this process's polls step aside."""
+        Clicks waiting for a slot make this process's polls step aside; an interactive request
+        that may wait (`hold_polls=False`: a registration's token check) does not."""
         deadline = self.clock.now() + max_wait
-        if lane is Lane.INTERACTIVE:
+        hold_polls = hold_polls and lane is Lane.INTERACTIVE
+        if hold_polls:
             self._clicks_waiting[company] += 1
         try:
             while True:
@@ -307,7 +309,7 @@ class QuotaGate:
                     raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
                 await self.clock.sleep(slot - self.clock.now())
         finally:
-            if lane is Lane.INTERACTIVE:
+            if hold_polls:
                 self._clicks_waiting[company] -= 1
 
     def _deferred(self, company: str, lane: Lane) -> None:
