@@ -68,3 +68,18 @@ async def test_fifty_quick_registrations_all_succeed_and_polls_go_out_between_th
     middle = (first + last) / 2
     assert any(r.at < middle for r in polls) and any(r.at > middle for r in polls)
     assert stack.precoro.too_many() == 0
+
+
+async def test_a_429_within_the_share_is_reported_as_another_integration_s_use(stack: LocalStack) -> None:
+    await stack.register("alice")
+    retry = "2000-01-01T00:00:00+00:00"  # already past: the pause is the minimum, polls go on
+    stack.precoro.inject_answer(429, {"error": "Too many requests", "RateLimit-Type": "Limiter by hour",
+                                      "RateLimit-Retry-After": retry}, path_contains="/invoices")
+    client = stack.runtime.clients["acme"]
+    await stack.slack.wait_for(lambda: client.gate.outside_use("acme") is not None, timeout=30)
+    answer = await stack.driver.ask(ADMIN, "status", timeout=30)
+    assert "The bot uses at most 80% of Precoro's limits" in answer
+    assert "Another integration used about" in answer and "requests this hour" in answer
+    # The bot now keeps below what the other integration left of the hour, its reserve for clicks kept.
+    hour = next(w for w in client.gate.policy("acme").windows if w.seconds == 3600)
+    assert hour.limit < 150_000 * 0.8 and hour.limit >= hour.reserve + 1
