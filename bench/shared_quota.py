@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.sim.run import Result, simulate  # noqa: E402
-from bot.sim.scenario import Scenario  # noqa: E402
+from bot.sim.run import Result, simulate
+from bot.sim.scenario import Scenario
 
 
 def _q(values: list[float], q: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -40,7 +41,7 @@ async def test_checks_go_one_at_a_time_with_a_slot_between_them() -> None:
 
     await asyncio.gather(*(turns.run("acme", check) for _ in range(5)))
     assert len(started) == 5
-    gaps = [b - a for a, b in zip(started, started[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(started)]
     assert all(g >= 2.4 - 1e-9 for g in gaps), gaps  # two spacing windows: one is left to polls
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config import ConfigError, parse_config
-from bot.quota.ledger import Lane, QuotaPolicy, Spend, Window, earliest_slot
+from bot.quota.ledger import Lane, QuotaPolicy, Spend, earliest_slot
 from bot.quota.share import OutsideUse, bot_policy, describe_share, learn_429, outside_now
 from tests.test_config import minimal, with_
 

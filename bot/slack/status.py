@@ -6,8 +6,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import (clip, findings_status_line, quota_status_text, resume_text, safe,
-                                share_status_text, slack_time)
+from bot.slack.messages import (
+    clip,
+    findings_status_line,
+    quota_status_text,
+    resume_text,
+    safe,
+    share_status_text,
+    slack_time,
+)
 from bot.sync.status import describe
 
 if TYPE_CHECKING:

@@ -205,7 +205,6 @@ from bot.slack.messages.text import (
 )
 
 __all__ = [
-    "share_status_text",
     "ACTION_APPROVE",
     "ACTION_APPROVE_COMMENT",
     "ACTION_BULK_APPROVE",
@@ -347,6 +346,7 @@ __all__ = [
     "request_failed_text",
     "resume_text",
     "safe",
+    "share_status_text",
     "slack_time",
     "snooze_refused_text",
     "snooze_value",
