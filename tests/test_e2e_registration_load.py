@@ -64,7 +64,6 @@ async def test_fifty_quick_registrations_all_succeed_and_polls_go_out_between_th
     polls = [r for r in sent if _per_page(r.query) in POLL_PAGE_SIZES and first < r.at < last]
     assert polls, "no poll went out while the registrations were checked"
     # Polls are spread through the registrations, not only before or after a long silence.
-    assert {r.token for r in polls} & {stack.users["alice"].token}
     middle = (first + last) / 2
     assert any(r.at < middle for r in polls) and any(r.at > middle for r in polls)
     assert stack.precoro.too_many() == 0
