@@ -120,6 +120,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
           f"storage {config.storage_url.split('://')[0]}; "
           f"{len(config.slack.admins)} admin(s); {len(config.encryption_keys)} key(s); {database}; {note}"
           f"{'; Slack over Socket Mode (app token checked at serve)' if config.slack.socket_mode else ''}")
+    from bot.quota.share import describe_share
+
+    for company in config.companies:
+        print(f"  {company.id}: {describe_share(company.quota)}")
     return 0
 
 

@@ -29,6 +29,7 @@ from bot import config_schema
 from bot.config_schema import CONFIG_FILE_VARIABLE, ENV_PREFIX, env_name
 from bot.precoro import api
 from bot.quota.ledger import QuotaPolicy, Window
+from bot.quota.share import DEFAULT_SHARE
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -369,6 +370,7 @@ def _quota(section: _Section, base: QuotaPolicy, problems: _Problems) -> QuotaPo
         margin_seconds=problems.get(lambda: section.number("margin_seconds", base.margin_seconds),
                                     base.margin_seconds),
         duplicate_keying=problems.get(lambda: _keying(section, base.duplicate_keying), base.duplicate_keying),
+        share=problems.get(lambda: _share(section, base.share), base.share),
     )
 
 
@@ -379,6 +381,14 @@ def _keying(section: _Section, default: str) -> str:
     value = section.text("duplicate_keying", default)
     if value not in DUPLICATE_KEYINGS:
         raise ConfigError(section.key("duplicate_keying"), f"must be one of {', '.join(DUPLICATE_KEYINGS)}")
+    return value
+
+
+def _share(section: _Section, default: float) -> float:
+    """`quota.share`: the fraction of each Precoro window (a minute or more) the bot may use."""
+    value = section.number("share", default, minimum=0.01)
+    if value > 1.0:
+        raise ConfigError(section.key("share"), "must be at most 1 (the whole of Precoro's windows)")
     return value
 
 
@@ -795,7 +805,7 @@ def parse_config(raw: Any, env: Mapping[str, str] | None = None, *, env_only: bo
     )
 
     top_quota = problems.section(top, "quota")
-    quota = _quota(top_quota, QuotaPolicy(), problems)
+    quota = _quota(top_quota, QuotaPolicy(share=DEFAULT_SHARE), problems)
     precoro = problems.section(top, "precoro")
     companies = _companies(precoro, quota, problems, allow_http)
     companies = _bind_workspaces(companies, admins, oauth is not None, "companies" not in precoro.data, problems)

@@ -33,6 +33,7 @@ QUOTA: dict[str, Schema] = {
     "duplicate_get_seconds": VALUE,
     "margin_seconds": VALUE,
     "duplicate_keying": TEXT,
+    "share": VALUE,
 }
 COMPANY: dict[str, Schema] = {
     "id": TEXT, "base_url": TEXT, "web_url": TEXT, "document_types": VALUE, "quota": QUOTA,

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 
 from bot import redact
+from bot.check_turns import CheckTurns
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
@@ -42,6 +43,11 @@ class TokenService:
         self.recheck_max = RECHECK_MAX_SECONDS
         # company -> earliest token check this process knows of (the checker reads it every tick)
         self.next_check: dict[str, float] = {}
+        self.turns = CheckTurns(clock, self._spacing)
+
+    def _spacing(self, company: str) -> float:
+        policy = self.clients[company].gate.policy(company)
+        return min(w.seconds for w in policy.windows) + policy.margin_seconds
 
     def credentials(self, approver: Approver, *, status: str = ACTIVE) -> Credentials:
         """Decrypt an approver's token; raises VaultError (never containing the token).
@@ -67,7 +73,11 @@ class TokenService:
         Raises the client's errors (TokenRejected for a wrong token or email); nothing is stored then."""
         redact.remember(token)
         cred = Credentials(email=email, token=token)
-        await self.clients[company].check_token(cred, self.document_types[company], lane=Lane.INTERACTIVE)
+        client = self.clients[company]
+        # In turns, and without making polls step aside as a click does: fifty registrations neither
+        # fail for want of a slot nor stop polls (`bot.check_turns`).
+        await self.turns.run(company, lambda: client.check_token(cred, self.document_types[company],
+                                                                 lane=Lane.INTERACTIVE, hold_polls=False))
         ciphertext = self.vault.encrypt(token, binding=owner_binding(company, team_id, user_id))
         return await self.store.run(self._save, company=company, team_id=team_id, user_id=user_id, email=email,
                                     ciphertext=ciphertext, registered_by=registered_by, status=status)

@@ -65,7 +65,7 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert company.base_url == "https://api.precoro.com"
     assert company.web_url == "https://app.precoro.com"
     assert company.document_types == api.DEFAULT_DOCUMENT_TYPES
-    assert company.quota == QuotaPolicy()
+    assert company.quota == QuotaPolicy(share=0.8)  # Precoro's windows, the bot uses 80% of them
     assert config.company("default") is company
     with pytest.raises(KeyError):
         config.company("other")

@@ -111,7 +111,8 @@ class PrecoroClient:
         pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
         return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
 
-    async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane) -> None:
+    async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane,
+                          hold_polls: bool = True) -> None:
         """One cheap read that Precoro answers only for a valid token and email (raises
         TokenRejected otherwise). Its URLs never collide with a poll's; successive checks take
         turns over the document types, which multiplies the free URLs."""
@@ -119,7 +120,7 @@ class PrecoroClient:
         self._checks += 1
         variants = [[(api.WAITING_PARAM, api.WAITING_VALUE), (api.PAGE_PARAM, str(page)),
                      (api.PER_PAGE_PARAM, str(size))] for size in _CHECK_PAGE_SIZES for page in _CHECK_PAGES]
-        await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants)
+        await self._send("GET", api.list_path(doc_type), cred, lane, variants=variants, hold_polls=hold_polls)
 
     async def waiting_documents(self, cred: Credentials, doc_type: str,
                                 lane: Lane = Lane.POLL) -> tuple[list[dict[str, Any]], int]:
@@ -218,12 +219,12 @@ class PrecoroClient:
     async def _send(self, method: str, path: str, cred: Credentials, lane: Lane, *,
                     variants: list[list[tuple[str, str]]] | None = None,
                     form: dict[str, str] | None = None, one_document: bool = False,
-                    before_send: BeforeSend | None = None) -> tuple[Any, int]:
+                    before_send: BeforeSend | None = None, hold_polls: bool = True) -> tuple[Any, int]:
         headers = _credential_headers(cred, f"{method} {path}")  # before the gate: a refusal spends nothing
         keys: list[str | None] = ([get_key(path, [] if self.route_keyed else v) for v in variants]
                                   if method == "GET" and variants else [None])
         wait = self.interactive_wait if lane is Lane.INTERACTIVE else self.poll_wait
-        ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait)
+        ticket = await self.gate.acquire(self.company, lane, get_keys=keys, max_wait=wait, hold_polls=hold_polls)
         try:  # last words before the request leaves; either can stop it, and then nothing was sent
             if cred.usable is not None and not await cred.usable():
                 raise TokenWithdrawn(f"{method} {path}: not sent, the token was withdrawn meanwhile")
@@ -277,13 +278,19 @@ class PrecoroClient:
             bare = not any(k in fields for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER)) and not any(
                 k.lower() in lowered for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER, "Retry-After"))
             policy = self.gate.policy(self.company)
+            limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             try:
-                day_reset: float | None = day_window_reset(await self.gate.spends(self.company), policy, now)
+                spends = await self.gate.spends(self.company)
             except DATABASE_UNAVAILABLE:
-                day_reset = None  # capped by the windows alone
+                day_reset: float | None = None  # capped by the windows alone
+            else:
+                day_reset = day_window_reset(spends, policy, now)
+                if not bare and (outside := self.gate.note_429(self.company, spends, limit_type)) is not None:
+                    log.warning("precoro %s: 429 while the bot was within its share: another integration "
+                                "used about %.0f requests of the %s window", where, outside.requests,
+                                f"{outside.seconds:.0f} s")
             retry_at = retry_at_from_429(fields, response.headers, now, policy, day_reset_at=day_reset,
                                          bare_streak=self.gate.bare_429(self.company, bare))
-            limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
             await self.gate.block(self.company, retry_at, limit_type or "429")
             log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
                         retry_at)

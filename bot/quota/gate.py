@@ -34,6 +34,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from bot.precoro.errors import QuotaDeferred
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, earliest_slot
+from bot.quota.share import OutsideUse, bot_policy, learn_429, outside_now
 from bot.store.boundary import Boundary
 from bot.store.db import DATABASE_UNAVAILABLE
 from bot.store.quota import QuotaRepo, StoredSpend
@@ -145,12 +146,44 @@ class QuotaGate:
         self._trouble: dict[str, float] = {}
         self._bare_429s: Counter[str] = Counter()  # 429s in a row without Precoro's fields
         self._unsaved_blocks: dict[str, float] = {}  # 429 pauses the database could not take yet
+        self._outside: dict[str, dict[float, OutsideUse]] = {}  # other integrations' use, learned from 429s
 
     def _lock(self, company: str) -> threading.Lock:
         return self._locks.setdefault(company, threading.Lock())
 
     def policy(self, company: str) -> QuotaPolicy:
+        """The windows the bot books within: its share of Precoro's, less the outside use learned
+        from 429s (fading; see `bot.quota.share`)."""
+        base = self.policies[company]
+        learned = self._outside.get(company)
+        return bot_policy(base, outside_now(learned, self.clock.now()) if learned else None)
+
+    def precoro_policy(self, company: str) -> QuotaPolicy:
+        """Precoro's own windows and the configured share."""
         return self.policies[company]
+
+    def note_429(self, company: str, spends: Sequence[Spend], limit_type: str) -> OutsideUse | None:
+        """A 429 came while the bot's ledger held `spends`: if the bot was within its share, it is
+        counted as another integration's use (returned) and the bot's windows shrink for a while.
+        Kept in this process (each replica learns from the 429s it meets)."""
+        now = self.clock.now()
+        learned = learn_429(spends, self.policies[company], limit_type, now, self._outside.get(company, {}))
+        if learned is None:
+            return None
+        self._outside[company] = learned
+        return max(learned.values(), key=lambda u: u.at)
+
+    def outside_use(self, company: str) -> tuple[OutsideUse, float] | None:
+        """The latest outside use learned and what of it is still believed now (None: none left)."""
+        learned = self._outside.get(company)
+        if not learned:
+            return None
+        left = outside_now(learned, self.clock.now())
+        live = [u for u in learned.values() if u.seconds in left]
+        if not live:
+            return None
+        latest = max(live, key=lambda u: u.at)
+        return latest, left[latest.seconds]
 
     def _horizon(self, company: str) -> float:
         policy = self.policy(company)
@@ -244,13 +277,15 @@ class QuotaGate:
             return None, slots[best]
 
     async def acquire(self, company: str, lane: Lane, *, get_keys: Sequence[str | None],
-                      max_wait: float) -> Ticket:
+                      max_wait: float, hold_polls: bool = True) -> Ticket:
         """Book a slot now or within `max_wait` for one of `get_keys` (equivalent variants of one
         read; `[None]` for a write); raises QuotaDeferred when none comes in time.
 
-        Clicks waiting for a slot make this process's polls step aside."""
+        Clicks waiting for a slot make this process's polls step aside; an interactive request
+        that may wait (`hold_polls=False`: a registration's token check) does not."""
         deadline = self.clock.now() + max_wait
-        if lane is Lane.INTERACTIVE:
+        hold_polls = hold_polls and lane is Lane.INTERACTIVE
+        if hold_polls:
             self._clicks_waiting[company] += 1
         try:
             while True:
@@ -274,7 +309,7 @@ class QuotaGate:
                     raise QuotaDeferred(f"no {lane.value} quota for {company} in time", retry_at=slot)
                 await self.clock.sleep(slot - self.clock.now())
         finally:
-            if lane is Lane.INTERACTIVE:
+            if hold_polls:
                 self._clicks_waiting[company] -= 1
 
     def _deferred(self, company: str, lane: Lane) -> None:

@@ -69,6 +69,9 @@ class QuotaPolicy:
     # Which GETs Precoro counts as identical: "token" or "company" (+ the URL; the gate keys
     # company-wide either way) or "route" (the path, any query: one list read per path a minute).
     duplicate_keying: str = "company"
+    # The fraction of each window of a minute or more the bot may use (`bot.quota.share`): the
+    # company's other integrations share Precoro's quota. `windows` stay Precoro's own limits.
+    share: float = 1.0
 
 
 @dataclass(frozen=True)

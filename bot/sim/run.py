@@ -29,10 +29,11 @@ from sqlalchemy import select
 
 from bot.config import Config, parse_config
 from bot.emulator.precoro import DEFAULT_WINDOWS, EmDocument, EmUser, PrecoroEmulator
+from bot.precoro import api
 from bot.quota.planner import PlanPolicy
 from bot.runtime import Runtime
 from bot.sim.clock import VirtualClock
-from bot.sim.scenario import DAY, START, Arrival, Scenario, draw, reaction_time
+from bot.sim.scenario import DAY, START, Arrival, Scenario, draw, outside_times, reaction_time
 from bot.sim.slack import Post, RecordingNotifier
 from bot.store import Store
 from bot.store.schema import quota_spends
@@ -90,6 +91,11 @@ class Result:
     posts: int = 0
     arrivals: int = 0
     notes: list[str] = field(default_factory=list)
+    own_too_many: dict[str, int] = field(default_factory=dict)  # 429s answered to the bot, by RateLimit-Type
+    outside_requests: int = 0  # the other integration's requests (all days)
+    outside_too_many: int = 0  # 429s answered to it
+    clicks_lost: int = 0  # clicks whose decision never reached Precoro
+    outside_learned: int = 0  # 429s the bot counted as another integration's use
 
 
 class _Errors(logging.Handler):
@@ -106,7 +112,8 @@ class Simulation:
         self.scenario = scenario
         self.clock = VirtualClock(START)
         self.db_url = f"sqlite:///{workdir / 'sim.db'}"
-        self.config = sim_config(self.db_url, scenario.document_types, duplicate_keying=scenario.keying)
+        self.config = sim_config(self.db_url, scenario.document_types, duplicate_keying=scenario.keying,
+                                 share=scenario.share)
         self.plan = draw(scenario)
         self.rng = self.plan.rng
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
@@ -123,6 +130,8 @@ class Simulation:
         self.backlog: list[Post] = []  # posts nobody reacted to, for the burst
         self.restarts = 0
         self.rt: Runtime | None = None
+        self.outside_token: str | None = None
+        self.outside_learned = 0  # 429s the bot's gate counted as another integration's use
 
     # --- the bot ------------------------------------------------------------------------------
 
@@ -131,6 +140,15 @@ class Simulation:
         rt = Runtime.build(self.config, clock=self.clock, store=Store.open(self.db_url, inline=True), http=http,
                            notifier=self.sink)
         rt.scheduler.policy = PlanPolicy.named(self.scenario.policy)
+        gate = rt.clients[COMPANY].gate
+        note_429 = gate.note_429
+
+        def counted(*args: Any, **kwargs: Any) -> Any:  # how often the bot blamed another integration
+            learned = note_429(*args, **kwargs)
+            self.outside_learned += learned is not None
+            return learned
+
+        gate.note_429 = counted  # type: ignore[method-assign]
         return rt
 
     def _spawn_bot(self, coro: Any) -> None:
@@ -257,6 +275,8 @@ class Simulation:
         self._spawn_human(self._arrivals(end))
         if s.burst_clicks:
             self._spawn_human(self._burst())
+        if s.outside_per_second > 0 or s.outside_burst > 0:
+            self._spawn_human(self._outside(end))
         self._spawn_bot(self._ticker())
         for hour in sorted(s.restart_at_hours):
             await self.clock.sleep_until(s.measured_from + hour * 3600.0)
@@ -267,6 +287,18 @@ class Simulation:
         for task in list(self.bot_tasks) + list(self.human_tasks):
             task.cancel()
         await asyncio.gather(*self.bot_tasks, *self.human_tasks, return_exceptions=True)
+
+    async def _outside(self, until: float) -> None:
+        """Another integration of the company (an ERP sync): its own token, its own URLs, no
+        back-off; Precoro counts its requests in the same windows as the bot's."""
+        user = self.emulator.add_user(COMPANY, "ERP Sync", "erp@example.com")
+        self.outside_token = user.token
+        headers = {api.TOKEN_HEADER: user.token, api.EMAIL_HEADER: user.email}
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator.app))  # lives as long as the run
+        for i, at in enumerate(outside_times(self.scenario, until)):
+            await self.clock.sleep_until(at)
+            self._spawn_human(http.get(f"{BASE_URL}/invoices", headers=headers,
+                                       params={api.PER_PAGE_PARAM: 10, api.PAGE_PARAM: 1000 + i}))
 
     def _waiting_measured(self) -> bool:
         posted = {(p.user_id, p.doc_type, p.idn) for p in self.sink.posts}
@@ -326,6 +358,14 @@ class Simulation:
             click_first_waits=first_waits, click_poll_waits=poll_waits, overtaken_clicks=overtaken,
             ledger_missing=max(0, len(requests) - len(spends)), restarts=self.restarts, errors=errors,
             wall_seconds=wall, posts=len(self.sink.posts), arrivals=len(measured),
+            own_too_many=dict(Counter(r.limit_type or "?" for r in self.emulator.requests
+                                      if r.status == 429 and r.token != self.outside_token
+                                      and s.measured_from <= r.at < s.measured_to)),
+            outside_requests=sum(1 for r in self.emulator.requests if r.token == self.outside_token
+                                 and s.measured_from <= r.at < s.measured_to),
+            outside_too_many=sum(1 for r in self.emulator.requests if r.token == self.outside_token
+                                 and r.status == 429 and s.measured_from <= r.at < s.measured_to),
+            clicks_lost=len(self.clicks) - len(waits), outside_learned=self.outside_learned,
         )
 
 

@@ -14,6 +14,25 @@ DAY = 86400.0
 HOUR = 3600.0
 # Monday 2025-01-06 00:00 UTC: day boundaries fall on midnight, working hours are UTC hours.
 START = 1_736_121_600.0
+OUTSIDE_BURST_SPACING = 1.5  # seconds between the requests of another integration's burst
+
+
+def outside_times(scenario: Scenario, until: float) -> list[float]:
+    """When the other integration sends, from START to `until` (its own generator: the bot's
+    documents and people are the same with and without it)."""
+    rng = random.Random(scenario.seed * 7919 + 17)
+    times: list[float] = []
+    if scenario.outside_per_second > 0:
+        t = START
+        while (t := t + rng.expovariate(scenario.outside_per_second)) < until:
+            times.append(t)
+    if scenario.outside_burst > 0 and scenario.outside_burst_every_hours > 0:
+        every = scenario.outside_burst_every_hours * HOUR
+        at = START + rng.uniform(0, every)
+        while at < until:
+            times += [at + i * OUTSIDE_BURST_SPACING for i in range(scenario.outside_burst)]
+            at += every
+    return sorted(t for t in times if t < until)
 
 
 @dataclass(frozen=True)
@@ -43,6 +62,12 @@ class Scenario:
     source: str = "per-approver"  # or "discovery": approver 0 is a company admin whose token finds documents
     steps: int = 1  # approval steps per document (2: a second approver once the first approved)
     webhooks: bool = False  # Precoro posts a webhook on every create and update (the bot takes it as a hint)
+    share: float = 1.0  # the bot's `quota.share` (1: the bot is the company's only integration)
+    # Another integration on the same company quota (an ERP sync): Poisson requests at this rate,
+    # plus a burst of `outside_burst` requests (one per `OUTSIDE_BURST_SPACING` s) every so many hours.
+    outside_per_second: float = 0.0
+    outside_burst: int = 0
+    outside_burst_every_hours: float = 3.0
 
     @property
     def keying(self) -> str:

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.slack.discovery_status import discovery_lines
-from bot.slack.messages import clip, findings_status_line, quota_status_text, resume_text, safe, slack_time
+from bot.slack.messages import (
+    clip,
+    findings_status_line,
+    quota_status_text,
+    resume_text,
+    safe,
+    share_status_text,
+    slack_time,
+)
 from bot.sync.status import describe
 
 if TYPE_CHECKING:
@@ -65,6 +73,10 @@ async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]
             paused_until=datetime.fromtimestamp(snap.paused[0], tz=UTC) if snap.paused else None,
             paused_reason=snap.paused[1] if snap.paused else "",
             next_checks=[(r.approver.slack_user_id, r.next_poll - snap.at) for r in snap.approvers]))
+        lines.append(share_status_text(
+            snap.share, snap.bot_limits,
+            (snap.outside.seconds, snap.outside.requests, datetime.fromtimestamp(snap.outside.at, tz=UTC))
+            if snap.outside is not None else None))
         if verbose:
             report = "\n".join(describe(snap, limit=APPROVERS_SHOWN, verbose=True))
             lines.append(f"```{report}```")

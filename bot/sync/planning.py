@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from bot.config import CompanyConfig
 from bot.precoro.models import parse_time
 from bot.quota import planner
-from bot.quota.ledger import Lane, Spend
+from bot.quota.ledger import Lane, QuotaPolicy, Spend
+from bot.quota.share import bot_policy
 from bot.store.approvers import Approver
 
 DAY = 86400.0
@@ -102,10 +103,13 @@ class CompanyState:
 
 
 def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolicy, spends: list[Spend],
-          arrivals: Iterable[tuple[int, int, float]], now: float, *, min_interval: float) -> None:
+          arrivals: Iterable[tuple[int, int, float]], now: float, *, min_interval: float,
+          quota: QuotaPolicy | None = None) -> None:
     """Rates per approver and the day profile from the last week's messages (`arrivals`: message
     id, approver id, first seen; `state.waiting_since` must already hold each message's start);
-    the interactive use from the ledger's `spends`."""
+    the interactive use from the ledger's `spends`. `quota`: the bot's windows (the gate's
+    `policy`), by default its share of the company's."""
+    quota = quota or bot_policy(company.quota)
     state.learned_at = now
     state.next_poll_at = -math.inf
     state.version += 1
@@ -114,7 +118,7 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
     state.interactive_per_day = max(INTERACTIVE_PER_DAY, clicks) + INTERACTIVE_SLACK
     started = min((a.created_at for a in state.approvers), default=now)
     if now - started < DAY:  # no full day seen yet: what was spent in it may have been spent too early
-        first_day = FIRST_DAY_INTERACTIVE_SHARE * planner.poll_budget_per_day(company.quota, 0.0)
+        first_day = FIRST_DAY_INTERACTIVE_SHARE * planner.poll_budget_per_day(quota, 0.0)
         state.interactive_per_day = max(state.interactive_per_day, first_day)
     if not (policy.learn_rates or policy.time_of_day) or not state.approvers:
         state.rates, state.profile, state.arrivals = {}, planner.FLAT, planner.FLAT
@@ -140,7 +144,7 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
     state.arrivals = planner.arrival_profile(state.waiting_since.values(), history_from, whole_hours)
     profile = planner.pace_profile(state.arrivals)
     # No hour may ask for more than polling everyone every `min_interval` can spend.
-    budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+    budget = planner.poll_budget_per_day(quota, state.interactive_per_day + planner.DEFAULT_BURST)
     fastest = len(state.approvers) * len(company.document_types) * DAY / min_interval
     state.profile = planner.cap_profile(profile, fastest / budget) if budget > 0 else profile
     if max(state.profile) == min(state.profile):
@@ -148,8 +152,10 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
 
 
 def make_plan(company: CompanyConfig, state: CompanyState, spends: list[Spend], now: float, *,
-              min_interval: float) -> Plan:
-    """The company's plan at `now` from its state and the ledger's `spends` (sorted by time)."""
+              min_interval: float, quota: QuotaPolicy | None = None) -> Plan:
+    """The company's plan at `now` from its state and the ledger's `spends` (sorted by time),
+    within `quota`: the bot's windows (the gate's `policy`), by default its share of the company's."""
+    quota = quota or bot_policy(company.quota)
     cost = len(company.document_types)
     rates = state.rates
     floor = planner.STARVATION_FLOOR * (sum(rates.values()) / len(rates)) if rates else 0.0
@@ -158,7 +164,7 @@ def make_plan(company: CompanyConfig, state: CompanyState, spends: list[Spend], 
                          docs_per_day=max(rates.get(str(a.id), 0.0), floor))
         for a in state.approvers
     ]
-    budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+    budget = planner.poll_budget_per_day(quota, state.interactive_per_day + planner.DEFAULT_BURST)
     if state.intervals_key != (state.version, budget):  # rates and budget change slowly
         max_interval = planner.affordable_max_interval(loads, budget, planner.DEFAULT_MAX_INTERVAL)
         state.intervals = planner.intervals(loads, budget, now, min_interval=min_interval,
@@ -167,11 +173,11 @@ def make_plan(company: CompanyConfig, state: CompanyState, spends: list[Spend], 
     times = [s.at for s in spends]
     # Intervals only rank approvers (the bucket sets the pace): the window may lower the pace.
     budget = planner.window_budget([s.at for s in spends if s.lane is Lane.POLL],
-                                   [s.at for s in spends if s.lane is Lane.INTERACTIVE], company.quota, budget,
+                                   [s.at for s in spends if s.lane is Lane.INTERACTIVE], quota, budget,
                                    now, interactive_per_day=state.interactive_per_day, profile=state.profile)
     hour_budget = budget * state.profile[int(now % DAY // 3600) % planner.HOURS]
     bucket = _bucket(state, spends, times, budget, now)
-    allowance = planner.poll_allowance(spends, company.quota, budget, now, tokens=bucket, sorted_times=times)
+    allowance = planner.poll_allowance(spends, quota, budget, now, tokens=bucket, sorted_times=times)
     return Plan(now, state.approvers, loads, budget, hour_budget, state.profile, state.interactive_per_day,
                 state.intervals, bucket, allowance, list_room(spends, company, now), spends, min_interval)
 

@@ -35,7 +35,8 @@ from bot.config import CompanyConfig, Config
 from bot.decisions import MAX_BACKOFF_SECONDS, DecisionService
 from bot.quota import planner
 from bot.quota.gate import Clock
-from bot.quota.ledger import Spend
+from bot.quota.ledger import QuotaPolicy, Spend
+from bot.quota.share import bot_policy
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
@@ -189,7 +190,7 @@ class PollScheduler:
             if missing:
                 state.waiting_since.update(await self.store.run(self._waiting_times, missing))
         learn(state, company, self.policy, await self._spends(company.id), arrivals, now,
-              min_interval=self.config.min_poll_interval_seconds)
+              min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company))
 
     def _waiting_times(self, message_ids: list[int]) -> dict[int, float]:
         """When each message's document started waiting (blocking: reads and parses documents)."""
@@ -218,7 +219,12 @@ class PollScheduler:
 
     async def _plan(self, company: CompanyConfig, state: CompanyState, now: float) -> Plan:
         return make_plan(company, state, await self._spends(company.id), now,
-                         min_interval=self.config.min_poll_interval_seconds)
+                         min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company))
+
+    def _quota(self, company: CompanyConfig) -> QuotaPolicy:
+        """The windows the bot plans within: the gate's (its share, less learned outside use)."""
+        client = self.poller.clients.get(company.id)
+        return client.gate.policy(company.id) if client is not None else bot_policy(company.quota)
 
     # --- polling --------------------------------------------------------------------------------
 
@@ -335,7 +341,7 @@ class PollScheduler:
         if approver is None or self.discoverer is None or not cost:
             return False
         others = any(a.id != approver.id for a in state.approvers)
-        budget = planner.poll_budget_per_day(company.quota, state.interactive_per_day + planner.DEFAULT_BURST)
+        budget = planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
         # Timed runs no closer than Precoro's duplicate window: the URL variants are for retries.
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         every = discovery.interval(budget, cost, others=others, min_interval=max(self.config.tick_seconds, window))
@@ -426,4 +432,7 @@ class PollScheduler:
             state.checked_at = -math.inf
         p = await self.plan_now(company)
         paused_until, reason = await self.store.run(self.store.quota.gate, company.id)
-        return company_status(company, p, policy=self.policy.name, paused=(paused_until, reason))
+        client = self.poller.clients.get(company.id)
+        outside = client.gate.outside_use(company.id) if client is not None else None
+        return company_status(company, p, policy=self.policy.name, paused=(paused_until, reason),
+                              quota=self._quota(company), outside=outside[0] if outside else None)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.config import CompanyConfig
-from bot.quota.ledger import Window, spent
+from bot.quota.ledger import QuotaPolicy, Window, spent
+from bot.quota.share import SHARED_WINDOW_MIN_SECONDS, OutsideUse, bot_policy
 from bot.store.approvers import Approver
 from bot.sync.planning import Plan
 
@@ -30,10 +31,19 @@ class CompanyStatus:
     approvers: list[ApproverStatus]  # soonest next poll first
     policy: str
     paused: tuple[float, str] | None = None  # a 429's retry time and what Precoro said, while it holds
+    share: float = 1.0  # `quota.share`
+    bot_limits: list[tuple[float, int, int]] = field(default_factory=list)  # seconds, bot's limit, Precoro's
+    outside: OutsideUse | None = None  # another integration's use, learned from a 429 and still believed
 
 
-def company_status(company: CompanyConfig, p: Plan, *, policy: str, paused: tuple[float, str] | None) -> CompanyStatus:
-    """The status of one company from its plan at `p.at` and the gate's pause (retry time, reason)."""
+def company_status(company: CompanyConfig, p: Plan, *, policy: str, paused: tuple[float, str] | None,
+                   quota: QuotaPolicy | None = None, outside: OutsideUse | None = None) -> CompanyStatus:
+    """The status of one company from its plan at `p.at` and the gate's pause (retry time, reason);
+    `quota`: the windows the bot books within now (its share, less learned outside use), `outside`:
+    that outside use."""
+    mine = (quota or bot_policy(company.quota)).windows
+    bot_limits = [(w.seconds, m.limit, w.limit) for w, m in zip(company.quota.windows, mine, strict=True)
+                  if w.seconds >= SHARED_WINDOW_MIN_SECONDS]
     next_due = p.next_due(0.0)
     windows = [
         (w, spent(p.spends, Window(w.seconds, w.limit, w.reserve), p.at)) for w in company.quota.windows
@@ -46,7 +56,8 @@ def company_status(company: CompanyConfig, p: Plan, *, policy: str, paused: tupl
     ]
     rows.sort(key=lambda r: (r.next_poll, r.approver.id))
     return CompanyStatus(company=company.id, at=p.at, windows=windows, plan=p, approvers=rows, policy=policy,
-                         paused=paused if paused is not None and paused[0] > p.at else None)
+                         paused=paused if paused is not None and paused[0] > p.at else None,
+                         share=company.quota.share, bot_limits=bot_limits, outside=outside)
 
 
 def describe(status: CompanyStatus, *, limit: int | None = 50, verbose: bool = False) -> list[str]:
@@ -58,6 +69,13 @@ def describe(status: CompanyStatus, *, limit: int | None = 50, verbose: bool = F
     for window, used in status.windows:
         lines.append(f"  window {_span(window.seconds)}: {used} of {window.limit} requests used, "
                      f"{window.reserve} kept for clicks")
+    if status.bot_limits:
+        lines.append(f"  the bot's share {status.share:.0%}: at most "
+                     + ", ".join(f"{mine} of {theirs} per {_span(sec)}" for sec, mine, theirs in status.bot_limits))
+    if status.outside is not None:
+        o = status.outside
+        lines.append(f"  another integration used about {o.requests:.0f} requests of the {_span(o.seconds)} window "
+                     f"(a 429 at {_utc(o.at)} while the bot was within its share)")
     if status.paused:
         lines.append(f"  paused by Precoro until {_utc(status.paused[0])}: {status.paused[1]}")
     polls = (f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "

@@ -18,6 +18,7 @@ One module per surface or audience; this package re-exports their public names, 
 - `approver`: help, and the replies and errors anyone may get from a command or a click;
 - `admin`: the admin's replies: registration, tokens, resume, discovery, findings, the audit log;
 - `connect`: approvers connecting their own key, the admins' approval request, invitations;
+- `share`: the bot's share of Precoro's quota and other integrations' use of it;
 - `home`: the App Home (queue, paging, bulk approval, the admin section, reminder choices);
 - `reminders`: reminders, snooze replies and the morning digest.
 
@@ -209,6 +210,7 @@ from bot.slack.messages.reminders import (
     snooze_value,
     snoozed_text,
 )
+from bot.slack.messages.share import share_status_text
 from bot.slack.messages.text import (
     AMOUNT_MAX_DIGITS,
     AMOUNT_UNREADABLE,
@@ -417,6 +419,7 @@ __all__ = [
     "requesters_status_line",
     "resume_text",
     "safe",
+    "share_status_text",
     "slack_time",
     "snooze_refused_text",
     "snooze_value",
