@@ -12,7 +12,7 @@ from typing import Any
 from bot.slack.messages.home import HomeItem
 from bot.slack.messages.ids import ACTION_AWAY_BACK, ACTION_AWAY_COVER, ACTION_AWAY_DATE, AWAY_BLOCK
 from bot.slack.messages.reminders import queue_line
-from bot.slack.messages.text import SECTION_TEXT_MAX, button, format_age, mention, mrkdwn, plain, slack_time
+from bot.slack.messages.text import button, format_age, line_sections, mention, mrkdwn, plain, slack_time
 
 AWAY_SHOWN = 20
 
@@ -92,25 +92,12 @@ def _lines(items: Sequence[HomeItem], now: datetime) -> list[str]:
             for i in ordered[:AWAY_SHOWN]]
 
 
-def _sections(lines: Sequence[str]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    text = ""
-    for line in lines:
-        if len(text) + len(line) + 2 > SECTION_TEXT_MAX:
-            blocks.append({"type": "section", "text": mrkdwn(text)})
-            text = ""
-        text = f"{text}\n\n{line}" if text else line
-    if text:
-        blocks.append({"type": "section", "text": mrkdwn(text)})
-    return blocks
-
-
 def cover_digest_message(owner: str, items: Sequence[HomeItem], *, until: date, now: datetime) -> dict[str, Any]:
     """FYI to the colleague covering for `owner`: what waits for them. Links only, no buttons."""
     count = len(items)
     head = (f":information_source: FYI: {mention(owner)} is away until *{day_text(until)}* and asked you to "
             f"keep an eye on their approvals. {count} document{'s are' if count != 1 else ' is'} waiting for them.")
-    blocks = [{"type": "section", "text": mrkdwn(head)}, *_sections(_lines(items, now))]
+    blocks = [{"type": "section", "text": mrkdwn(head)}, *line_sections(_lines(items, now))]
     more = f"and {count - AWAY_SHOWN} more. " if count > AWAY_SHOWN else ""
     blocks.append({"type": "context", "elements": [mrkdwn(
         f"{more}Only {mention(owner)} can decide these, with their own Precoro key: reach them, or open "
@@ -126,7 +113,7 @@ def return_digest_message(arrived: Sequence[HomeItem], waiting: int, *, since: d
     head = (f":wave: Welcome back. Since you went away ({slack_time(since)}), {count} document"
             f"{'s' if count != 1 else ''} arrived and {'are' if count != 1 else 'is'} waiting for your approval"
             f"{f'; {waiting} in all' if waiting != count else ''}.")
-    blocks = [{"type": "section", "text": mrkdwn(head)}, *_sections(_lines(arrived, now))]
+    blocks = [{"type": "section", "text": mrkdwn(head)}, *line_sections(_lines(arrived, now))]
     more = f"and {count - AWAY_SHOWN} more. " if count > AWAY_SHOWN else ""
     blocks.append({"type": "context", "elements": [mrkdwn(
         f"{more}Decide them from their messages or the bot's *Home* tab. Reminders resume.")]})

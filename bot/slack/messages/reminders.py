@@ -24,6 +24,7 @@ from bot.slack.messages.text import (
     escape,
     format_age,
     format_amount,
+    line_sections,
     mrkdwn,
     mrkdwn_link,
     safe,
@@ -100,15 +101,7 @@ def digest_message(items: Sequence[HomeItem], *, now: datetime, tz: str) -> dict
     head = f":sunrise: Good morning. {count} document{'s are' if count != 1 else ' is'} waiting for your approval."
     lines = [queue_line(i.doc, i.link, f"waiting {format_age(max(0.0, (now - i.since).total_seconds()))}")
              for i in ordered[:DIGEST_SHOWN]]
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(head)}]
-    text = ""
-    for line in lines:  # several documents per section, each section within Slack's limit
-        if len(text) + len(line) + 2 > SECTION_TEXT_MAX:
-            blocks.append({"type": "section", "text": mrkdwn(text)})
-            text = ""
-        text = f"{text}\n\n{line}" if text else line
-    if text:
-        blocks.append({"type": "section", "text": mrkdwn(text)})
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(head)}, *line_sections(lines)]
     more = f"and {count - DIGEST_SHOWN} more. " if count > DIGEST_SHOWN else ""
     blocks.append({"type": "context", "elements": [mrkdwn(
         f"{more}Decide them from their messages or the bot's *Home* tab · {slack_time(now)}")]})

@@ -10,6 +10,7 @@ date token (`slack_time`: each reader sees their own zone); `format_time` is for
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -214,3 +215,17 @@ def format_span(seconds: float) -> str:
 def plural(n: int, one: str, many: str | None = None) -> str:
     """`1 document`, `3 documents`."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def line_sections(lines: Sequence[str]) -> list[dict[str, Any]]:
+    """Lines as sections, several to a section, each section within Slack's text limit."""
+    blocks: list[dict[str, Any]] = []
+    text = ""
+    for line in lines:
+        if len(text) + len(line) + 2 > SECTION_TEXT_MAX:
+            blocks.append({"type": "section", "text": mrkdwn(text)})
+            text = ""
+        text = f"{text}\n\n{line}" if text else line
+    if text:
+        blocks.append({"type": "section", "text": mrkdwn(text)})
+    return blocks
