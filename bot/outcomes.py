@@ -81,6 +81,9 @@ class OutcomeService:
 
     async def on_decided(self, decision: Decision, message: PostedMessage) -> None:
         """A click's decision went through in Precoro."""
+        await self._safely(self._on_decided(decision, message))  # it never breaks the path that learned it
+
+    async def _on_decided(self, decision: Decision, message: PostedMessage) -> None:
         if self._company(decision.company) is None:
             return
         doc = parse_document(message.doc_type, message.raw_document)
@@ -95,10 +98,13 @@ class OutcomeService:
 
     async def on_retired(self, approver: Approver, message: PostedMessage, fresh: Document | None) -> None:
         """A poll or a discovery run retired a message: the document no longer waits for them."""
+        await self._safely(self._on_retired(approver, message, fresh))  # it never breaks the path that learned it
+
+    async def _on_retired(self, approver: Approver, message: PostedMessage, fresh: Document | None) -> None:
         if self._company(approver.company) is None:
             return
         if fresh is not None:
-            await self.on_read(approver.company, [fresh])
+            await self._on_read(approver.company, [fresh])
             return
         settings = await self.store.run(self.store.discovery.get, approver.company)
         if settings is not None and settings.active and message.doc_type not in settings.fallback_types:
@@ -109,6 +115,9 @@ class OutcomeService:
 
     async def on_read(self, company: str, docs: Sequence[Document]) -> None:
         """Documents read from Precoro as they are now (discovery, a click's look)."""
+        await self._safely(self._on_read(company, docs))  # it never breaks the path that learned it
+
+    async def _on_read(self, company: str, docs: Sequence[Document]) -> None:
         finals = [d for d in docs if outcome_rules.outcome_of(d)]
         if not finals or self._company(company) is None:
             return

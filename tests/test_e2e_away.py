@@ -83,6 +83,12 @@ async def test_a_colleague_covers_with_an_fyi_without_buttons_until_back(stack: 
                                                                         f"cover <@{ALICE}>")
     assert "not a user of this workspace" in await stack.driver.ask(
         ALICE, f"away until {day_of(monday(10), 3)} cover <@U0NOBODY1>")
+    # Neither someone of another organisation (Slack Connect) nor a bot reads Alice's documents.
+    stack.slack.add_user("U0STRANGER", "Sam Stranger", "sam@elsewhere.example", team_id="T0OTHERORG")
+    stack.slack.add_user("U0SOMEBOT", "Some Bot", "bot@example.com", is_bot=True)
+    for outsider in ("U0STRANGER", "U0SOMEBOT"):
+        assert "not a user of this workspace" in await stack.driver.ask(
+            ALICE, f"away until {day_of(monday(10), 3)} cover <@{outsider}>")
     assert "has passed" in await stack.driver.ask(ALICE, "away until 2020-01-01")
     assert "YYYY-MM-DD" in await stack.driver.ask(ALICE, "away until tomorrow")
     assert stack.runtime.store.away.get("T0TEAM", ALICE) is None, "refused: nothing set"

@@ -205,6 +205,9 @@ async def test_uninstall_stops_every_request_for_that_workspaces_approvers(stack
     other = await two_customers(stack)
     zed_token, alice_token = "globex-zed-token", stack.token_of("alice")
     await stack.slack.wait_for(lambda: sum(r.token == zed_token for r in stack.precoro.requests) >= 2)
+    away_until = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    assert "away" in (await other.ask(ZED, f"away until {away_until}")).lower()
+    assert stack.runtime.store.away.get(OTHER_TEAM, ZED) is not None
 
     assert (await other.event({"type": "app_uninstalled"})).status_code == 200
     await stack.slack.wait_for(lambda: not stack.runtime.store.approvers.list("globex"))
@@ -218,6 +221,7 @@ async def test_uninstall_stops_every_request_for_that_workspaces_approvers(stack
     with stack.runtime.store.engine.connect() as conn:
         left = conn.execute(text("SELECT count(*) FROM approvers WHERE team_id = :t"), {"t": OTHER_TEAM}).scalar()
     assert left == 0, "the sealed tokens are deleted with their approvers"
+    assert stack.runtime.store.away.get(OTHER_TEAM, ZED) is None, "and what else names its people"
     audit = stack.runtime.store.audit.recent("globex", limit=10)
     assert any(e.action == "workspace.left" and e.subject == OTHER_TEAM and "1 approver" in e.outcome for e in audit)
     assert any(e.action == "token.remove" and e.subject == f"<@{ZED}>" for e in audit)

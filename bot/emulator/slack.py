@@ -176,11 +176,11 @@ class SlackStandIn:
     # --- set-up ---------------------------------------------------------------------------------
 
     def add_user(self, user_id: str, name: str, email: str, tz: str = "Europe/Berlin", *,
-                 team_id: str | None = None) -> None:
+                 team_id: str | None = None, is_bot: bool = False) -> None:
         offset = datetime.now(ZoneInfo(tz)).utcoffset()
         user = {
             "id": user_id, "team_id": team_id or self.team_id, "name": email.split("@")[0], "real_name": name,
-            "deleted": False, "is_bot": False, "tz": tz,
+            "deleted": False, "is_bot": is_bot, "tz": tz,
             "tz_offset": int(offset.total_seconds()) if offset else 0,
             "profile": {"email": email, "real_name": name, "display_name": name},
         }

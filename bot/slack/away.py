@@ -32,9 +32,16 @@ async def _refusal(rt: Runtime, team: str, user: str, cover: str | None) -> str:
         return "not_approver"
     if cover == user:
         return "cover_self"
-    if cover and not await rt.notifier.profile(team, cover):
+    if cover and not _colleague(await rt.notifier.profile(team, cover), team):
         return "cover_unknown"
     return ""
+
+
+def _colleague(profile: dict[str, Any], team: str) -> bool:
+    """A person of this workspace: not a bot, not deactivated, not a Slack Connect stranger (the
+    cover's digest shows the approver's documents, amounts and suppliers)."""
+    return bool(profile) and not (profile.get("is_bot") or profile.get("deleted") or profile.get("is_stranger")) \
+        and profile.get("team_id", team) in (team, "")
 
 
 async def _audit(rt: Runtime, team: str, user: str, action: str, subject: str, outcome: str) -> None:

@@ -257,7 +257,10 @@ def register(app: AsyncApp, rt: Runtime) -> None:
     async def invite_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user, team = user_id(body), team_id(body)
-        mine = await tenancy.admin_companies(team, user, rt.notifier.profile, _enterprise(body))
+        enterprise = _enterprise(body)
+        # An operator administers every company, but invites only into this workspace's own.
+        mine = [c for c in await tenancy.admin_companies(team, user, rt.notifier.profile, enterprise)
+                if tenancy.allows(c, team, enterprise)]
         text = await flow.invite(team, user, mine, again=False) if mine else messages.not_admin_text()
         with contextlib.suppress(SlackUnavailable):
             await rt.notifier.dm(team, user, text)

@@ -29,6 +29,11 @@ def leave(rt: Runtime, team: str, why: str) -> int:
     gone = [a for a in rt.store.approvers.list() if a.team_id == team]
     for approver in gone:
         rt.tokens.remove(approver, ACTOR)
+    # What else names the workspace's people: away periods, invitations, outcome mutes.
+    rt.store.away.forget_team(team)
+    rt.store.invitations.forget_team(team)
+    if rt.outcomes is not None:
+        rt.outcomes.repo.forget_team(team)
     for company in sorted({a.company for a in gone}):
         rt.store.audit.record(at=rt.clock.now(), company=company, actor=ACTOR, action="workspace.left",
                               subject=team, outcome=f"{why}: {sum(a.company == company for a in gone)} approver(s) "

@@ -56,6 +56,9 @@ class Notifier:
                 "tz": user.get("tz") or "UTC",
                 "name": user.get("real_name") or user.get("name") or "",
                 "is_admin": bool(user.get("is_admin")), "is_owner": bool(user.get("is_owner")),
+                # Who may receive what a workspace's approvers see (an away cover): a person of it.
+                "team_id": user.get("team_id") or "", "is_bot": bool(user.get("is_bot")),
+                "deleted": bool(user.get("deleted")), "is_stranger": bool(user.get("is_stranger")),
             }
         return self._profiles[(team, user_id)][1]
 

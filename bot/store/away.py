@@ -84,3 +84,8 @@ class AwayRepo:
         with self.engine.begin() as conn:
             return bool(conn.execute(delete(away_periods).where(
                 _user(team_id, user_id) & (away_periods.c.started_at == started_at))).rowcount)
+
+    def forget_team(self, team: str) -> None:
+        """The workspace left (uninstall): its away periods and covers go with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(away_periods).where(away_periods.c.team_id == team))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.schema import invitations
@@ -44,3 +44,8 @@ class InvitationRepo:
                     conn.execute(insert(invitations).values(company=company, email=email, times=1, **values))
             except IntegrityError:  # another replica recorded it meanwhile
                 conn.execute(update(invitations).where(key).values(times=invitations.c.times + 1, **values))
+
+    def forget_team(self, team: str) -> None:
+        """The workspace left (uninstall): who was invited there (Slack ids, emails) goes with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(invitations).where(invitations.c.team_id == team))

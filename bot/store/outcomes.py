@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.schema import approvers, finance_threads, outcome_mutes, posted_messages, requester_outcomes
 
+REVISION = "revision"  # the outcome "sent back" (bot/outcome_rules.py): not final, a decision may follow
+
 CLAIMED = "claimed"
 SENT = "sent"
 MUTED = "muted"
@@ -166,8 +168,11 @@ class OutcomeRepo:
         except IntegrityError:
             pass  # the thread exists
         column = finance_threads.c.waiting_at if kind == "waiting" else finance_threads.c.decided
+        free = column.is_(None)
+        if kind != "waiting" and value != REVISION:  # a final decision still comes after a sending back
+            free = free | (column == REVISION)
         with self.engine.begin() as conn:
-            claimed = bool(conn.execute(update(finance_threads).where(where & column.is_(None)).values(
+            claimed = bool(conn.execute(update(finance_threads).where(where & free).values(
                 **{column.name: now if kind == "waiting" else value[:16]}, updated_at=now)).rowcount)
             parent = conn.execute(select(finance_threads.c.parent_ts, finance_threads.c.channel).where(where)).first()
         if parent is None or parent.channel != channel:
@@ -195,3 +200,8 @@ class OutcomeRepo:
                 (finance_threads.c.company == company) & (finance_threads.c.doc_type == doc_type)
                 & (finance_threads.c.idn == idn))).first()
         return (str(row.channel), str(row.parent_ts)) if row is not None and row.parent_ts else None
+
+    def forget_team(self, team: str) -> None:
+        """The workspace left (uninstall): its requesters' mutes go with it."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(outcome_mutes).where(outcome_mutes.c.team_id == team))

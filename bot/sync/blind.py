@@ -32,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 
 from bot.precoro.client import PrecoroClient
-from bot.precoro.errors import NotFound, PrecoroError, QuotaDeferred
+from bot.precoro.errors import NotAllowed, NotFound, PrecoroError, QuotaDeferred
 from bot.precoro.models import Document
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
@@ -112,7 +112,7 @@ class BlindWatch:
             await self.clients[company].document(cred, doc.doc_type, doc.idn, lane=Lane.POLL)
         except QuotaDeferred:
             return  # not sent, nothing spent: a later poll suspects it again
-        except NotFound:
+        except (NotFound, NotAllowed):  # 404 or 403: the discovery token's role does not see it
             self._sent(company, doc, now)
             await self._blind(company, doc, discoverer.id)
             return

@@ -103,8 +103,10 @@ class Poller:
                 if doc is None:
                     continue
                 # Only documents this approver can approve now: a readable step that does not name
-                # them means the list is not theirs; an unreadable one is trusted only from the filter.
-                waits = route.names(doc, approver.email)
+                # them means the list is not theirs; an unreadable one is trusted only from the filter,
+                # and so is a listed document whose status is missing or not "pending" (a type with
+                # other status codes must not look like a filter that is not honoured).
+                waits = route.names(doc, approver.email) if doc.is_pending or pending_list else None
                 if waits is False or (waits is None and pending_list):
                     if waits is False and not pending_list:
                         strays.append(f"{doc_type}/{doc.idn}")
