@@ -37,21 +37,13 @@ def findings(stack: LocalStack) -> dict[str, str]:
 
 
 @pytest.fixture
-def blind_stack(database_url: str) -> Iterator[LocalStack]:
-    running = LocalStack.start(database_url)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 def unfiltered_stack(database_url: str) -> Iterator[LocalStack]:
     running = LocalStack.start(database_url, emulator={"ignore_waiting_filter": True})
     yield running
     running.stop()
 
 
-async def test_a_discovery_role_that_misses_documents_is_noticed_and_polls_take_over(blind_stack: LocalStack) -> None:
-    stack = blind_stack
+async def test_a_discovery_role_that_misses_documents_is_noticed_and_polls_take_over(stack: LocalStack) -> None:
     admin, alice, bob = (stack.users[n] for n in ("admin", "alice", "bob"))
     stack.precoro.restrict_role(admin.id)  # sees only what it created or approves
     await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
@@ -95,8 +87,7 @@ async def test_a_discovery_role_that_misses_documents_is_noticed_and_polls_take_
     assert "does not see every document" not in await stack.driver.ask(ADMIN, "status")
 
 
-async def test_a_discovery_role_that_sees_everything_raises_nothing(blind_stack: LocalStack) -> None:
-    stack = blind_stack
+async def test_a_discovery_role_that_sees_everything_raises_nothing(stack: LocalStack) -> None:
     admin, alice, bob = (stack.users[n] for n in ("admin", "alice", "bob"))
     await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
     await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", ADMIN))
