@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -20,6 +20,9 @@ from bot.precoro.models import parse_document
 from bot.store import Store
 from bot.store.findings import FindingRepo
 from bot.vault import generate_key
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
 
 pytestmark = pytest.mark.asyncio
 SHAPES_FILE = Path(__file__).parent / "data" / "emulator-shapes.json"
@@ -137,15 +140,20 @@ async def test_an_ignored_waiting_filter_is_refuted_remembered_and_not_a_stop(da
         store.close()
 
 
-async def test_a_restarted_bot_reads_pending_lists_after_the_doctor_refuted_the_filter(database_url: str) -> None:
+def restarted_after(database_url: str, finding: str, value: str) -> Runtime:
+    """A bot started on a database where the doctor already recorded `finding` = `value`."""
     from bot.runtime import Runtime
 
     store = Store.open(database_url)
-    FindingRepo(store.engine).record("acme", "waiting_filter", "ignored", source="doctor", now=1.0)
+    FindingRepo(store.engine).record("acme", finding, value, source="doctor", now=1.0)
     store.close()
     config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
                           signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
-    rt = Runtime.build(config)
+    return Runtime.build(config)
+
+
+async def test_a_restarted_bot_reads_pending_lists_after_the_doctor_refuted_the_filter(database_url: str) -> None:
+    rt = restarted_after(database_url, "waiting_filter", "ignored")
     try:
         assert rt.clients["acme"].waiting_filter_ignored and not rt.clients["acme"].route_keyed
     finally:
@@ -287,14 +295,7 @@ async def test_a_route_keyed_429_switches_the_running_bot_and_tells_the_admins_o
 
 
 async def test_a_restarted_bot_starts_route_keyed(database_url: str) -> None:
-    from bot.runtime import Runtime
-
-    store = Store.open(database_url)
-    FindingRepo(store.engine).record("acme", "duplicate_keying", "route", source="doctor", now=1.0)
-    store.close()
-    config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
-                          signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
-    rt = Runtime.build(config)
+    rt = restarted_after(database_url, "duplicate_keying", "route")
     try:
         assert rt.clients["acme"].route_keyed
     finally:
