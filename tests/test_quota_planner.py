@@ -19,6 +19,7 @@ from bot.quota.planner import (
     backlog_order,
     in_working_hours,
     intervals,
+    longest_wait,
     poll_allowance,
     poll_budget_per_day,
 )
@@ -198,6 +199,23 @@ def test_the_backlog_follows_the_day_when_documents_arrive() -> None:
     before, after = Approver("before", 1, at_9 - 9 * 3600, 2.0), Approver("after", 1, at_9 - 3 * 3600, 2.0)
     assert backlog_order([after, before], at_9, max_requests=1, arrivals=night) == ["before"]
     assert backlog_order([after, before], at_9, max_requests=10, arrivals=night)[0] == "before"
+
+
+def test_a_quiet_approver_unpolled_past_the_longest_wait_goes_before_a_larger_backlog() -> None:
+    """With a quiet night ahead, the backlog index alone would keep a quiet approver waiting
+    behind a busy one all night; past `longest_wait` the quiet one goes first."""
+    busy, quiet = Approver("busy", 2, T0 - 3600, docs_per_day=50.0), Approver("quiet", 2, T0 - 9 * 3600, 0.1)
+    assert backlog_order([busy, quiet], T0, max_requests=2) == ["busy"]
+    assert backlog_order([busy, quiet], T0, max_requests=2, max_wait=9 * 3600) == ["quiet"]
+    older = Approver("older", 2, T0 - 10 * 3600, 0.1)
+    assert backlog_order([busy, quiet, older], T0, max_requests=6, max_wait=9 * 3600) == ["older", "quiet", "busy"]
+
+
+def test_longest_wait_is_a_multiple_of_the_round_robin_period() -> None:
+    approvers = [Approver(f"u{i}", 2, None) for i in range(100)]  # 200 requests a round
+    assert longest_wait(approvers, 2400.0, factor=2.0) == pytest.approx(2 * 200 * DAY / 2400)
+    assert longest_wait(approvers, 0.0) == math.inf
+    assert longest_wait([], 2400.0) == math.inf
 
 
 # --- pacing -------------------------------------------------------------------------------------

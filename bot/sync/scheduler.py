@@ -249,7 +249,8 @@ class PollScheduler:
         loads = [replace(a, last_polled=None) if a.key in state.hinted else a
                  for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
-                                     min_interval=p.min_interval)
+                                     min_interval=p.min_interval,
+                                     max_wait=planner.longest_wait(loads, p.budget_per_day))
         if not keys:
             state.next_poll_at = self._next_poll_at(p, company)
             return 0
