@@ -22,8 +22,8 @@ for the requests the quota leaves to polls, never a 429, never a click queued be
   the mean (equal intervals, the optimum above); when it is, the busy ones keep their rates.
   Nobody starves: every weight is at least `STARVATION_FLOOR` of the mean, so no interval is
   more than sqrt(1 / STARVATION_FLOOR) times that of an average approver, `max_interval`
-  (hourly) caps everyone while the budget allows it, and `longest_wait` (twice the round-robin
-  period, in real seconds) puts anyone unpolled that long first, so the tail of the delays stays
+  (hourly) caps everyone while the budget allows it, and `longest_wait` (1.25 round-robin
+  periods, in real seconds) puts anyone unpolled that long first, so the tail of the delays stays
   near round robin's; `min_interval` keeps polls of one approver apart (identical GETs within
   60 s are refused).
 - Time of day (`day_profile`). The same law holds over time: with arrivals following a daily
@@ -76,9 +76,11 @@ OFF_HOURS_DIVISOR = 4.0  # weight divisor outside working hours: intervals grow 
 DEFAULT_MAX_INTERVAL = 3600.0  # everyone polled at least hourly while the budget allows
 DEFAULT_BURST = 10.0  # requests the pacing bucket may save up
 PACED_WINDOW_MIN_SECONDS = 60.0  # shorter windows are spacing, which the gate enforces by waiting
-MAX_WAIT_FACTOR = 2.0  # nobody waits longer than this many round-robin periods (`longest_wait`)
+MAX_WAIT_FACTOR = 1.25  # nobody waits longer than this many round-robin periods (`longest_wait`)
 STARVATION_FLOOR = 0.25  # least weight, as a share of the mean learned rate
-PROFILE_FLOOR = 0.25  # least poll intensity of an hour, as a share of the day's mean
+# Least poll intensity of an hour, as a share of the day's mean: the pace at which everyone can
+# still be polled within `longest_wait` in the quietest hour.
+PROFILE_FLOOR = 1.0 / MAX_WAIT_FACTOR
 HOURS = 24
 FLAT: tuple[float, ...] = (1.0,) * HOURS
 LOOKAHEAD_HOURS = (3.0, 6.0, 12.0, 24.0)  # horizons `window_budget` looks ahead
@@ -334,11 +336,14 @@ def pace_profile(arrivals: Sequence[float]) -> tuple[float, ...]:
     if arrivals is FLAT or len(set(arrivals)) <= 1:
         return FLAT
     intensity = [math.sqrt(max(0.0, a)) for a in arrivals]
-    for _ in range(3):  # the floor lifts the mean; a few rounds settle it
-        average = sum(intensity) / HOURS
-        intensity = [max(PROFILE_FLOOR, x / average) for x in intensity]
-    average = sum(intensity) / HOURS
-    return tuple(x / average for x in intensity)
+    if not any(intensity):
+        return FLAT
+    # The scale s with mean(max(floor, s * x)) = 1 (the floor lifts the mean: scale the rest down).
+    lo, hi = 0.0, HOURS / sum(intensity)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if sum(max(PROFILE_FLOOR, mid * x) for x in intensity) < HOURS else (lo, mid)
+    return tuple(max(PROFILE_FLOOR, hi * x) for x in intensity)
 
 
 def backlog_order(approvers: Iterable[Approver], now: float, *, max_requests: int,
