@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
           "unposted | errors | wall s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        label = f"1 (single)" if r is single else str(r.companies)
+        label = "1 (single)" if r is single else str(r.companies)
         print(f"| {label} | {r.cpu:.1f} | {r.bot_cpu:.1f} | {r.bot_cpu / 36:.1f}% | {r.rss_mb:.0f} | {r.ticks} | "
               f"{r.requests} | {r.too_many} | {_spread(r.means)} | {_spread(r.p95s)} | {r.unposted} | "
               f"{r.errors} | {r.wall:.0f} |")
