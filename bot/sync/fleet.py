@@ -13,7 +13,7 @@ them, and a company's own query runs only when the shared answer says it has som
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Mapping
 
 from bot.quota.gate import Clock
 from bot.store import Store
@@ -28,21 +28,23 @@ class FleetReads:
         self._stamps: dict[str, tuple[object, ...]] = {}
         self._stamped_at = -math.inf
 
-    async def refresh(self, companies: Iterable[str], token_checks: TokenChecker | None) -> None:
+    async def refresh(self, states: Mapping[str, CompanyState], token_checks: TokenChecker | None) -> None:
+        """The shared reads for the companies this tick polls (their states, by id)."""
         now = self.clock.now()
         self.hinted = await self.store.run(self.store.hints.companies)
-        if now - self._stamped_at < self.check_seconds:
-            return
-        self._stamps = await self.store.run(self.store.approvers.stamps)
-        self._stamped_at = now
-        if token_checks is not None:
-            due = await self.store.run(self.store.approvers.check_companies, now)
-            token_checks.scanned([c for c in companies if c not in due], now)
+        if now - self._stamped_at >= self.check_seconds:
+            self._stamps = await self.store.run(self.store.approvers.stamps)
+            self._stamped_at = now
+            if token_checks is not None:
+                due = await self.store.run(self.store.approvers.check_companies, now)
+                token_checks.scanned([c for c in states if c not in due], now)
+        for company, state in states.items():
+            self._settle(company, state)
 
     def hints_for(self, company: str) -> bool:
         return self.hinted is None or company in self.hinted
 
-    def settle(self, company: str, state: CompanyState) -> None:
+    def _settle(self, company: str, state: CompanyState) -> None:
         """Apply the shared stamp read: unchanged counts as this company's check; changed forces
         its own read (of the list) at its turn."""
         if self._stamped_at <= state.checked_at:

@@ -129,17 +129,16 @@ class PollScheduler:
                 if await self._decision_due(self.clock.now()):
                     await self.decisions.run_due()
                 await self.leases.claim()  # only a few times per lease period, all companies at once
-                held = [c for c in self.config.companies if self.leases.holds(c.id)]
-                await self.fleet.refresh([c.id for c in held], self.token_checks)
-                for company in held:
-                    self.fleet.settle(company.id, self._companies.setdefault(company.id, CompanyState()))
+                held = [c for c in self.config.companies if self.leases.holds(c.id) and not self._stopping]
+                await self.fleet.refresh({c.id: self._companies.setdefault(c.id, CompanyState()) for c in held},
+                                         self.token_checks)
                 # Side by side: a company whose poll waits for its quota's spacing holds no other up.
-                held = [c for c in held if not self._stopping]
                 done = await asyncio.gather(*(self.poll_company(c) for c in held), return_exceptions=True)
                 for company, failed in zip(held, done, strict=True):
                     if isinstance(failed, Exception):
                         log.error("polling %s failed; its next turn starts over from the database", company.id,
                                   exc_info=failed)
+                self.fleet.hinted = None  # a poll woken between ticks takes its company's hints
             except asyncio.CancelledError:
                 if not self._stopping:
                     raise
@@ -206,11 +205,6 @@ class PollScheduler:
         return sorted(spends, key=lambda s: s.at)
 
     # --- planning -------------------------------------------------------------------------------
-
-    async def plan(self, company: CompanyConfig) -> tuple[list[Approver], dict[str, float], int]:
-        """(approvers, interval per approver key, poll requests allowed now)."""
-        p = await self.plan_now(company)
-        return p.approvers, p.intervals, p.allowance
 
     async def plan_now(self, company: CompanyConfig) -> Plan:
         now = self.clock.now()
