@@ -15,7 +15,10 @@ warm-up the measured span is one simulated hour:
 - peak RSS: `ru_maxrss` of that process (bot, emulator and simulation together);
 - ticks, requests sent and 429s in the measured hour;
 - delays (document waiting -> Slack message) of the documents that arrived in the measured hour:
-  the spread (min / median / max) of the companies' means and p95s, beside the single run's.
+  the spread (min / median / max) of the companies' means and p95s, beside the single run's. The
+  first company has the single run's approver ids; the others' ids are shifted, and the planner
+  breaks ties on the id as a string, so they match each other rather than the single run
+  (bench/README.md §8 shows that shift alone explains the gap).
 """
 
 from __future__ import annotations

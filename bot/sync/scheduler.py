@@ -9,6 +9,8 @@ boundary, and keeps them cheap enough to look at on every tick:
   ticks if that is shorter);
 - what is learned (`planning.learn`), every `LEARN_SECONDS`;
 - the spends, from the quota gate's cache;
+- leases, pending hints, approvers' stamps and token checks: one query for all companies
+  (`bot.sync.leases`, `bot.sync.fleet`), so a company with nothing due costs no query;
 - when the next poll can happen (someone due, and the pacing bucket holding their cost): ticks
   before that only look for due decisions.
 
