@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,11 +24,12 @@ from bot.emulator.process import BotProcess
 from bot.emulator.slack import SlackDriver, SlackStandIn, dm_channel
 from bot.emulator.stack import ADMIN, FAST_EMULATOR, METRICS_TOKEN, SLACK_USERS, ProcessStack
 from bot.precoro import api
+from bot.runtime import Runtime
+from bot.sim.run import Simulation
+from bot.sim.scenario import Arrival, Scenario
 from bot.slack import messages
 from bot.store import Store
 from tests.test_faults import open_messages, ref_of
-
-pytestmark = [pytest.mark.asyncio, pytest.mark.postgres]
 
 COMPANY = "acme"
 LEASE_SECONDS = 2.0
@@ -73,6 +75,8 @@ class Clicker:
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.asyncio
+@pytest.mark.postgres
 async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path) -> None:
     precoro = PrecoroEmulator(**FAST_EMULATOR)
     creator = precoro.add_user(COMPANY, "Dana Admin", "admin@example.com", "acme-admin-token", is_admin=True)
@@ -178,3 +182,97 @@ async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path)
         store.close()
         world.stop()
 
+
+
+# --- many companies, two schedulers in one process (virtual time, one SQLite file) -------------------
+
+
+def test_two_schedulers_share_ten_companies_through_the_leases(tmp_path: Path) -> None:
+    """Two replicas' schedulers on one database and one Precoro, ten companies: every company is
+    polled by one replica at a time (the other, ticking too, polls none of it); when the holder
+    dies (stops renewing) the other takes every company over once the leases run out, and when
+    that one stops gracefully (releasing) the first, back, takes them over at its next claim. Every
+    document is posted once to its approver and Precoro answers no 429."""
+    companies = 10
+    sim = Simulation(Scenario("leases", 3, docs_per_day=0.0, warmup_days=0.0, days=0.0, tail_days=0.0),
+                     tmp_path, companies)
+    clock, lease = sim.clock, sim.config.lease_seconds
+    polls: list[tuple[str, str, float]] = []  # (replica, company, when)
+    alive: dict[str, bool] = {}
+
+    def replica(name: str) -> Runtime:
+        rt = sim._build()
+        poll = rt.poller.poll
+
+        async def recorded(approver: Any) -> Any:
+            polls.append((name, approver.company, clock.now()))
+            return await poll(approver)
+
+        rt.poller.poll = recorded  # type: ignore[method-assign]
+        return rt
+
+    async def ticking(name: str, rt: Runtime) -> None:
+        alive[name] = True
+        while alive[name]:
+            await rt.scheduler.tick()
+            await clock.sleep(sim.config.tick_seconds)
+
+    def arrive() -> None:  # one document for approver 1 of every company
+        for tenant in sim.tenants:
+            sim._arrive(tenant, Arrival(clock.now(), 1, "invoices"))
+
+    async def posted_all(limit: float) -> None:
+        deadline = clock.now() + limit
+        while {k for k in sim.arrived} - {(p.user_id, p.doc_type, p.idn) for p in sim.sink.posts}:
+            assert clock.now() < deadline, "documents not posted in time"
+            await clock.sleep(1.0)
+
+    def polled(since: float, until: float) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for name, company, at in polls:
+            if since <= at < until:
+                out.setdefault(name, set()).add(company)
+        return out
+
+    async def main() -> None:
+        a = sim.rt = replica("a")
+        sim._seed()
+        b = replica("b")
+        tasks = [asyncio.create_task(ticking("a", a))]
+        await clock.sleep(1.0)
+        tasks.append(asyncio.create_task(ticking("b", b)))  # both tick from now on
+        arrive()
+        await posted_all(120.0)
+        await clock.sleep(2 * lease)
+        both_alive = polled(0.0, clock.now())
+        assert both_alive == {"a": {t.id for t in sim.tenants}}  # "b" ticked all along and polled nothing
+
+        alive["a"] = False  # "a" dies: no release, its leases run out
+        await tasks[0]
+        died = clock.now()
+        arrive()
+        await posted_all(lease + 120.0)
+        after = polled(died, clock.now())
+        assert after == {"b": {t.id for t in sim.tenants}}
+        taken_at = min(at for name, _, at in polls if name == "b")
+        assert taken_at >= died + lease * 0.5  # not before "a"'s lease ran out (renewed every third of it)
+
+        a2 = replica("a2")  # "a" is back (a new process); "b" stops gracefully and hands over at once
+        tasks.append(asyncio.create_task(ticking("a2", a2)))
+        alive["b"] = False
+        await tasks[1]
+        await b.scheduler.stop(timeout=5.0)
+        stopped = clock.now()
+        await clock.sleep(lease / 3 + 2 * sim.config.tick_seconds)  # a2's next claim
+        arrive()
+        await posted_all(120.0)
+        assert polled(stopped, clock.now()) == {"a2": {t.id for t in sim.tenants}}
+        alive["a2"] = False
+        await tasks[2]
+        for rt in (a, b, a2):
+            await rt.aclose()
+
+    clock.run(main())
+    keys = Counter((p.user_id, p.doc_type, p.idn) for p in sim.sink.posts)
+    assert len(keys) == 3 * companies and set(keys.values()) == {1}  # every document posted once
+    assert sim.emulator.too_many() == 0

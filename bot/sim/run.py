@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import tempfile
 import time
 from bisect import bisect_left, bisect_right
@@ -46,12 +47,29 @@ BASE_URL = "http://precoro.sim"
 CHECK_SECONDS = 60.0  # how often the end of the run is checked once the measured days are over
 
 
-def sim_config(database_url: str, document_types: tuple[str, ...], **quota: Any) -> Config:
-    """The bot's default configuration (Precoro's real limits, the default reserve and tick)."""
+def company_id(index: int) -> str:
+    """The simulated companies: the first is COMPANY (a single-company run is unchanged)."""
+    return COMPANY if index == 0 else f"co{index:03d}"
+
+
+def team_id(index: int) -> str:
+    return TEAM if index == 0 else f"T{index:04d}"
+
+
+def sim_config(database_url: str, document_types: tuple[str, ...], companies: int = 1, **quota: Any) -> Config:
+    """The bot's default configuration (Precoro's real limits, the default reserve and tick);
+    several companies: each its own workspace and admin, all on one emulated Precoro."""
+    one = {"base_url": BASE_URL, "web_url": "https://app.precoro.sim", "document_types": list(document_types)}
+    slack: dict[str, Any] = {"signing_secret": "sim-signing-secret", "bot_token": "xoxb-sim"}
+    precoro: dict[str, Any]
+    if companies == 1:
+        slack["admins"], precoro = [ADMIN], {"id": COMPANY, **one}
+    else:
+        precoro = {"companies": [{"id": company_id(i), "slack_teams": [team_id(i)], "admins": [ADMIN], **one}
+                                 for i in range(companies)]}
     raw: dict[str, Any] = {
-        "slack": {"signing_secret": "sim-signing-secret", "bot_token": "xoxb-sim", "admins": [ADMIN]},
-        "precoro": {"id": COMPANY, "base_url": BASE_URL, "web_url": "https://app.precoro.sim",
-                    "document_types": list(document_types)},
+        "slack": slack,
+        "precoro": precoro,
         "storage": {"url": database_url},
         "encryption": {"keys": [{"id": "sim", "key": generate_key()}]},
         "dangerously_allow_http": True,  # the simulated Precoro is in-process: no request leaves it
@@ -96,6 +114,22 @@ class Result:
     outside_too_many: int = 0  # 429s answered to it
     clicks_lost: int = 0  # clicks whose decision never reached Precoro
     outside_learned: int = 0  # 429s the bot counted as another integration's use
+    company_delays: dict[str, list[float]] = field(default_factory=dict)  # the delays by company
+    marks: dict[str, tuple[float, float, int, int]] = field(default_factory=dict)  # Simulation.marks
+
+
+@dataclass
+class Tenant:
+    """One simulated company: its people in the emulator and in the bot's database. Every company
+    replays the same drawn scenario (its own copy of the generator), so each one's delays can be
+    compared with a single-company run of that scenario."""
+
+    id: str
+    team: str
+    rng: random.Random = field(repr=False)
+    users: list[EmUser] = field(default_factory=list)
+    slack_ids: list[str] = field(default_factory=list)
+    requester: EmUser | None = None
 
 
 class _Errors(logging.Handler):
@@ -108,20 +142,26 @@ class _Errors(logging.Handler):
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+    def __init__(self, scenario: Scenario, workdir: Path, companies: int = 1) -> None:
         self.scenario = scenario
         self.clock = VirtualClock(START)
         self.db_url = f"sqlite:///{workdir / 'sim.db'}"
-        self.config = sim_config(self.db_url, scenario.document_types, duplicate_keying=scenario.keying,
+        self.config = sim_config(self.db_url, scenario.document_types, companies, duplicate_keying=scenario.keying,
                                  share=scenario.share)
         self.plan = draw(scenario)
         self.rng = self.plan.rng
+        self.tenants = [Tenant(company_id(i), team_id(i), self.rng if i == 0 else _copy(self.plan.rng))
+                        for i in range(companies)]  # copies taken before anything draws from the first
+        self.slack_to: dict[str, tuple[Tenant, EmUser]] = {}  # Slack user id -> company, emulator user
+        self.marks: dict[str, tuple[float, float, int, int]] = {}  # name -> (cpu, emulator cpu, ticks, requests)
+        self.emulator_cpu = 0.0  # CPU seconds spent inside the emulator's ASGI app
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
                                         duplicate_keying=scenario.keying)
         self.emulator.on_step = self._step_moved
+        self._time_emulator()
         self.sink = RecordingNotifier(self.clock, on_post=self._on_post)
-        self.users: list[EmUser] = []
-        self.slack_ids: list[str] = []
+        self.users: list[EmUser] = self.tenants[0].users  # the first company's (single-company tests use them)
+        self.slack_ids: list[str] = self.tenants[0].slack_ids
         self.slack_by_user: dict[int, str] = {}  # emulator user id -> Slack user id
         self.arrived: dict[tuple[str, str, str], float] = {}  # (slack user, type, idn) -> waiting since
         self.clicks: list[Click] = []
@@ -136,11 +176,15 @@ class Simulation:
     # --- the bot ------------------------------------------------------------------------------
 
     def _build(self) -> Runtime:
-        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator.app))
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.asgi_app))
         rt = Runtime.build(self.config, clock=self.clock, store=Store.open(self.db_url, inline=True), http=http,
                            notifier=self.sink)
         rt.scheduler.policy = PlanPolicy.named(self.scenario.policy)
-        gate = rt.clients[COMPANY].gate
+        for gate in {id(c.gate): c.gate for c in rt.clients.values()}.values():
+            self._count_blames(gate)
+        return rt
+
+    def _count_blames(self, gate: Any) -> None:
         note_429 = gate.note_429
 
         def counted(*args: Any, **kwargs: Any) -> Any:  # how often the bot blamed another integration
@@ -148,8 +192,7 @@ class Simulation:
             self.outside_learned += learned is not None
             return learned
 
-        gate.note_429 = counted  # type: ignore[method-assign]
-        return rt
+        gate.note_429 = counted
 
     def _spawn_bot(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -181,46 +224,54 @@ class Simulation:
     # --- the people ---------------------------------------------------------------------------
 
     def _seed(self) -> None:
-        requester = self.emulator.add_user(COMPANY, "Rita Requester", "rita@example.com")
-        self.requester = requester
+        for c, tenant in enumerate(self.tenants):
+            self._seed_company(c, tenant)
+        self.requester = self.tenants[0].requester
+
+    def _seed_company(self, c: int, tenant: Tenant) -> None:
+        company, team = tenant.id, tenant.team
+        tenant.requester = self.emulator.add_user(company, "Rita Requester", f"rita@{company}.example.com")
         assert self.rt is not None
         discovery = self.scenario.source == "discovery"
         for i in range(self.scenario.approvers):
             # Approver 0 is a company admin (sees every document): the discovery user.
-            user = self.emulator.add_user(COMPANY, f"Approver {i}", f"approver{i}@example.com",
-                                          is_admin=discovery and i == 0)
-            slack_id = f"U{i:07d}"
-            ciphertext = self.rt.vault.encrypt(user.token, binding=owner_binding(COMPANY, TEAM, slack_id))
-            self.rt.store.approvers.upsert(company=COMPANY, team_id=TEAM, slack_user_id=slack_id,
+            email = f"approver{i}@example.com" if c == 0 else f"approver{i}@{company}.example.com"
+            user = self.emulator.add_user(company, f"Approver {i}", email, is_admin=discovery and i == 0)
+            slack_id = f"U{c:03d}{i:04d}"  # the first company's: U0000000, U0000001, ...
+            ciphertext = self.rt.vault.encrypt(user.token, binding=owner_binding(company, team, slack_id))
+            self.rt.store.approvers.upsert(company=company, team_id=team, slack_user_id=slack_id,
                                            email=user.email, token_ciphertext=ciphertext, registered_by=ADMIN,
                                            now=self.clock.now())
-            self.users.append(user)
-            self.slack_ids.append(slack_id)
+            tenant.users.append(user)
+            tenant.slack_ids.append(slack_id)
             self.slack_by_user[user.id] = slack_id
+            self.slack_to[slack_id] = (tenant, user)
         if discovery:
-            admin = self.rt.store.approvers.find(COMPANY, TEAM, self.slack_ids[0])
+            admin = self.rt.store.approvers.find(company, team, tenant.slack_ids[0])
             assert admin is not None
-            self.rt.store.discovery.set_approver(COMPANY, admin.id, by=ADMIN, now=self.clock.now())
+            self.rt.store.discovery.set_approver(company, admin.id, by=ADMIN, now=self.clock.now())
 
     async def _arrivals(self, until: float) -> None:
         for arrival in self.plan.arrivals:
             if arrival.at >= until:
                 return
             await self.clock.sleep_until(arrival.at)
-            self._arrive(arrival)
+            for tenant in self.tenants:
+                self._arrive(tenant, arrival)
 
-    def _arrive(self, arrival: Arrival) -> None:
-        user = self.users[arrival.approver]
-        steps = [[user.id]] + ([[self.users[arrival.second].id]] if arrival.second is not None else [])
-        doc = self.emulator.add_document(COMPANY, arrival.doc_type, self.requester.id, steps,
+    def _arrive(self, tenant: Tenant, arrival: Arrival) -> None:
+        users = tenant.users
+        assert tenant.requester is not None
+        steps = [[users[arrival.approver].id]] + ([[users[arrival.second].id]] if arrival.second is not None else [])
+        doc = self.emulator.add_document(tenant.id, arrival.doc_type, tenant.requester.id, steps,
                                          created_at=self.clock.now())
-        self.arrived[(self.slack_ids[arrival.approver], doc.doc_type, doc.idn)] = self.clock.now()
-        self._webhook(doc.doc_type, doc.idn)
+        self.arrived[(tenant.slack_ids[arrival.approver], doc.doc_type, doc.idn)] = self.clock.now()
+        self._webhook(tenant.id, doc.doc_type, doc.idn)
 
-    def _webhook(self, doc_type: str, idn: str) -> None:
+    def _webhook(self, company: str, doc_type: str, idn: str) -> None:
         """Precoro's webhook for a created or updated document, as the bot's endpoint stores it."""
         if self.scenario.webhooks and self.rt is not None:
-            self.rt.store.hints.add(COMPANY, doc_type, idn, self.clock.now())
+            self.rt.store.hints.add(company, doc_type, idn, self.clock.now())
 
     def _step_moved(self, doc: EmDocument) -> None:
         """A document moved on to its next step: its approvers wait from now (emulator lock held)."""
@@ -229,30 +280,32 @@ class Simulation:
             slack_id = self.slack_by_user.get(uid)
             if slack_id is not None:
                 self.arrived.setdefault((slack_id, doc.doc_type, doc.idn), self.clock.now())
-        self._webhook(doc.doc_type, doc.idn)
+        self._webhook(doc.company, doc.doc_type, doc.idn)
 
     def _on_post(self, post: Post) -> None:
         s = self.scenario
-        at = reaction_time(s, self.rng, post.at)
+        rng = self.slack_to[post.user_id][0].rng
+        at = reaction_time(s, rng, post.at)
         burst_at = s.measured_from + s.burst_at_hours * 3600.0
         if s.burst_clicks and burst_at - DAY <= post.at < burst_at:
             self.backlog.append(post)  # the approvers were away for a day: they come back all at once
             return
-        self._spawn_human(self._decide(post, at, click=self.rng.random() < s.click_share))
+        self._spawn_human(self._decide(post, at, click=rng.random() < s.click_share))
 
     async def _decide(self, post: Post, at: float, *, click: bool) -> None:
         await self.clock.sleep_until(at)
         if click:
             await self._click(post)
         else:  # decided in Precoro's own UI: the next poll retires the Slack message
-            user = self.users[self.slack_ids.index(post.user_id)]
+            tenant, user = self.slack_to[post.user_id]
             self.emulator.approve_as(user.id, post.doc_type, post.idn)
-            self._webhook(post.doc_type, post.idn)
+            self._webhook(tenant.id, post.doc_type, post.idn)
 
     async def _click(self, post: Post) -> None:
         self.clicks.append(Click(self.clock.now(), post))
         assert self.rt is not None
-        await self.rt.decisions.click(team_id=TEAM, user_id=post.user_id, ref=post.ref, action="approve")
+        await self.rt.decisions.click(team_id=self.slack_to[post.user_id][0].team, user_id=post.user_id,
+                                      ref=post.ref, action="approve")
 
     async def _burst(self) -> None:
         s = self.scenario
@@ -272,6 +325,8 @@ class Simulation:
         self.rt = self._build()
         self._seed()
         end = s.measured_to + s.tail_days * DAY
+        self._spawn_human(self._mark("measured_from", s.measured_from))
+        self._spawn_human(self._mark("measured_to", s.measured_to))
         self._spawn_human(self._arrivals(end))
         if s.burst_clicks:
             self._spawn_human(self._burst())
@@ -287,6 +342,26 @@ class Simulation:
         for task in list(self.bot_tasks) + list(self.human_tasks):
             task.cancel()
         await asyncio.gather(*self.bot_tasks, *self.human_tasks, return_exceptions=True)
+
+    async def _mark(self, name: str, at: float) -> None:
+        """CPU, ticks and requests so far, at a point of virtual time (the measured span's edges)."""
+        await self.clock.sleep_until(at)
+        ticks = self.rt.scheduler.ticks if self.rt is not None else 0
+        self.marks[name] = (time.process_time(), self.emulator_cpu, ticks, len(self.emulator.requests))
+
+    def _time_emulator(self) -> None:
+        """Count the CPU spent inside the emulator (it answers in the calling task, without waiting
+        on timers), so a benchmark can tell the bot's share from the stand-in's."""
+        app = self.emulator.app
+
+        async def timed(scope: Any, receive: Any, send: Any) -> None:
+            started = time.process_time()
+            try:
+                await app(scope, receive, send)
+            finally:
+                self.emulator_cpu += time.process_time() - started
+
+        self.asgi_app = timed
 
     async def _outside(self, until: float) -> None:
         """Another integration of the company (an ERP sync): its own token, its own URLs, no
@@ -317,12 +392,17 @@ class Simulation:
             first.setdefault(key, post.at)
         measured = {k: at for k, at in self.arrived.items() if s.measured_from <= at < s.measured_to}
         delays = [first[k] - at for k, at in measured.items() if k in first]
-        requests = sorted(r.at for r in self.emulator.requests if r.company == COMPANY)
+        company_delays: dict[str, list[float]] = {}
+        for k, at in measured.items():
+            if k in first:
+                company_delays.setdefault(self.slack_to[k[0]][0].id, []).append(first[k] - at)
+        ids = {t.id for t in self.tenants}
+        requests = sorted(r.at for r in self.emulator.requests if r.company in ids)
         in_days = [t for t in requests if s.measured_from <= t < s.measured_to]
         assert self.rt is not None
         with self.rt.store.engine.connect() as conn:
             spends = conn.execute(select(quota_spends.c.at, quota_spends.c.lane)
-                                  .where(quota_spends.c.company == COMPANY)).all()
+                                  .where(quota_spends.c.company.in_(ids))).all()
         lanes = Counter(lane for at, lane in spends if s.measured_from <= at < s.measured_to)
         posts_to: dict[str, float] = {}
         touched: dict[str, list[float]] = {}  # idn -> times of requests about that one document
@@ -366,6 +446,7 @@ class Simulation:
             outside_too_many=sum(1 for r in self.emulator.requests if r.token == self.outside_token
                                  and r.status == 429 and s.measured_from <= r.at < s.measured_to),
             clicks_lost=len(self.clicks) - len(waits), outside_learned=self.outside_learned,
+            company_delays=company_delays, marks=dict(self.marks),
         )
 
 
@@ -385,7 +466,13 @@ def _fast_tmp() -> Path | None:
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def simulate(scenario: Scenario, workdir: Path | None = None) -> Result:
+def _copy(rng: random.Random) -> random.Random:
+    twin = random.Random()
+    twin.setstate(rng.getstate())
+    return twin
+
+
+def simulate(scenario: Scenario, workdir: Path | None = None, companies: int = 1) -> Result:
     """Run one scenario to the end and measure it (a few seconds of wall time per simulated day)."""
     errors = _Errors()
     bot_log = logging.getLogger("bot")
@@ -393,7 +480,7 @@ def simulate(scenario: Scenario, workdir: Path | None = None) -> Result:
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(dir=workdir or _fast_tmp()) as tmp:
-            sim = Simulation(scenario, Path(tmp))
+            sim = Simulation(scenario, Path(tmp), companies)
             sim.clock.run(sim.main())
             result = sim.result(time.perf_counter() - started, errors.messages)
             if sim.rt is not None:

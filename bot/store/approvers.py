@@ -121,6 +121,24 @@ class ApproverRepo:
                 .where(approvers.c.company == company)
             ).one())
 
+    def stamps(self) -> dict[str, tuple[object, ...]]:
+        """`stamp` of every company with approvers, in one query (a company missing: (0, None, None))."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(approvers.c.company, func.count(), func.max(approvers.c.updated_at), func.max(approvers.c.id))
+                .group_by(approvers.c.company)
+            ).all()
+        return {r[0]: tuple(r[1:]) for r in rows}
+
+    def check_companies(self, now: float) -> set[str]:
+        """The companies with a token check due (`due_checks` not empty), in one query."""
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(
+                select(approvers.c.company).distinct().where(
+                    approvers.c.status.in_((SUSPECT, REVOKED))
+                    & ((approvers.c.check_at <= now) | approvers.c.check_at.is_(None)))
+            ).all()}
+
     def remove(self, approver_id: int) -> bool:
         with self.engine.begin() as conn:
             return bool(conn.execute(delete(approvers).where(approvers.c.id == approver_id)).rowcount)

@@ -40,6 +40,11 @@ class HintRepo:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def companies(self) -> set[str]:
+        """The companies with pending hints (one query for a tick over every company)."""
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(select(webhook_hints.c.company).distinct()).all()}
+
     def take(self, company: str) -> list[tuple[str, str]]:
         """The company's pending hints, oldest first, each (type, IDN) once; they are gone after."""
         with self.engine.begin() as conn:

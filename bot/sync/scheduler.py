@@ -9,6 +9,8 @@ boundary, and keeps them cheap enough to look at on every tick:
   ticks if that is shorter);
 - what is learned (`planning.learn`), every `LEARN_SECONDS`;
 - the spends, from the quota gate's cache;
+- leases, pending hints, approvers' stamps and token checks: one query for all companies
+  (`bot.sync.leases`, `bot.sync.fleet`), so a company with nothing due costs no query;
 - when the next poll can happen (someone due, and the pacing bucket holding their cost): ticks
   before that only look for due decisions.
 
@@ -39,9 +41,10 @@ from bot.quota.ledger import QuotaPolicy, Spend
 from bot.quota.share import bot_policy
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
-from bot.store.db import DATABASE_UNAVAILABLE
 from bot.sync import discovery, route_keying
 from bot.sync.discovery import Discoverer
+from bot.sync.fleet import FleetReads
+from bot.sync.leases import LeaseKeeper
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
 from bot.sync.reconcile import OPEN_STATES
@@ -79,6 +82,8 @@ class PollScheduler:
         self._lock = asyncio.Lock()
         self._companies: dict[str, CompanyState] = {}
         self._decisions_checked_at = -math.inf
+        self.leases = LeaseKeeper(store, [c.id for c in config.companies], replica, config.lease_seconds, clock)
+        self.fleet = FleetReads(store, clock, min(APPROVERS_CHECK_SECONDS, 10 * config.tick_seconds))
         self.ticks = 0
 
     def start(self) -> None:
@@ -99,26 +104,19 @@ class PollScheduler:
             async with asyncio.timeout(timeout), self._lock:
                 pass  # the tick in progress has ended
         self._halt()
-        await self.store.run(self._release_leases)
+        await self.store.run(self.leases.release)
 
     def shutdown(self) -> None:
         """Stop ticking and hand this replica's companies over at once instead of after a lease
         (blocking: for a caller outside the serving event loop; the server uses `stop`)."""
         self._halt()
-        self._release_leases()
+        self.leases.release()
 
     def _halt(self) -> None:
         self._stopping = True
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
-
-    def _release_leases(self) -> None:
-        for company in self.config.companies:
-            try:
-                self.store.leases.release(company.id, self.replica)
-            except DATABASE_UNAVAILABLE:
-                log.warning("lease of %s not released (database unavailable); it expires by itself", company.id)
 
     @property
     def running(self) -> bool:
@@ -132,9 +130,17 @@ class PollScheduler:
             try:
                 if await self._decision_due(self.clock.now()):
                     await self.decisions.run_due()
-                for company in self.config.companies:
-                    if not self._stopping and await self._hold_lease(company):
-                        await self.poll_company(company)
+                await self.leases.claim()  # only a few times per lease period, all companies at once
+                held = [c for c in self.config.companies if self.leases.holds(c.id) and not self._stopping]
+                await self.fleet.refresh({c.id: self._companies.setdefault(c.id, CompanyState()) for c in held},
+                                         self.token_checks)
+                # Side by side: a company whose poll waits for its quota's spacing holds no other up.
+                done = await asyncio.gather(*(self.poll_company(c) for c in held), return_exceptions=True)
+                for company, failed in zip(held, done, strict=True):
+                    if isinstance(failed, Exception):
+                        log.error("polling %s failed; its next turn starts over from the database", company.id,
+                                  exc_info=failed)
+                self.fleet.hinted = None  # a poll woken between ticks takes its company's hints
             except asyncio.CancelledError:
                 if not self._stopping:
                     raise
@@ -142,12 +148,6 @@ class PollScheduler:
                 log.info("tick stopped by shutdown")
             except Exception:
                 log.exception("tick failed; the next tick starts over from the database")
-
-    async def _hold_lease(self, company: CompanyConfig) -> bool:
-        """Take or renew this replica's lease on polling the company; with several replicas on
-        one database only the holder polls (the ledger and unique keys keep the rest exact)."""
-        return await self.store.run(self.store.leases.acquire, company.id, self.replica, self.clock.now(),
-                                    self.config.lease_seconds)
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -208,11 +208,6 @@ class PollScheduler:
 
     # --- planning -------------------------------------------------------------------------------
 
-    async def plan(self, company: CompanyConfig) -> tuple[list[Approver], dict[str, float], int]:
-        """(approvers, interval per approver key, poll requests allowed now)."""
-        p = await self.plan_now(company)
-        return p.approvers, p.intervals, p.allowance
-
     async def plan_now(self, company: CompanyConfig) -> Plan:
         now = self.clock.now()
         return await self._plan(company, await self._state(company, now), now)
@@ -231,7 +226,8 @@ class PollScheduler:
     async def poll_company(self, company: CompanyConfig) -> int:
         now = self.clock.now()
         state = await self._state(company, now)
-        await self._take_hints(company, state)
+        if self.fleet.hints_for(company.id):
+            await self._take_hints(company, state)
         if (self.token_checks is not None and self.token_checks.due(company.id)
                 and not await self._click_busy(company.id, now) and await self.token_checks.run(company.id)):
             state.stamp = None  # a token restored: read the approvers again
@@ -259,8 +255,8 @@ class PollScheduler:
         for key in keys:
             if self._stopping:
                 break
-            if polled and not await self._hold_lease(company):
-                break  # a slow tick outlived the lease and another replica took the company
+            if polled and not self.leases.holds(company.id):
+                break  # a slow tick outlived the lease: another replica may take the company
             started = self.clock.now()
             result = await self.poller.poll(by_key[key])
             polled += 1

@@ -53,6 +53,12 @@ class TokenChecker:
         known = self.tokens.next_check.get(company)
         return (known is not None and known <= now) or now - self._scanned.get(company, -1e300) >= RESCAN_SECONDS
 
+    def scanned(self, companies: list[str], now: float) -> None:
+        """These companies were seen (one query for all: `bot.sync.fleet`) to have no check due:
+        none scans on its own before `RESCAN_SECONDS`."""
+        for company in companies:
+            self._scanned[company] = now
+
     async def run(self, company: str) -> int:
         """Make the company's due checks (one request each); returns how many were made."""
         if not self.due(company):
