@@ -42,9 +42,9 @@ from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
 from bot.sync import discovery, route_keying
 from bot.sync.discovery import Discoverer
+from bot.sync.hint_reads import HintReader
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
-from bot.sync.reconcile import OPEN_STATES
 from bot.sync.status import CompanyStatus, company_status
 from bot.sync.token_checks import TokenChecker
 
@@ -79,6 +79,8 @@ class PollScheduler:
         self._lock = asyncio.Lock()
         self._companies: dict[str, CompanyState] = {}
         self._decisions_checked_at = -math.inf
+        self._woken: set[str] = set()  # companies whose webhook run is queued
+        self.hints = HintReader(store, poller, discoverer, clock)
         self.ticks = 0
 
     def start(self) -> None:
@@ -278,21 +280,32 @@ class PollScheduler:
         return polled
 
     async def _take_hints(self, company: CompanyConfig, state: CompanyState) -> None:
-        """Precoro webhooks (any replica stored them): with discovery on, its next run is due at
-        once (it reads every changed document); else whoever holds an open message about a hinted
-        document is polled first. Without discovery a new document's approvers are unknown until a
-        poll finds it: polling stays the safety net either way."""
-        hints = await self.store.run(self.store.hints.take, company.id)
-        if not hints:
-            return
-        state.hint_seen_at = self.clock.now()
-        if state.discovery is not None:
-            state.discovery_hinted = True
-        else:
-            state.hinted |= {str(m.approver_id) for m in await self.store.run(self.store.messages.for_documents,
-                                                                              company.id, hints)
-                             if m.state in OPEN_STATES}
-        state.next_poll_at = -math.inf
+        """Precoro webhooks (any replica stored them): each hinted document read on its own at
+        once, else today's fallback (`bot/sync/hint_reads.py`)."""
+        now = self.clock.now()
+        if self.discoverer is not None:
+            await self._discovery_approver(company, state, now)
+        budget = planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
+        await self.hints.take(company, state, budget_per_day=budget,
+                              click_busy=lambda: self._click_busy(company.id, self.clock.now()))
+
+    def wake(self, company: str) -> asyncio.Task[None] | None:
+        """A webhook stored a hint: read it now, not at the next tick (after the tick in progress)."""
+        if self._stopping or company in self._woken:
+            return None
+        self._woken.add(company)
+        return asyncio.get_running_loop().create_task(self._wake(company))
+
+    async def _wake(self, company_id: str) -> None:
+        try:
+            async with self._lock:
+                self._woken.discard(company_id)
+                company = self.config.company(company_id)
+                if not self._stopping and await self._hold_lease(company):
+                    await self._take_hints(company, await self._state(company, self.clock.now()))
+        except Exception:
+            self._woken.discard(company_id)
+            log.exception("webhook hints of %s not read; the next tick takes them", company_id)
 
     # --- company discovery (bot.sync.discovery explains the pace) --------------------------------
 
@@ -361,7 +374,8 @@ class PollScheduler:
             state.discovery_due = (0.0, cost)
             return False
         p = await self._plan(company, state, now)
-        if p.bucket < cost or p.allowance < cost:
+        if p.allowance < cost and not (state.discovery_hinted  # a hint's fallback may draw ahead of the bucket
+                                       and self.hints.draw(company.id, p, self._quota(company), cost)):
             return True
         state.discovery_hinted = False
         result = await self.discoverer.run(company.id, approver, only=state.discovery_left)
