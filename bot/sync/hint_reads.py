@@ -29,8 +29,8 @@ from collections.abc import Awaitable, Callable
 from bot.config import CompanyConfig
 from bot.precoro.errors import NotAllowed, NotFound, PrecoroError, QuotaDeferred, TokenWithdrawn
 from bot.precoro.models import parse_document
-from bot.quota.gate import Clock
 from bot.quota import planner
+from bot.quota.gate import Clock
 from bot.quota.ledger import Lane, QuotaPolicy
 from bot.store import Store
 from bot.store.approvers import Approver

@@ -43,7 +43,18 @@ from bot.store.db import DATABASE_UNAVAILABLE
 from bot.sync import discovery, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.hint_reads import HintReader
-from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
+from bot.sync.planning import (
+    DAY,
+    LEARN_DAYS,
+    LEARN_SECONDS,
+    CompanyState,
+    Plan,
+    beside_discovery,
+    learn,
+    make_plan,
+    next_poll_at,
+    waiting_since,
+)
 from bot.sync.poller import Poller
 from bot.sync.status import CompanyStatus, company_status
 from bot.sync.token_checks import TokenChecker
@@ -52,7 +63,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_BACKUP_STRETCH = 4.0  # discovery's timed runs are this much rarer while webhooks arrive
 APPROVERS_CHECK_SECONDS = 15.0  # a new approver is polled this soon (or ten ticks, if shorter)
-REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
 # A decision is queued only after its request failed (no answer, 429, 5xx) or found no quota
 # slot, which the gate notes: within the longest retry backoff of that, due decisions are looked
 # for on every tick; otherwise at least this often (a dead worker's lease runs out, another
@@ -247,13 +257,13 @@ class PollScheduler:
             return 0
         p = await self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, self._list_room(company, state, p) * cost, self._beside_discovery(state, p))
+        room = min(p.allowance, self._list_room(company, state, p) * cost, beside_discovery(state, p))
         loads = [replace(a, last_polled=None) if a.key in state.hinted else a
                  for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
                                      min_interval=p.min_interval)
         if not keys:
-            state.next_poll_at = self._next_poll_at(p, company)
+            state.next_poll_at = next_poll_at(p, len(company.document_types), self.config.tick_seconds)
             return 0
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
@@ -404,16 +414,6 @@ class PollScheduler:
         return route_keying.poll_room(p.spends, company.document_types, company.quota, p.at, discovery_due=due,
                                       last_poll=last, profile=p.profile)
 
-    @staticmethod
-    def _beside_discovery(state: CompanyState, p: Plan) -> int:
-        """Poll requests that may start now and still leave the next discovery run its tokens
-        when it is due (the bucket refills at the hour's pace meanwhile)."""
-        if state.discovery_due is None:
-            return p.allowance
-        weighted_left, cost = state.discovery_due
-        refill = p.budget_per_day / DAY * weighted_left  # weighted seconds run at the profile's pace
-        return max(0, math.floor(p.bucket + refill - cost))
-
     def _safety_net(self, company: CompanyConfig, state: CompanyState,
                     loads: list[planner.Approver]) -> list[planner.Approver]:
         """Who per-approver polls cover: everyone but the discovery user while discovery reads
@@ -422,20 +422,6 @@ class PollScheduler:
         if d is None or self.discoverer is None or len(state.discovery_types) < len(company.document_types):
             return loads
         return [a for a in loads if a.key != str(d.id)]
-
-    def _next_poll_at(self, p: Plan, company: CompanyConfig) -> float:
-        """The earliest time a poll could start: the bucket holding a poll's cost and someone
-        past their `min_interval`; never later than the next hour or `REPLAN_SECONDS`."""
-        now, tick = p.at, self.config.tick_seconds
-        cost = len(company.document_types)
-        limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS)
-        someone = min((now if a.last_polled is None else a.last_polled + p.min_interval for a in p.loads),
-                      default=math.inf)
-        if p.bucket < cost:
-            ready = planner.refill_time(p.bucket, float(cost), p.budget_per_day, now, profile=p.profile)
-        else:  # tokens are there: a window's room or the list URLs are short, or nobody may go yet
-            ready = now + tick if p.allowance < cost or p.list_room <= 0 else now
-        return min(limit, max(someone, ready, now + tick))
 
     # --- status ---------------------------------------------------------------------------------
 
