@@ -8,6 +8,7 @@ poll is old: only the webhook's read (or a discovery run) can explain what happe
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,7 +93,7 @@ async def test_a_second_webhook_within_the_minute_never_meets_a_429(stack: Local
     await stack.slack.wait_for(lambda: time.time() - sent > 2 * window, timeout=10)
     assert not [r for r in stack.precoro.requests if r.status == 429]
     gets = [r.at for r in about(stack, idn, sent) if r.method == "GET" and r.path == f"/purchaseorders/{idn}"]
-    assert all(b - a >= window for a, b in zip(gets, gets[1:], strict=False))
+    assert all(b - a >= window for a, b in pairwise(gets))
 
 
 async def test_a_click_right_after_the_webhook_read_sends_only_the_decision(stack: LocalStack) -> None:
