@@ -8,8 +8,8 @@ poll is old: only the webhook's read (or a discovery run) can explain what happe
 from __future__ import annotations
 
 import time
-from itertools import pairwise
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import httpx
