@@ -74,7 +74,7 @@ ATTEMPT_LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 30
 MAX_BACKOFF_SECONDS = 300.0
 RETRY_BASE_SECONDS = 5.0
-FRESH_SECONDS = 600.0  # a poll younger than this vouches for the message; older: look first
+FRESH_SECONDS = 600.0  # a poll or read of the document younger than this vouches for it; older: look first
 POST_WAIT_STEP_SECONDS = 0.05  # how often a redraw looks whether the message's post was recorded
 
 

@@ -12,11 +12,14 @@ discovery shrink while hints arrive (and grow back when they stop), but a read d
 the bucket: it may draw ahead of it within `HINT_SHARE` of the day's poll budget over a sliding
 day (counted in memory: a restart forgets it, the gate's day window still bounds everything).
 
-Never a 429: Precoro refuses an identical GET within its duplicate window, so a second hint about
-a document this reader read less than a window ago waits until the window has passed. A hint
-that cannot be read now (over the share, a click being sent, the gate deferring, an error, a
-document without a readable step) falls back to the previous behaviour: the next discovery run is
-due at once, or, without discovery, the holders of open messages about it are polled first.
+Never a 429: Precoro refuses an identical GET within its duplicate window, so a hint about a
+document read less than a window ago (by this reader, or by a click's look: the gate says so)
+is held back until the window has passed; meanwhile a discovery run is made due at once and may
+serve it first (a hint's fallback run may also draw ahead of the bucket within the share). A
+hint a click or a full gate holds back is retried on the next ticks for `HINT_PATIENCE_SECONDS`.
+What cannot be read (no token for it, over the share, an error, a document without a readable
+step, out of patience) falls back to the previous behaviour: the next discovery run is due at
+once, or, without discovery, the holders of open messages about it are polled first.
 """
 
 from __future__ import annotations
