@@ -263,3 +263,13 @@ def next_poll_at(p: Plan, cost: int, tick: float) -> float:
     else:  # tokens are there: a window's room or the list URLs are short, or nobody may go yet
         ready = now + tick if p.allowance < cost or p.list_room <= 0 else now
     return min(limit, max(someone, ready, now + tick))
+
+
+def safety_net(company: CompanyConfig, state: CompanyState, loads: list[planner.Approver], *,
+               discovering: bool) -> list[planner.Approver]:
+    """Who per-approver polls cover: everyone but the discovery user while discovery reads
+    every type (whatever waits for that user, that user sees)."""
+    d = state.discovery
+    if d is None or not discovering or len(state.discovery_types) < len(company.document_types):
+        return loads
+    return [a for a in loads if a.key != str(d.id)]

@@ -40,21 +40,10 @@ from bot.quota.share import bot_policy
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
 from bot.store.db import DATABASE_UNAVAILABLE
-from bot.sync import discovery, route_keying
+from bot.sync import discovery, planning, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.hint_reads import HintReader
-from bot.sync.planning import (
-    DAY,
-    LEARN_DAYS,
-    LEARN_SECONDS,
-    CompanyState,
-    Plan,
-    beside_discovery,
-    learn,
-    make_plan,
-    next_poll_at,
-    waiting_since,
-)
+from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
 from bot.sync.status import CompanyStatus, company_status
 from bot.sync.token_checks import TokenChecker
@@ -257,13 +246,13 @@ class PollScheduler:
             return 0
         p = await self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, self._list_room(company, state, p) * cost, beside_discovery(state, p))
-        loads = [replace(a, last_polled=None) if a.key in state.hinted else a
-                 for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
+        room = min(p.allowance, self._list_room(company, state, p) * cost, planning.beside_discovery(state, p))
+        covered = planning.safety_net(company, state, p.loads, discovering=self.discoverer is not None)
+        loads = [replace(a, last_polled=None) if a.key in state.hinted else a for a in covered]  # hinted: first
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
                                      min_interval=p.min_interval)
         if not keys:
-            state.next_poll_at = next_poll_at(p, len(company.document_types), self.config.tick_seconds)
+            state.next_poll_at = planning.next_poll_at(p, len(company.document_types), self.config.tick_seconds)
             return 0
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
@@ -413,15 +402,6 @@ class PollScheduler:
         last = max((started for started, _ in state.started.values()), default=None)
         return route_keying.poll_room(p.spends, company.document_types, company.quota, p.at, discovery_due=due,
                                       last_poll=last, profile=p.profile)
-
-    def _safety_net(self, company: CompanyConfig, state: CompanyState,
-                    loads: list[planner.Approver]) -> list[planner.Approver]:
-        """Who per-approver polls cover: everyone but the discovery user while discovery reads
-        every type (whatever waits for that user, that user sees)."""
-        d = state.discovery
-        if d is None or self.discoverer is None or len(state.discovery_types) < len(company.document_types):
-            return loads
-        return [a for a in loads if a.key != str(d.id)]
 
     # --- status ---------------------------------------------------------------------------------
 
