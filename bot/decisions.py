@@ -74,7 +74,7 @@ ATTEMPT_LEASE_SECONDS = 60.0
 MAX_ATTEMPTS = 30
 MAX_BACKOFF_SECONDS = 300.0
 RETRY_BASE_SECONDS = 5.0
-FRESH_SECONDS = 600.0  # a poll younger than this vouches for the message; older: look first
+FRESH_SECONDS = 600.0  # a poll or read of the document younger than this vouches for it; older: look first
 POST_WAIT_STEP_SECONDS = 0.05  # how often a redraw looks whether the message's post was recorded
 
 
@@ -300,7 +300,7 @@ class DecisionService:
             if approver.status != ACTIVE:  # refused by Precoro (confirming or confirmed): nothing is sent
                 raise TokenWithdrawn(f"approver {approver.id}: token {approver.status}")
             cred = self.tokens.credentials(approver)
-            if unsure or (claimed.attempts == 1 and self._stale(approver)):
+            if unsure or (claimed.attempts == 1 and self._stale(approver, message)):
                 raw = await client.document(cred, claimed.doc_type, claimed.idn, lane=Lane.INTERACTIVE)
                 doc = parse_document(claimed.doc_type, raw)
                 if doc is not None and unsure and shows_decision(doc, claimed.action, approver.email):
@@ -343,9 +343,11 @@ class DecisionService:
         else:
             await self._done(claimed, message)
 
-    def _stale(self, approver: Approver) -> bool:
-        polled = approver.last_polled_at
-        return polled is None or self.clock.now() - polled > self.fresh_seconds
+    def _stale(self, approver: Approver, message: PostedMessage) -> bool:
+        """The bot's knowledge of this document is old: neither the approver's last poll nor the
+        last read of the document itself (a discovery run, a webhook's read) is fresh."""
+        known = max((t for t in (approver.last_polled_at, message.read_at) if t is not None), default=None)
+        return known is None or self.clock.now() - known > self.fresh_seconds
 
     # --- outcomes ----------------------------------------------------------------------------------
 

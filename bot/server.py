@@ -101,7 +101,9 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
         doc_type, idn, action = hint
         wanted = doc_type in rt.config.company(company).document_types
         if wanted and await rt.store.run(rt.store.hints.add, company, doc_type, idn, rt.clock.now()):  # once a hint
-            log.info("webhook: %s %s/%s of %s; looking soon", action, doc_type, idn, company)
+            log.info("webhook: %s %s/%s of %s; looking now", action, doc_type, idn, company)
+            if run_scheduler:
+                rt.scheduler.wake(company)  # read at once, not at the next tick
         return JSONResponse({"ok": True}, status_code=202)
 
     async def install(request: Request) -> Response:

@@ -270,8 +270,12 @@ class Simulation:
 
     def _webhook(self, company: str, doc_type: str, idn: str) -> None:
         """Precoro's webhook for a created or updated document, as the bot's endpoint stores it."""
-        if self.scenario.webhooks and self.rt is not None:
-            self.rt.store.hints.add(company, doc_type, idn, self.clock.now())
+        if self.scenario.webhooks and self.rt is not None and self.rt.store.hints.add(company, doc_type, idn,
+                                                                                      self.clock.now()):
+            woken = self.rt.scheduler.wake(company)  # as the server does
+            if woken is not None:
+                self.bot_tasks.add(woken)  # dies with a restart
+                woken.add_done_callback(self.bot_tasks.discard)
 
     def _step_moved(self, doc: EmDocument) -> None:
         """A document moved on to its next step: its approvers wait from now (emulator lock held)."""

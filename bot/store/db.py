@@ -87,6 +87,13 @@ def _discovery_type_cursors(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE discovery_settings ADD COLUMN type_cursors TEXT NOT NULL DEFAULT '{}'"))
 
 
+def _message_read_at(conn: Connection) -> None:
+    """posted_messages.read_at: freshness per document (a click after a discovery run or a webhook's
+    read does not look at Precoro first). A database created from today's schema has it already."""
+    if "read_at" not in {c["name"] for c in inspect(conn).get_columns("posted_messages")}:
+        conn.execute(text("ALTER TABLE posted_messages ADD COLUMN read_at FLOAT"))
+
+
 def _fenced_decisions(conn: Connection) -> None:
     """Decisions get a fencing token (`claim`) and their Precoro user, unique per document.
 
@@ -136,6 +143,7 @@ MIGRATIONS: list[tuple[int, Callable[[Connection], None]]] = [
     (11, lambda conn: away_periods.create(conn, checkfirst=True)),  # away mode
     (12, _outcome_tables),  # requesters told the outcome, their mutes, the finance channel's threads
     (13, _discovery_type_cursors),  # per-type discovery cursors
+    (14, _message_read_at),  # when each message's document was last read for its approver
 ]
 
 # What the database raises while it is unreachable, locked too long or restarting: a caller

@@ -33,6 +33,7 @@ class PostedMessage:
     first_seen_at: float
     updated_at: float
     post_claimed_until: float | None
+    read_at: float | None = None  # the document last read (discovery, a webhook's read) waiting for them
 
     @property
     def raw_document(self) -> dict[str, Any]:
@@ -141,6 +142,16 @@ class MessageRepo:
                         (posted_messages.c.company == company) & (posted_messages.c.doc_type == doc_type)
                         & posted_messages.c.idn.in_(idns[i:i + 500]))).all()]
         return sorted(out, key=lambda m: m.id)
+
+    def mark_read(self, company: str, keys: Iterable[tuple[int, str, str]], at: float) -> None:
+        """The (approver id, type, idn) documents were read at `at` and wait for that approver:
+        their messages are fresh (a later read time is never moved back)."""
+        with self.engine.begin() as conn:
+            for approver_id, doc_type, idn in keys:
+                conn.execute(update(posted_messages).where(
+                    (posted_messages.c.company == company) & (posted_messages.c.approver_id == approver_id)
+                    & (posted_messages.c.doc_type == doc_type) & (posted_messages.c.idn == idn)
+                    & or_(posted_messages.c.read_at.is_(None), posted_messages.c.read_at < at)).values(read_at=at))
 
     def unposted(self, company: str, now: float) -> list[PostedMessage]:
         """Messages whose post never completed and whose claim has expired."""

@@ -61,6 +61,9 @@ posted_messages = Table(
     Column("first_seen_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("post_claimed_until", Float),
+    # When the bot last read this document and found it waiting for this approver (a discovery run
+    # or a webhook's read; migration 14): a click looks at Precoro first only when this is old.
+    Column("read_at", Float),
     UniqueConstraint("approver_id", "doc_type", "idn", name="uq_message_per_approver_document"),
 )
 Index("ix_posted_messages_company_state", posted_messages.c.company, posted_messages.c.state)

@@ -204,7 +204,20 @@ class Discoverer:
         for approver_id, plan in sorted(plans.items()):
             posted += await self.poller.apply(approvers[approver_id], plan, raws)
             retired += len(plan.gone)
+        # What was read stays fresh for everyone it waits for: their clicks need no look first.
+        fresh = [(a, d.doc_type, d.idn) for a, docs in routing.waiting.items() if a in approvers for d in docs]
+        if fresh:
+            await self.store.run(self.store.messages.mark_read, company, fresh, started)
         return posted, retired, routing.unregistered
+
+    async def route_read(self, company: str, doc: Document, raw: dict[str, Any], started: float) -> tuple[int, int]:
+        """Route one document read on its own (a webhook's read, `bot/sync/hint_reads.py`) exactly
+        as a run routes what it lists; (posted, retired)."""
+        posted, retired, _ = await self._route(company, [doc], {(doc.doc_type, doc.idn): raw}, {doc.doc_type},
+                                               started)
+        if self.on_read is not None:
+            await self.on_read(company, [doc])
+        return posted, retired
 
     async def lost(self, company: str, approver_id: int, *, team: str) -> None:
         """The discovery approver was removed or its token refused elsewhere: discovery off, admins

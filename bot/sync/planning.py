@@ -236,3 +236,40 @@ def waiting_since(document: str, seen: float) -> float:
         return seen
     at = changed.timestamp()
     return at if seen - LEARN_DAYS * DAY <= at <= seen else seen
+
+
+REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
+
+
+def beside_discovery(state: CompanyState, p: Plan) -> int:
+    """Poll requests that may start now and still leave the next discovery run its tokens
+    when it is due (the bucket refills at the hour's pace meanwhile)."""
+    if state.discovery_due is None:
+        return p.allowance
+    weighted_left, cost = state.discovery_due
+    refill = p.budget_per_day / DAY * weighted_left  # weighted seconds run at the profile's pace
+    return max(0, math.floor(p.bucket + refill - cost))
+
+
+def next_poll_at(p: Plan, cost: int, tick: float) -> float:
+    """The earliest time a poll (of `cost` requests) could start: the bucket holding its cost and
+    someone past their `min_interval`; never later than the next hour or `REPLAN_SECONDS`."""
+    now = p.at
+    limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS)
+    someone = min((now if a.last_polled is None else a.last_polled + p.min_interval for a in p.loads),
+                  default=math.inf)
+    if p.bucket < cost:
+        ready = planner.refill_time(p.bucket, float(cost), p.budget_per_day, now, profile=p.profile)
+    else:  # tokens are there: a window's room or the list URLs are short, or nobody may go yet
+        ready = now + tick if p.allowance < cost or p.list_room <= 0 else now
+    return min(limit, max(someone, ready, now + tick))
+
+
+def safety_net(company: CompanyConfig, state: CompanyState, loads: list[planner.Approver], *,
+               discovering: bool) -> list[planner.Approver]:
+    """Who per-approver polls cover: everyone but the discovery user while discovery reads
+    every type (whatever waits for that user, that user sees)."""
+    d = state.discovery
+    if d is None or not discovering or len(state.discovery_types) < len(company.document_types):
+        return loads
+    return [a for a in loads if a.key != str(d.id)]

@@ -41,13 +41,13 @@ from bot.quota.ledger import QuotaPolicy, Spend
 from bot.quota.share import bot_policy
 from bot.store import Store
 from bot.store.approvers import SUSPECT, Approver
-from bot.sync import discovery, route_keying
+from bot.sync import discovery, planning, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.fleet import FleetReads
+from bot.sync.hint_reads import HintReader
 from bot.sync.leases import LeaseKeeper
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
-from bot.sync.reconcile import OPEN_STATES
 from bot.sync.status import CompanyStatus, company_status
 from bot.sync.token_checks import TokenChecker
 
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_BACKUP_STRETCH = 4.0  # discovery's timed runs are this much rarer while webhooks arrive
 APPROVERS_CHECK_SECONDS = 15.0  # a new approver is polled this soon (or ten ticks, if shorter)
-REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
 # A decision is queued only after its request failed (no answer, 429, 5xx) or found no quota
 # slot, which the gate notes: within the longest retry backoff of that, due decisions are looked
 # for on every tick; otherwise at least this often (a dead worker's lease runs out, another
@@ -84,6 +83,8 @@ class PollScheduler:
         self._decisions_checked_at = -math.inf
         self.leases = LeaseKeeper(store, [c.id for c in config.companies], replica, config.lease_seconds, clock)
         self.fleet = FleetReads(store, clock, min(APPROVERS_CHECK_SECONDS, 10 * config.tick_seconds))
+        self._woken: set[str] = set()  # companies whose webhook run is queued
+        self.hints = HintReader(store, poller, discoverer, clock)
         self.ticks = 0
 
     def start(self) -> None:
@@ -241,14 +242,14 @@ class PollScheduler:
             return 0
         p = await self._plan(company, state, now)
         cost = len(company.document_types)
-        room = min(p.allowance, self._list_room(company, state, p) * cost, self._beside_discovery(state, p))
-        loads = [replace(a, last_polled=None) if a.key in state.hinted else a
-                 for a in self._safety_net(company, state, p.loads)]  # hinted: first in line
+        room = min(p.allowance, self._list_room(company, state, p) * cost, planning.beside_discovery(state, p))
+        covered = planning.safety_net(company, state, p.loads, discovering=self.discoverer is not None)
+        loads = [replace(a, last_polled=None) if a.key in state.hinted else a for a in covered]  # hinted: first
         keys = planner.backlog_order(loads, now, max_requests=room, arrivals=state.arrivals,
                                      min_interval=p.min_interval,
                                      max_wait=planner.longest_wait(loads, p.budget_per_day))
         if not keys:
-            state.next_poll_at = self._next_poll_at(p, company)
+            state.next_poll_at = planning.next_poll_at(p, len(company.document_types), self.config.tick_seconds)
             return 0
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
@@ -275,21 +276,32 @@ class PollScheduler:
         return polled
 
     async def _take_hints(self, company: CompanyConfig, state: CompanyState) -> None:
-        """Precoro webhooks (any replica stored them): with discovery on, its next run is due at
-        once (it reads every changed document); else whoever holds an open message about a hinted
-        document is polled first. Without discovery a new document's approvers are unknown until a
-        poll finds it: polling stays the safety net either way."""
-        hints = await self.store.run(self.store.hints.take, company.id)
-        if not hints:
-            return
-        state.hint_seen_at = self.clock.now()
-        if state.discovery is not None:
-            state.discovery_hinted = True
-        else:
-            state.hinted |= {str(m.approver_id) for m in await self.store.run(self.store.messages.for_documents,
-                                                                              company.id, hints)
-                             if m.state in OPEN_STATES}
-        state.next_poll_at = -math.inf
+        """Precoro webhooks (any replica stored them): each hinted document read on its own at
+        once, else today's fallback (`bot/sync/hint_reads.py`)."""
+        now = self.clock.now()
+        if self.discoverer is not None:
+            await self._discovery_approver(company, state, now)
+        budget = planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
+        await self.hints.take(company, state, budget_per_day=budget,
+                              click_busy=lambda: self._click_busy(company.id, self.clock.now()))
+
+    def wake(self, company: str) -> asyncio.Task[None] | None:
+        """A webhook stored a hint: read it now, not at the next tick (after the tick in progress)."""
+        if self._stopping or company in self._woken:
+            return None
+        self._woken.add(company)
+        return asyncio.get_running_loop().create_task(self._wake(company))
+
+    async def _wake(self, company_id: str) -> None:
+        try:
+            async with self._lock:
+                self._woken.discard(company_id)
+                company = self.config.company(company_id)
+                if not self._stopping and self.leases.holds(company.id):
+                    await self._take_hints(company, await self._state(company, self.clock.now()))
+        except Exception:
+            self._woken.discard(company_id)
+            log.exception("webhook hints of %s not read; the next tick takes them", company_id)
 
     # --- company discovery (bot.sync.discovery explains the pace) --------------------------------
 
@@ -358,7 +370,8 @@ class PollScheduler:
             state.discovery_due = (0.0, cost)
             return False
         p = await self._plan(company, state, now)
-        if p.bucket < cost or p.allowance < cost:
+        if p.allowance < cost and not (state.discovery_hinted  # a hint's fallback may draw ahead of the bucket
+                                       and self.hints.draw(company.id, p, self._quota(company), cost)):
             return True
         state.discovery_hinted = False
         result = await self.discoverer.run(company.id, approver, only=state.discovery_left)
@@ -386,39 +399,6 @@ class PollScheduler:
         last = max((started for started, _ in state.started.values()), default=None)
         return route_keying.poll_room(p.spends, company.document_types, company.quota, p.at, discovery_due=due,
                                       last_poll=last, profile=p.profile)
-
-    @staticmethod
-    def _beside_discovery(state: CompanyState, p: Plan) -> int:
-        """Poll requests that may start now and still leave the next discovery run its tokens
-        when it is due (the bucket refills at the hour's pace meanwhile)."""
-        if state.discovery_due is None:
-            return p.allowance
-        weighted_left, cost = state.discovery_due
-        refill = p.budget_per_day / DAY * weighted_left  # weighted seconds run at the profile's pace
-        return max(0, math.floor(p.bucket + refill - cost))
-
-    def _safety_net(self, company: CompanyConfig, state: CompanyState,
-                    loads: list[planner.Approver]) -> list[planner.Approver]:
-        """Who per-approver polls cover: everyone but the discovery user while discovery reads
-        every type (whatever waits for that user, that user sees)."""
-        d = state.discovery
-        if d is None or self.discoverer is None or len(state.discovery_types) < len(company.document_types):
-            return loads
-        return [a for a in loads if a.key != str(d.id)]
-
-    def _next_poll_at(self, p: Plan, company: CompanyConfig) -> float:
-        """The earliest time a poll could start: the bucket holding a poll's cost and someone
-        past their `min_interval`; never later than the next hour or `REPLAN_SECONDS`."""
-        now, tick = p.at, self.config.tick_seconds
-        cost = len(company.document_types)
-        limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS)
-        someone = min((now if a.last_polled is None else a.last_polled + p.min_interval for a in p.loads),
-                      default=math.inf)
-        if p.bucket < cost:
-            ready = planner.refill_time(p.bucket, float(cost), p.budget_per_day, now, profile=p.profile)
-        else:  # tokens are there: a window's room or the list URLs are short, or nobody may go yet
-            ready = now + tick if p.allowance < cost or p.list_room <= 0 else now
-        return min(limit, max(someone, ready, now + tick))
 
     # --- status ---------------------------------------------------------------------------------
 
