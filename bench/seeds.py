@@ -128,7 +128,8 @@ def main(argv: list[str]) -> int:
         for r in pool.map(simulate, runs):
             results.append(r)
             print(f"{r.scenario.name} [{r.scenario.policy}] seed {r.scenario.seed}: {len(r.delays)} documents, "
-                  f"{r.too_many} 429s, {r.wall_seconds:.0f} s wall", file=sys.stderr, flush=True)
+                  f"mean {duration(mean(r))}, p95 {duration(p95(r))}, {r.too_many} 429s, {r.wall_seconds:.0f} s wall",
+                  file=sys.stderr, flush=True)
     (print_detection if args.part == "detection" else print_skewed)(results)
     return 1 if any(problems(r) for r in results) else 0
 
