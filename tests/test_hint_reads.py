@@ -109,7 +109,7 @@ class FakeDiscoverer:
             raise TimeoutError("database")
         self.routed.append(raw["idn"])
 
-    async def _revoked(self, company: str, approver: Approver) -> None:
+    async def refused(self, company: str, approver: Approver) -> None:
         self.revoked.append(approver.id)
 
 
@@ -239,3 +239,33 @@ async def test_a_webhook_being_read_never_makes_a_tick_skip() -> None:
     released.set()
     await asyncio.gather(tick, woken)  # type: ignore[arg-type]
     assert polled == ["beta", "acme"]
+
+
+@pytest.mark.asyncio
+async def test_a_tick_takes_held_back_hints_when_the_database_has_none(rig: SimpleNamespace) -> None:
+    from bot.sync.scheduler import PollScheduler
+
+    rig.client.answers["PO-1"] = QuotaDeferred("no room", retry_at=rig.clock.t + 5.0)
+    webhooks(rig, "PO-1")
+    await rig.take()
+    del rig.client.answers["PO-1"]
+    taken: list[str] = []
+
+    async def take_hints(company: CompanyConfig, state: CompanyState) -> None:
+        taken.append(company.id)
+
+    async def state(company: CompanyConfig, now: float) -> CompanyState:
+        return rig.state
+
+    async def discovering(*args: object) -> bool:
+        return True
+
+    sched = PollScheduler.__new__(PollScheduler)
+    sched.__dict__.update(clock=rig.clock, hints=rig.reader, fleet=SimpleNamespace(hints_for=lambda c: False),
+                          token_checks=None, _state=state, _take_hints=take_hints, discover_company=discovering)
+    company = CompanyConfig(id="acme", base_url="", web_url="", document_types=(ORDER,), quota=QuotaPolicy())
+    await sched.poll_company(company)
+    assert taken == [], "not due yet"
+    rig.clock.t += 5.0
+    await sched.poll_company(company)
+    assert taken == ["acme"], "held back, now due: the tick takes it without another webhook"

@@ -239,7 +239,7 @@ class HintReader:
         """Precoro refused the token (401), as a poll or a discovery run would report it: the
         token is suspect (then checked) and this reader stops using it."""
         if state.discovery is not None and approver.id == state.discovery.id and self.discoverer is not None:
-            await self.discoverer._revoked(approver.company, approver)
+            await self.discoverer.refused(approver.company, approver)
             state.discovery_checked_at = -math.inf  # read back: discovery may be off now
         else:
             await self.poller.tokens.refused(approver, "poll")
