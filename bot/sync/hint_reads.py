@@ -70,7 +70,6 @@ class HintReader:
         # company -> held while its hints are read or it is polled: a wake never overlaps the
         # company's poll, and never waits for (nor holds up) the tick of the other companies
         self._locks: dict[str, asyncio.Lock] = {}
-
         self._woken: set[str] = set()  # companies whose webhook run is queued
         self._wakes: set[asyncio.Task[None]] = set()  # running wakes (cancelled on stop)
 
@@ -174,11 +173,9 @@ class HintReader:
     async def _read_all(self, company: CompanyConfig, state: CompanyState, hints: dict[Key, float],
                         budget_per_day: float, click_busy: Callable[[], Awaitable[bool]]) -> list[Key]:
         """The hints to fall back on now (others are read, or held back for a moment). Each hint
-        is removed from `hints` once dealt with: what is left there after an exception is unserved."""
+        is removed from `hints` once read or held back: after an exception, those left there fall back."""
         if self.discoverer is None:
-            left = list(hints)
-            hints.clear()
-            return left
+            return list(hints)
         holders = await self._holders(company.id, state, [h for h in hints if h[0] not in self._discovered(state)])
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         later = self._later[company.id]
@@ -201,7 +198,6 @@ class HintReader:
             if (approver is None or approver.id in refused
                     or len(self._day(company.id, now)) >= HINT_SHARE * budget_per_day):
                 left.append(key)
-                del hints[key]
                 continue
             at = retry_at
             if at is None and await click_busy():
@@ -221,14 +217,15 @@ class HintReader:
                     retry_at = at
                 else:
                     deferred = False
-                if outcome in ("read", "left"):
+                if outcome == "read":
                     del hints[key]
+                if outcome in ("read", "left"):
                     continue
             assert at is not None
-            del hints[key]
             if now - since >= HINT_PATIENCE_SECONDS:
                 left.append(key)
                 continue
+            del hints[key]
             later[key] = (max(at, now + 1.0), since)  # not now: again when the gate may have room
             self.counts["deferred"] += 1
             if at - now > LONG_WAIT_SECONDS and doc_type in self._discovered(state):
