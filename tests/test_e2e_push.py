@@ -116,3 +116,14 @@ async def test_a_click_on_a_document_known_only_from_an_old_read_looks_first(sta
         lambda: "Approved by" in text_of(stack.slack.messages[(message["channel"], message["ts"])]), timeout=10)
     mine = [(r.method, r.path) for r in about(stack, "INV-1001", clicked) if r.token == stack.token_of("bob")]
     assert mine == [("GET", "/invoices/INV-1001"), ("POST", "/invoices/INV-1001/approve")]
+
+
+async def test_a_webhook_after_the_bots_read_makes_a_click_look_first(stack: LocalStack) -> None:
+    idn, _, message = await new_order_with_webhook(stack, aged=True)  # read fresh by the webhook's read
+    await webhook(stack, idn)  # ... and changed since: that read no longer tells what it is
+    clicked = time.time()
+    await stack.driver.click(BOB, message, messages.ACTION_APPROVE)
+    await stack.slack.wait_for(
+        lambda: "Approved by" in text_of(stack.slack.messages[(message["channel"], message["ts"])]), timeout=10)
+    mine = [(r.method, r.path) for r in about(stack, idn, clicked) if r.token == stack.token_of("bob")]
+    assert mine == [("GET", f"/purchaseorders/{idn}"), ("POST", f"/purchaseorders/{idn}/approve")]

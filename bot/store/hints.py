@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, update
 
-from bot.store.schema import webhook_hints
+from bot.store.schema import posted_messages, webhook_hints
 
 MAX_PENDING = 1000  # per company: a flood of hints is not worth more than a full discovery run
 
@@ -15,10 +15,17 @@ class HintRepo:
 
     def add(self, company: str, doc_type: str, idn: str, now: float) -> bool:
         """Record a hint unless the same document already waits to be looked at, or the company
-        has MAX_PENDING waiting (then discovery will find it anyway); True when recorded."""
+        has MAX_PENDING waiting (then discovery will find it anyway); True when recorded.
+
+        Either way the document changed: its last read is forgotten (in the same transaction), so
+        a click on it looks at Precoro first instead of trusting that read."""
         same = ((webhook_hints.c.company == company) & (webhook_hints.c.doc_type == doc_type)
                 & (webhook_hints.c.idn == idn))
         with self.engine.begin() as conn:
+            conn.execute(update(posted_messages).where((posted_messages.c.company == company)
+                                                       & (posted_messages.c.doc_type == doc_type)
+                                                       & (posted_messages.c.idn == idn)
+                                                       & posted_messages.c.read_at.is_not(None)).values(read_at=None))
             if conn.execute(select(webhook_hints.c.id).where(same).limit(1)).first() is not None:
                 return False
             pending = conn.execute(select(func.count()).select_from(webhook_hints)

@@ -127,7 +127,7 @@ class Discoverer:
                 docs, spent = await self._read_type(company, cred, doc_type,
                                                     discovery_urls.filter_variants(cursors[doc_type]), raws)
             except TokenRejected:
-                await self._revoked(company, approver)
+                await self.refused(company, approver)
                 return DiscoveryResult(requests=requests + 1, complete=False, error="token")
             except TokenWithdrawn:  # removed or refused meanwhile: nothing sent
                 return DiscoveryResult(requests=requests, complete=False, error="token")
@@ -237,7 +237,7 @@ class Discoverer:
             with contextlib.suppress(SlackUnavailable):
                 await self.notifier.dm(team, admin, messages.admin_discovery_lost_text(company))
 
-    async def _revoked(self, company: str, approver: Approver) -> None:
+    async def refused(self, company: str, approver: Approver) -> None:
         """Precoro refused the discovery token: once confirmed (revoked), discovery off, admins
         told, polls go on; a first refusal only pauses it until the token is checked again."""
         now = self.clock.now()

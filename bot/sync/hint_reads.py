@@ -24,13 +24,14 @@ once, or, without discovery, the holders of open messages about it are polled fi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 
 from bot.config import CompanyConfig
-from bot.precoro.errors import NotAllowed, NotFound, PrecoroError, QuotaDeferred, TokenWithdrawn
+from bot.precoro.errors import NotAllowed, NotFound, PrecoroError, QuotaDeferred, TokenRejected, TokenWithdrawn
 from bot.precoro.models import parse_document
 from bot.quota import planner
 from bot.quota.gate import Clock
@@ -66,6 +67,43 @@ class HintReader:
         # company -> hints held back (a duplicate window, a click, a full gate): (not before, first hinted)
         self._later: dict[str, dict[Key, tuple[float, float]]] = {}
         self.counts: Counter[str] = Counter()  # read, fell back, waited out a window (for benchmarks)
+        # company -> held while its hints are read or it is polled: a wake never overlaps the
+        # company's poll, and never waits for (nor holds up) the tick of the other companies
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._woken: set[str] = set()  # companies whose webhook run is queued
+        self._wakes: set[asyncio.Task[None]] = set()  # running wakes (cancelled on stop)
+
+    def lock(self, company: str) -> asyncio.Lock:
+        return self._locks.setdefault(company, asyncio.Lock())
+
+    def wake(self, company: str, run: Callable[[str], Awaitable[None]]) -> asyncio.Task[None] | None:
+        """Run `run(company)` (take its hints) now, under the company's lock only: after the
+        company's poll in progress, never behind the tick of the others, so a stream of webhooks
+        never makes ticks skip; one queued run per company at most."""
+        if company in self._woken:
+            return None
+        self._woken.add(company)
+        task = asyncio.get_running_loop().create_task(self._wake(company, run))
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
+        return task
+
+    async def _wake(self, company: str, run: Callable[[str], Awaitable[None]]) -> None:
+        try:
+            async with self.lock(company):
+                self._woken.discard(company)
+                await run(company)
+        except Exception:
+            self._woken.discard(company)
+            log.exception("webhook hints of %s not read; the next tick takes them", company)
+
+    def cancel_wakes(self) -> None:
+        for task in list(self._wakes):
+            task.cancel()
+
+    def due(self, company: str, now: float) -> bool:
+        """Hints held back whose time has come: a tick takes them even if no webhook came since."""
+        return any(at <= now for at, _ in self._later.get(company, {}).values())
 
     def reads_today(self, company: str) -> int:
         return len(self._day(company, self.clock.now()))
@@ -110,52 +148,100 @@ class HintReader:
             return
         if stored:
             state.hint_seen_at = now
-        left = await self._read_all(company, state, hints, budget_per_day, click_busy)
+        state.next_poll_at = -math.inf
+        try:
+            left = await self._read_all(company, state, hints, budget_per_day, click_busy)
+        except Exception:  # e.g. a database timeout: what was not served falls back, not lost
+            await self._rescue(company, state, list(hints))
+            raise
         self.counts["fell back"] += len(left)
         if left:
             await self._fall_back(company, state, left)
-        state.next_poll_at = -math.inf
+
+    async def _rescue(self, company: CompanyConfig, state: CompanyState, unserved: list[Key]) -> None:
+        """The batch broke off: its unserved hints fall back; if even that fails (the database
+        again), they are held back in memory and the next tick retries them."""
+        self.counts["fell back"] += len(unserved)
+        try:
+            await self._fall_back(company, state, unserved)
+        except Exception:
+            later, now = self._later.setdefault(company.id, {}), self.clock.now()
+            for k in unserved:
+                later.setdefault(k, (now + 1.0, now))
+            raise
 
     async def _read_all(self, company: CompanyConfig, state: CompanyState, hints: dict[Key, float],
                         budget_per_day: float, click_busy: Callable[[], Awaitable[bool]]) -> list[Key]:
-        """The hints to fall back on now (others are read, or held back for a moment)."""
+        """The hints to fall back on now (others are read, or held back for a moment). Each hint
+        is removed from `hints` once read or held back: after an exception, those left there fall back."""
         if self.discoverer is None:
             return list(hints)
         holders = await self._holders(company.id, state, [h for h in hints if h[0] not in self._discovered(state)])
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         later = self._later[company.id]
         left: list[Key] = []
-        retry_at: float | None = None  # the gate or a click says "not now": the rest wait for this
-        for (doc_type, idn), since in hints.items():
+        retry_at: float | None = None  # a click, an outage, or the gate full twice running: the rest wait
+        deferred = False  # the previous read was deferred by the gate (maybe its own duplicate window)
+        refused: set[int] = set()  # approvers whose token Precoro refused in this batch
+        for key, since in list(hints.items()):
+            doc_type, idn = key
             now = self.clock.now()
-            key = (doc_type, idn)
             last = self._read_at.get((company.id, doc_type, idn))
             if last is not None and now - last < window:  # Precoro would refuse the same GET: wait it out,
                 later[key] = (last + window, since)  # unless a discovery run (due at once) reads it first
                 self.counts["waited"] += 1
                 if doc_type in self._discovered(state):
                     state.discovery_hinted = True
+                del hints[key]
                 continue
             approver = state.discovery if doc_type in self._discovered(state) else holders.get(key)
-            if approver is None or len(self._day(company.id, now)) >= HINT_SHARE * budget_per_day:
+            if (approver is None or approver.id in refused
+                    or len(self._day(company.id, now)) >= HINT_SHARE * budget_per_day):
                 left.append(key)
                 continue
-            if retry_at is None and await click_busy():
-                retry_at = now + 1.0
-            if retry_at is None:
-                outcome, retry_at = await self._read(company.id, approver, doc_type, idn)
+            at = retry_at
+            if at is None and await click_busy():
+                at = retry_at = now + 1.0
+            if at is None:
+                outcome, at = await self._read(company.id, approver, doc_type, idn)
+                if outcome == "refused":
+                    refused.add(approver.id)
+                    await self._refused(state, approver)
+                    outcome = "left"
                 if outcome == "left":
                     left.append(key)
-                if outcome != "stop":
+                if outcome == "defer":  # this document only (its duplicate window, say), unless twice running
+                    retry_at = at if deferred else None
+                    deferred = True
+                elif outcome == "stop":
+                    retry_at = at
+                else:
+                    deferred = False
+                if outcome == "read":
+                    del hints[key]
+                if outcome in ("read", "left"):
                     continue
+            assert at is not None
             if now - since >= HINT_PATIENCE_SECONDS:
                 left.append(key)
                 continue
-            later[key] = (max(retry_at, now + 1.0), since)  # not now: again when the gate may have room
+            del hints[key]
+            later[key] = (max(at, now + 1.0), since)  # not now: again when the gate may have room
             self.counts["deferred"] += 1
-            if retry_at - now > LONG_WAIT_SECONDS and doc_type in self._discovered(state):
+            if at - now > LONG_WAIT_SECONDS and doc_type in self._discovered(state):
                 state.discovery_hinted = True  # e.g. a click's look took the URL: a list may serve it first
         return left
+
+    async def _refused(self, state: CompanyState, approver: Approver) -> None:
+        """Precoro refused the token (401), as a poll or a discovery run would report it: the
+        token is suspect (then checked) and this reader stops using it."""
+        if state.discovery is not None and approver.id == state.discovery.id and self.discoverer is not None:
+            await self.discoverer.refused(approver.company, approver)
+            state.discovery_checked_at = -math.inf  # read back: discovery may be off now
+        else:
+            await self.poller.tokens.refused(approver, "poll")
+        state.approvers = [a for a in state.approvers if a.id != approver.id]
+        state.stamp, state.version = None, state.version + 1
 
     @staticmethod
     def _discovered(state: CompanyState) -> tuple[str, ...]:
@@ -175,7 +261,8 @@ class HintReader:
     async def _read(self, company: str, approver: Approver, doc_type: str,
                     idn: str) -> tuple[str, float | None]:
         """One single-document GET and its routing: ("read" | "left" (fall back for this one) |
-        "stop" (not now, nor the rest), when the gate may have room)."""
+        "refused" (the token) | "defer" (nothing sent: not now) | "stop" (not now, nor the rest),
+        when the gate may have room)."""
         assert self.discoverer is not None
         try:
             cred = self.poller.tokens.credentials(approver)
@@ -186,7 +273,10 @@ class HintReader:
         try:
             raw = await client.document(cred, doc_type, idn, lane=Lane.POLL)
         except QuotaDeferred as exc:  # nothing sent: the gate has no room now, or a click goes first
-            return "stop", exc.retry_at or self.clock.now() + 1.0
+            return "defer", exc.retry_at or self.clock.now() + 1.0
+        except TokenRejected:
+            self._sent(company, doc_type, idn, self.clock.now())
+            return "refused", None
         except TokenWithdrawn:
             return "left", None
         except (NotFound, NotAllowed):  # gone, or not this token's to see: discovery or polls will tell

@@ -83,7 +83,6 @@ class PollScheduler:
         self._decisions_checked_at = -math.inf
         self.leases = LeaseKeeper(store, [c.id for c in config.companies], replica, config.lease_seconds, clock)
         self.fleet = FleetReads(store, clock, min(APPROVERS_CHECK_SECONDS, 10 * config.tick_seconds))
-        self._woken: set[str] = set()  # companies whose webhook run is queued
         self.hints = HintReader(store, poller, discoverer, clock)
         self.ticks = 0
 
@@ -104,6 +103,7 @@ class PollScheduler:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout), self._lock:
                 pass  # the tick in progress has ended
+        self.hints.cancel_wakes()
         self._halt()
         await self.store.run(self.leases.release)
 
@@ -225,9 +225,13 @@ class PollScheduler:
     # --- polling --------------------------------------------------------------------------------
 
     async def poll_company(self, company: CompanyConfig) -> int:
+        async with self.hints.lock(company.id):  # a webhook's wake never overlaps this poll
+            return await self._poll_company(company)
+
+    async def _poll_company(self, company: CompanyConfig) -> int:
         now = self.clock.now()
         state = await self._state(company, now)
-        if self.fleet.hints_for(company.id):
+        if self.fleet.hints_for(company.id) or self.hints.due(company.id, now):
             await self._take_hints(company, state)
         if (self.token_checks is not None and self.token_checks.due(company.id)
                 and not await self._click_busy(company.id, now) and await self.token_checks.run(company.id)):
@@ -286,22 +290,13 @@ class PollScheduler:
                               click_busy=lambda: self._click_busy(company.id, self.clock.now()))
 
     def wake(self, company: str) -> asyncio.Task[None] | None:
-        """A webhook stored a hint: read it now, not at the next tick (after the tick in progress)."""
-        if self._stopping or company in self._woken:
-            return None
-        self._woken.add(company)
-        return asyncio.get_running_loop().create_task(self._wake(company))
+        """A webhook stored a hint: read it now, not at the next tick (`HintReader.wake`)."""
+        return None if self._stopping else self.hints.wake(company, self._read_woken)
 
-    async def _wake(self, company_id: str) -> None:
-        try:
-            async with self._lock:
-                self._woken.discard(company_id)
-                company = self.config.company(company_id)
-                if not self._stopping and self.leases.holds(company.id):
-                    await self._take_hints(company, await self._state(company, self.clock.now()))
-        except Exception:
-            self._woken.discard(company_id)
-            log.exception("webhook hints of %s not read; the next tick takes them", company_id)
+    async def _read_woken(self, company_id: str) -> None:
+        company = self.config.company(company_id)
+        if not self._stopping and self.leases.holds(company.id):
+            await self._take_hints(company, await self._state(company, self.clock.now()))
 
     # --- company discovery (bot.sync.discovery explains the pace) --------------------------------
 
