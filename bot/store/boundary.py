@@ -54,6 +54,7 @@ class Boundary:
                  inline: bool = False) -> None:
         self.timeout = timeout
         self.inline = inline
+        self.workers = workers  # callers that fan out keep some free (`bot.sync.leases.pool_share`)
         self._pool = None if inline else ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
