@@ -6,7 +6,9 @@ swallowed."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ import pytest
 from bot.runtime import Runtime
 from bot.sim.run import Simulation
 from bot.sim.scenario import Scenario
-from bot.sync.leases import pool_share
+from bot.store.boundary import Boundary
+from bot.sync.leases import pool_share, side_by_side
 
 
 def simulation(tmp_path: Path, companies: int) -> Simulation:
@@ -91,32 +94,40 @@ def test_a_lost_lease_stops_the_first_poll(tmp_path: Path) -> None:
     clock.run(main())
 
 
-def test_companies_polled_at_once_leave_database_workers_for_clicks(tmp_path: Path) -> None:
-    """Ten companies, each poll slow: at most half the database workers' worth poll at once."""
-    sim = simulation(tmp_path, 10)
-    clock = sim.clock
-    at_once = [0, 0]  # now, most
+def test_companies_side_by_side_leave_database_workers_for_clicks() -> None:
+    """Ten companies at once, each stuck in a database call (a slow query): they hold half the
+    workers (the pool's own count), and a click's call made meanwhile is answered at once."""
+    boundary = Boundary(workers=8, timeout=10.0)
+    store = SimpleNamespace(boundary=boundary)
+    release, lock = threading.Event(), threading.Lock()
+    busy = [0, 0]  # now, most
+
+    def slow_query() -> None:
+        with lock:
+            busy[0] += 1
+            busy[1] = max(busy)
+        release.wait(10.0)
+        with lock:
+            busy[0] -= 1
+
+    async def poll(company: int) -> None:
+        await boundary.run(slow_query)
 
     async def main() -> None:
-        a = sim.rt = sim._build()
-        sim._seed()
-        poll = a.poller.poll
+        companies = asyncio.create_task(side_by_side(list(range(10)), poll, limit=pool_share(store),  # type: ignore[arg-type]
+                                                     stopping=lambda: False))
+        while busy[0] < 4:  # the companies took their share
+            await asyncio.sleep(0.01)
+        assert await boundary.run(lambda: "booked") == "booked"  # a click finds a worker
+        release.set()
+        await companies
 
-        async def slow(approver: Any) -> Any:
-            at_once[0] += 1
-            at_once[1] = max(at_once)
-            try:
-                await clock.sleep(2.0)
-                return await poll(approver)
-            finally:
-                at_once[0] -= 1
-
-        a.poller.poll = slow  # type: ignore[method-assign]
-        await a.scheduler.tick()
-        assert at_once[1] == pool_share(a.store) == a.store.boundary.workers // 2 == 4
-        await a.aclose()
-
-    clock.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        boundary.close()
+    assert busy[1] == 4 == boundary.workers // 2
 
 
 def test_a_cancelled_poll_is_not_swallowed(tmp_path: Path) -> None:

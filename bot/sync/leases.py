@@ -11,8 +11,8 @@ that replica's lease has run out (it died) or was released (it stopped).
 A tick lasts as long as its slowest company (one hung request: `request_timeout_seconds`, longer
 than half a lease), so the claim is not left to the tick's start: `keeping` renews when due from a
 small task beside the tick's work, and `keeps` (renewing when due) is asked before every step of a
-company that sends Precoro requests. `Limit` caps how many companies work at once, so clicks'
-quota bookings always find a free database worker (`bot/store/boundary.py`).
+company that sends Precoro requests. `side_by_side` caps the database workers the companies use
+at once (`pool_share`), so clicks' quota bookings always find a free one (`bot/store/boundary.py`).
 
 Clock skew: leases compare the injected wall clock (`clock.now()`, which the simulations drive) of
 different replicas. A replica whose clock runs behind trusts a lease past its true end by the skew,
@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from bot.quota.gate import Clock
 from bot.store import Store
+from bot.store.boundary import fan_out
 from bot.store.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -105,22 +106,18 @@ class LeaseKeeper:
 
 
 def pool_share(store: Store) -> int:
-    """How many companies may work at once: half the database workers, the rest for clicks."""
+    """The database workers the tick's companies may use at once: half, the rest for clicks."""
     return max(1, store.boundary.workers // 2)
 
 
 async def side_by_side(items: Sequence[T], work: Callable[[T], Awaitable[object]], *, limit: int,
                        stopping: Callable[[], bool]) -> None:
-    """`work(item)` for every item, at most `limit` at once (a company whose poll waits for its
-    quota's spacing holds no other up). A failure is logged (that item starts over from the
-    database next tick); a cancellation is re-raised unless we are stopping."""
-    gate = asyncio.Semaphore(limit)
-
-    async def one(item: T) -> object:
-        async with gate:
-            return await work(item)
-
-    done = await asyncio.gather(*(one(item) for item in items), return_exceptions=True)
+    """`work(item)` for every item at once (a company whose poll waits for its quota's spacing
+    holds no other up), their database calls on at most `limit` workers at once. A failure is
+    logged (that item starts over from the database next tick); a cancellation is re-raised
+    unless we are stopping."""
+    with fan_out(limit):  # the tasks gather starts inherit it
+        done = await asyncio.gather(*(work(item) for item in items), return_exceptions=True)
     for item, failed in zip(items, done, strict=True):
         if isinstance(failed, asyncio.CancelledError):
             if not stopping():

@@ -82,7 +82,7 @@ class PollScheduler:
         self._companies: dict[str, CompanyState] = {}
         self._decisions_checked_at = -math.inf
         self.leases = LeaseKeeper(store, [c.id for c in config.companies], replica, config.lease_seconds, clock)
-        self._limit = pool_share(store)  # companies working at once: clicks always find a database worker
+        self._limit = pool_share(store)  # database workers the polls may use at once: the rest for clicks
         self.fleet = FleetReads(store, clock, min(APPROVERS_CHECK_SECONDS, 10 * config.tick_seconds))
         self._woken: set[str] = set()  # companies whose webhook run is queued
         self.hints = HintReader(store, poller, discoverer, clock)
