@@ -14,10 +14,11 @@ small task beside the tick's work, and `keeps` (renewing when due) is asked befo
 company that sends Precoro requests. `side_by_side` caps the database workers the companies use
 at once (`pool_share`), so clicks' quota bookings always find a free one (`bot/store/boundary.py`).
 
-Clock skew: leases compare the injected wall clock (`clock.now()`, which the simulations drive) of
-different replicas. A replica whose clock runs behind trusts a lease past its true end by the skew,
-so two replicas may poll a company at once only when their clocks differ by more than the sixth of
-a lease left unused (`lease_seconds * SAFETY`, 5 s by default): keep the replicas on NTP.
+Clock skew: a lease's end is written with its holder's injected wall clock (`clock.now()`, which
+the simulations drive) and read with the other replica's. A replica whose clock runs ahead by s
+takes a lapsed-looking lease s early, while the holder trusts it until a sixth before its end: two
+replicas may poll a company at once only when their clocks differ by more than that sixth
+(`lease_seconds * SAFETY`, 5 s by default). Keep the replicas on NTP.
 """
 
 from __future__ import annotations
