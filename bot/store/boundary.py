@@ -29,7 +29,7 @@ import functools
 import logging
 import traceback
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
@@ -42,6 +42,7 @@ DEFAULT_WORKERS = 8
 DEFAULT_TIMEOUT_SECONDS = 8.0
 
 _GUARDED_LOOPS: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_SHARE: contextvars.ContextVar[asyncio.Semaphore | None] = contextvars.ContextVar("db_fan_out", default=None)
 violations: list[str] = []  # where a statement ran on a guarded event loop (tests assert none)
 
 
@@ -54,6 +55,7 @@ class Boundary:
                  inline: bool = False) -> None:
         self.timeout = timeout
         self.inline = inline
+        self.workers = workers  # a fan-out leaves some free (`fan_out`)
         self._pool = None if inline else ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
 
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -66,7 +68,13 @@ class Boundary:
         (in a worker thread): for a call whose result the caller must hand back, like a booking."""
         if self._pool is None:
             return fn(*args, **kwargs)
-        pool = self._pool
+        if (share := _SHARE.get()) is None:
+            return await self._call(self._pool, undo, fn, *args, **kwargs)
+        async with share:  # a fan-out's call waits for its share here, not in the pool's queue
+            return await self._call(self._pool, undo, fn, *args, **kwargs)
+
+    async def _call(self, pool: ThreadPoolExecutor, undo: Callable[[T], object] | None, fn: Callable[P, T], /,
+                    *args: P.args, **kwargs: P.kwargs) -> T:
         done = pool.submit(contextvars.copy_context().run, functools.partial(fn, *args, **kwargs))
         try:
             return await asyncio.wait_for(asyncio.wrap_future(done), self.timeout)
@@ -84,6 +92,18 @@ class Boundary:
         """Stop taking calls; threads stuck on a dead connection are not waited for."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def fan_out(workers: int) -> Iterator[None]:
+    """The calls made in this context (and in the tasks it starts) use at most `workers` of the
+    pool at once: a fan-out (the tick's companies side by side) leaves the rest to clicks, whose
+    quota bookings would otherwise queue behind it and time out."""
+    token = _SHARE.set(asyncio.Semaphore(workers))
+    try:
+        yield
+    finally:
+        _SHARE.reset(token)
 
 
 def guard_event_loop() -> None:

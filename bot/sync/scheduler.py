@@ -45,7 +45,7 @@ from bot.sync import discovery, planning, route_keying
 from bot.sync.discovery import Discoverer
 from bot.sync.fleet import FleetReads
 from bot.sync.hint_reads import HintReader
-from bot.sync.leases import LeaseKeeper
+from bot.sync.leases import LeaseKeeper, pool_share, side_by_side
 from bot.sync.planning import DAY, LEARN_DAYS, LEARN_SECONDS, CompanyState, Plan, learn, make_plan, waiting_since
 from bot.sync.poller import Poller
 from bot.sync.status import CompanyStatus, company_status
@@ -82,6 +82,7 @@ class PollScheduler:
         self._companies: dict[str, CompanyState] = {}
         self._decisions_checked_at = -math.inf
         self.leases = LeaseKeeper(store, [c.id for c in config.companies], replica, config.lease_seconds, clock)
+        self._limit = pool_share(store)  # database workers the polls may use at once: the rest for clicks
         self.fleet = FleetReads(store, clock, min(APPROVERS_CHECK_SECONDS, 10 * config.tick_seconds))
         self.hints = HintReader(store, poller, discoverer, clock)
         self.ticks = 0
@@ -135,12 +136,8 @@ class PollScheduler:
                 held = [c for c in self.config.companies if self.leases.holds(c.id) and not self._stopping]
                 await self.fleet.refresh({c.id: self._companies.setdefault(c.id, CompanyState()) for c in held},
                                          self.token_checks)
-                # Side by side: a company whose poll waits for its quota's spacing holds no other up.
-                done = await asyncio.gather(*(self.poll_company(c) for c in held), return_exceptions=True)
-                for company, failed in zip(held, done, strict=True):
-                    if isinstance(failed, Exception):
-                        log.error("polling %s failed; its next turn starts over from the database", company.id,
-                                  exc_info=failed)
+                async with self.leases.keeping():  # renewed while the slowest company works
+                    await side_by_side(held, self.poll_company, limit=self._limit, stopping=lambda: self._stopping)
                 self.fleet.hinted = None  # a poll woken between ticks takes its company's hints
             except asyncio.CancelledError:
                 if not self._stopping:
@@ -233,7 +230,7 @@ class PollScheduler:
         state = await self._state(company, now)
         if self.fleet.hints_for(company.id) or self.hints.due(company.id, now):
             await self._take_hints(company, state)
-        if (self.token_checks is not None and self.token_checks.due(company.id)
+        if (self.token_checks is not None and self.token_checks.due(company.id) and await self._keeps(company)
                 and not await self._click_busy(company.id, now) and await self.token_checks.run(company.id)):
             state.stamp = None  # a token restored: read the approvers again
             return 0
@@ -258,10 +255,8 @@ class PollScheduler:
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0
         for key in keys:
-            if self._stopping:
+            if not await self._keeps(company):
                 break
-            if polled and not self.leases.holds(company.id):
-                break  # a slow tick outlived the lease: another replica may take the company
             started = self.clock.now()
             result = await self.poller.poll(by_key[key])
             polled += 1
@@ -278,6 +273,10 @@ class PollScheduler:
                 break  # quota or outage: leave the rest for a later tick
         state.next_poll_at = -math.inf
         return polled
+
+    async def _keeps(self, company: CompanyConfig) -> bool:
+        """Before each Precoro-issuing step: not stopping, and the lease (renewed when due) trusted."""
+        return not self._stopping and await self.leases.keeps(company.id)
 
     async def _take_hints(self, company: CompanyConfig, state: CompanyState) -> None:
         """Precoro webhooks (any replica stored them): each hinted document read on its own at
@@ -359,7 +358,7 @@ class PollScheduler:
             # webhook may ask for it any moment.
             state.discovery_due = (0.0 if webhooks else every - elapsed, cost)
             return False
-        if await self._click_busy(company.id, now):
+        if not await self._keeps(company) or await self._click_busy(company.id, now):
             return True
         if now < state.discovery_retry_at:  # held back by the gate: polls go on, leaving it its tokens
             state.discovery_due = (0.0, cost)
