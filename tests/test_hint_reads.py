@@ -4,6 +4,8 @@ pacing bucket only within `HINT_SHARE` over a sliding day, and the share comes b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
@@ -218,6 +220,10 @@ async def test_a_webhook_being_read_never_makes_a_tick_skip() -> None:
     async def nothing(*args: object) -> object:
         return True
 
+    @contextlib.asynccontextmanager
+    async def held() -> AsyncIterator[None]:  # the leases kept while the tick runs: always, here
+        yield
+
     companies = {c: CompanyConfig(id=c, base_url="", web_url="", document_types=(ORDER,), quota=QuotaPolicy())
                  for c in ("acme", "beta")}
     sched = PollScheduler.__new__(PollScheduler)
@@ -226,8 +232,9 @@ async def test_a_webhook_being_read_never_makes_a_tick_skip() -> None:
         _stopping=False, _lock=asyncio.Lock(), _woken=set(), _wakes=set(), ticks=0, clock=Clock(),
         hints=HintReader(None, None, None, Clock()),  # type: ignore[arg-type]
         decisions=SimpleNamespace(run_due=lambda: nothing(decided.append(1))),
-        leases=SimpleNamespace(claim=nothing, holds=lambda c: True), fleet=SimpleNamespace(refresh=nothing),
-        token_checks=None, _companies={}, _decision_due=nothing, _state=nothing, _take_hints=slow_read,
+        leases=SimpleNamespace(claim=nothing, holds=lambda c: True, keeps=nothing, keeping=held),
+        fleet=SimpleNamespace(refresh=nothing),
+        token_checks=None, _companies={}, _decision_due=nothing, _state=nothing, _take_hints=slow_read, _limit=4,
         _poll_company=poll)
     woken = sched.wake("acme")
     await asyncio.sleep(0)  # the wake has started reading
