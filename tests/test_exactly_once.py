@@ -115,7 +115,10 @@ async def test_a_frozen_attempt_past_its_lease_sends_nothing_and_changes_nothing
             "the stale attempts changed nothing"
         assert store.messages.get(refs[1]).state == "rejected"
         assert "Rejected by" in shown(world, reject_msg)  # type: ignore[arg-type]
-        assert "lost its claim" in frozen.log.read_text()
+        # The thawed attempt finds its claim taken, or (a database call that started before the
+        # freeze has outlived its timeout meanwhile) stops there: either way it sent nothing.
+        log_text = frozen.log.read_text()
+        assert "lost its claim" in log_text or "its attempt interrupted: database unavailable" in log_text
     finally:
         if stopped:
             os.kill(frozen.proc.pid, signal.SIGCONT)
