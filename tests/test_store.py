@@ -514,11 +514,11 @@ def test_concurrent_migrations_apply_once(database_url: str) -> None:
 
 
 def test_company_lease_is_held_by_one_replica_and_taken_over_when_it_expires(store: Store) -> None:
-    assert store.leases.acquire("acme", "replica-a", now=100.0, seconds=30)
-    assert not store.leases.acquire("acme", "replica-b", now=110.0, seconds=30)
-    assert store.leases.acquire("acme", "replica-a", now=120.0, seconds=30)  # renewal
+    assert "acme" in store.leases.claim(["acme"], "replica-a", now=100.0, seconds=30)
+    assert "acme" not in store.leases.claim(["acme"], "replica-b", now=110.0, seconds=30)
+    assert "acme" in store.leases.claim(["acme"], "replica-a", now=120.0, seconds=30)  # renewal
     assert store.leases.holder("acme", now=140.0) == "replica-a"
-    assert store.leases.acquire("acme", "replica-b", now=151.0, seconds=30)  # a's lease ran out at 150
+    assert "acme" in store.leases.claim(["acme"], "replica-b", now=151.0, seconds=30)  # a's lease ran out at 150
     assert store.leases.holder("acme", now=151.0) == "replica-b"
-    store.leases.release("acme", "replica-b")
-    assert store.leases.acquire("acme", "replica-a", now=152.0, seconds=30)
+    store.leases.release_all(["acme"], "replica-b")
+    assert "acme" in store.leases.claim(["acme"], "replica-a", now=152.0, seconds=30)

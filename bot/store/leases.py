@@ -17,24 +17,6 @@ class LeaseRepo:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def acquire(self, company: str, owner: str, now: float, seconds: float) -> bool:
-        """Take or renew the lease; True if `owner` holds it until now + seconds."""
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                update(company_leases)
-                .where((company_leases.c.company == company)
-                       & ((company_leases.c.owner == owner) | (company_leases.c.expires_at < now)))
-                .values(owner=owner, expires_at=now + seconds)
-            ).rowcount
-            if taken:
-                return True
-            try:
-                with conn.begin_nested():
-                    conn.execute(insert(company_leases).values(company=company, owner=owner, expires_at=now + seconds))
-            except IntegrityError:
-                return False  # someone else holds it
-        return True
-
     def claim(self, companies: list[str], owner: str, now: float, seconds: float) -> set[str]:
         """Take or renew, in one transaction, every lease of `companies` that `owner` holds or
         that has run out; the companies `owner` holds until now + seconds. A company without a
@@ -65,15 +47,6 @@ class LeaseRepo:
             conn.execute(update(company_leases)
                          .where(company_leases.c.company.in_(companies) & (company_leases.c.owner == owner))
                          .values(expires_at=0.0))
-
-    def release(self, company: str, owner: str) -> None:
-        """Give the company up at once (graceful shutdown), so another replica need not wait."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(company_leases)
-                .where((company_leases.c.company == company) & (company_leases.c.owner == owner))
-                .values(expires_at=0.0)
-            )
 
     def holder(self, company: str, now: float) -> str | None:
         with self.engine.connect() as conn:

@@ -214,6 +214,10 @@ class PollScheduler:
         return make_plan(company, state, await self._spends(company.id), now,
                          min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company))
 
+    def _poll_budget(self, company: CompanyConfig, state: CompanyState) -> float:
+        """Poll requests a day the bot's windows leave after the clicks and the pacing burst."""
+        return planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
+
     def _quota(self, company: CompanyConfig) -> QuotaPolicy:
         """The windows the bot plans within: the gate's (its share, less learned outside use)."""
         client = self.poller.clients.get(company.id)
@@ -284,7 +288,7 @@ class PollScheduler:
         now = self.clock.now()
         if self.discoverer is not None:
             await self._discovery_approver(company, state, now)
-        budget = planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
+        budget = self._poll_budget(company, state)
         await self.hints.take(company, state, budget_per_day=budget,
                               click_busy=lambda: self._click_busy(company.id, self.clock.now()))
 
@@ -344,7 +348,7 @@ class PollScheduler:
         if approver is None or self.discoverer is None or not cost:
             return False
         others = any(a.id != approver.id for a in state.approvers)
-        budget = planner.poll_budget_per_day(self._quota(company), state.interactive_per_day + planner.DEFAULT_BURST)
+        budget = self._poll_budget(company, state)
         # Timed runs no closer than Precoro's duplicate window: the URL variants are for retries.
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         every = discovery.interval(budget, cost, others=others, min_interval=max(self.config.tick_seconds, window))
