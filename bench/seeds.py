@@ -50,11 +50,13 @@ def problems(r: Result) -> int:
     return r.too_many + r.unposted + r.duplicate_posts
 
 
-def detection_runs(seeds: list[int], warmup: float | None, keying: str | None) -> list[Scenario]:
+def detection_runs(seeds: list[int], warmup: float | None, keying: str | None,
+                   sources: Sequence[str] = ("webhooks", "discovery")) -> list[Scenario]:
     base = Scenario("N=500", 500, docs_per_day=200.0, work_share=0.9, steps=2, source="discovery")
     extra = {k: v for k, v in (("warmup_days", warmup), ("duplicate_keying", keying)) if v is not None}
     return [dataclasses.replace(base, name=name, webhooks=hooks, seed=seed, **extra)
-            for name, hooks in (("N=500 webhooks", True), ("N=500 discovery", False)) for seed in seeds]
+            for name, hooks in (("N=500 webhooks", True), ("N=500 discovery", False))
+            if name.split()[-1] in sources for seed in seeds]
 
 
 def skewed_runs(sizes: list[int], seeds: list[int], warmup: float | None) -> list[Scenario]:
@@ -119,9 +121,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500], help="skewed: approvers")
     p.add_argument("--warmup-days", type=float, help="days simulated before the measured one (default: 2)")
     p.add_argument("--duplicate-keying", choices=("token", "company", "route"), help="detection: the reading")
+    p.add_argument("--sources", choices=("webhooks", "discovery"), nargs="+", default=["webhooks", "discovery"],
+                   help="detection: with Precoro's webhooks, with discovery alone, or both")
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args(argv)
-    runs = (detection_runs(args.seeds, args.warmup_days, args.duplicate_keying) if args.part == "detection"
+    runs = (detection_runs(args.seeds, args.warmup_days, args.duplicate_keying, args.sources)
+            if args.part == "detection"
             else skewed_runs(args.sizes, args.seeds, args.warmup_days))
     results: list[Result] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:

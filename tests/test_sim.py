@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import CompanyConfig
 from bot.quota import planner
 from bot.quota.gate import _binding, _Book
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, Window, earliest_slot
@@ -20,7 +21,9 @@ from bot.sim.clock import SimulationStalled, VirtualClock
 from bot.sim.report import bound_seconds, row, table
 from bot.sim.run import simulate
 from bot.sim.scenario import DAY, START, Scenario, draw
+from bot.store.approvers import Approver
 from bot.store.quota import StoredSpend
+from bot.sync import planning
 
 T0 = 1_700_000_000.0
 POLICY = QuotaPolicy()
@@ -106,6 +109,27 @@ def test_day_profile_follows_working_hours_and_stays_flat_without_a_pattern() ->
     assert min(profile[9:17]) > 1.5 * max(profile[:9] + profile[17:])
     assert min(profile) >= planner.PROFILE_FLOOR * 0.99
     assert planner.day_profile([], day0, day0 + DAY) == planner.FLAT
+
+
+def test_with_company_discovery_the_busy_hours_take_the_pace_back_from_the_night() -> None:
+    """Per-approver polling keeps 0.8 of the pace at night (no approver waits past its cap);
+    with discovery one run finds everyone's documents, so the night may fall lower."""
+    company = CompanyConfig(id="acme", base_url="", web_url="", document_types=("order",), quota=QuotaPolicy())
+    approvers = [Approver(id=i, company="acme", team_id="T1", slack_user_id=f"U{i}", email=f"a{i}@x.test",
+                          token_ciphertext="", status="active", registered_by="admin", created_at=START,
+                          updated_at=START, last_polled_at=None, docs_seen=0) for i in range(1, 31)]
+    working = [START + d * DAY + h * 3600.0 + 60.0 * k for d in range(3) for h in range(9, 17) for k in range(10)]
+    profiles = {}
+    for discovering in (False, True):
+        state = planning.CompanyState(approvers=approvers, waiting_since=dict(enumerate(working)))
+        arrivals = [(m, 1 + m % 30, at) for m, at in enumerate(working)]
+        planning.learn(state, company, planner.ADAPTIVE, [], arrivals, START + 3 * DAY, min_interval=60.0,
+                       discovering=discovering)
+        profiles[discovering] = state.profile
+        assert sum(state.profile) == pytest.approx(24.0)
+    assert min(profiles[False]) == pytest.approx(planner.PROFILE_FLOOR)
+    assert planner.DISCOVERY_PROFILE_FLOOR * 0.99 <= min(profiles[True]) < min(profiles[False]) - 0.2
+    assert min(profiles[True][9:17]) > 1.2 * max(profiles[False][9:17])
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,7 +30,8 @@ for the requests the quota leaves to polls, never a 429, never a click queued be
   profile g(t), the request rate that minimizes delay is proportional to sqrt(g(t)). The
   profile is learned per UTC hour from when the last week's documents started waiting,
   shrunk to flat the same way (a flat history gives a flat profile, the optimum for uniform
-  arrivals), floored at `PROFILE_FLOOR` so nights are still watched, and normalized to mean 1;
+  arrivals), floored at `PROFILE_FLOOR` so nights are still watched (`DISCOVERY_PROFILE_FLOOR`
+  when company discovery finds everyone's documents), and normalized to mean 1;
   the budget of the current hour is B * profile[hour]. Over any 24 hours it still adds up to B,
   so the sliding day window is respected however the day is shaped.
 - Working hours (per approver, optional). Outside their local working hours an approver's
@@ -82,6 +83,10 @@ STARVATION_FLOOR = 0.25  # least weight, as a share of the mean learned rate
 # pace, or `longest_wait` could not be kept at night (bench/README.md §9 measured 0.8 against 0.25,
 # 0.67 and 0.9).
 PROFILE_FLOOR = 0.8
+# With company discovery one run finds every approver's documents, so no per-approver wait needs
+# the night and the busy hours take pace back; not all of it, or the night's runs set the p95
+# (bench/README.md §9 measured 0.25, 0.5 and 0.8 at N = 500).
+DISCOVERY_PROFILE_FLOOR = 0.5
 HOURS = 24
 FLAT: tuple[float, ...] = (1.0,) * HOURS
 LOOKAHEAD_HOURS = (3.0, 6.0, 12.0, 24.0)  # horizons `window_budget` looks ahead
@@ -325,15 +330,16 @@ def arrival_profile(waiting_since: Iterable[float], start: float, end: float) ->
     return tuple(rates[str(h)] / mean for h in range(HOURS))
 
 
-def day_profile(waiting_since: Iterable[float], start: float, end: float) -> tuple[float, ...]:
+def day_profile(waiting_since: Iterable[float], start: float, end: float, *,
+                floor: float = PROFILE_FLOOR) -> tuple[float, ...]:
     """Relative poll intensity per UTC hour (mean 1) from when documents started waiting,
-    observed over [start, end]: the square root of `arrival_profile`, at least `PROFILE_FLOOR`,
+    observed over [start, end]: the square root of `arrival_profile`, at least `floor`,
     normalized to mean 1 so that a day's budget stays the day's budget."""
-    return pace_profile(arrival_profile(waiting_since, start, end))
+    return pace_profile(arrival_profile(waiting_since, start, end), floor=floor)
 
 
-def pace_profile(arrivals: Sequence[float]) -> tuple[float, ...]:
-    """The poll intensity for an arrival profile: its square root, floored, mean 1."""
+def pace_profile(arrivals: Sequence[float], *, floor: float = PROFILE_FLOOR) -> tuple[float, ...]:
+    """The poll intensity for an arrival profile: its square root, at least `floor`, mean 1."""
     if arrivals is FLAT or len(set(arrivals)) <= 1:
         return FLAT
     intensity = [math.sqrt(max(0.0, a)) for a in arrivals]
@@ -343,8 +349,8 @@ def pace_profile(arrivals: Sequence[float]) -> tuple[float, ...]:
     lo, hi = 0.0, HOURS / sum(intensity)
     for _ in range(60):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if sum(max(PROFILE_FLOOR, mid * x) for x in intensity) < HOURS else (lo, mid)
-    return tuple(max(PROFILE_FLOOR, hi * x) for x in intensity)
+        lo, hi = (mid, hi) if sum(max(floor, mid * x) for x in intensity) < HOURS else (lo, mid)
+    return tuple(max(floor, hi * x) for x in intensity)
 
 
 def backlog_order(approvers: Iterable[Approver], now: float, *, max_requests: int,

@@ -104,11 +104,12 @@ class CompanyState:
 
 def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolicy, spends: list[Spend],
           arrivals: Iterable[tuple[int, int, float]], now: float, *, min_interval: float,
-          quota: QuotaPolicy | None = None) -> None:
+          quota: QuotaPolicy | None = None, discovering: bool = False) -> None:
     """Rates per approver and the day profile from the last week's messages (`arrivals`: message
     id, approver id, first seen; `state.waiting_since` must already hold each message's start);
     the interactive use from the ledger's `spends`. `quota`: the bot's windows (the gate's
-    `policy`), by default its share of the company's."""
+    `policy`), by default its share of the company's. `discovering`: company discovery runs, so
+    the profile's quiet hours may fall to `planner.DISCOVERY_PROFILE_FLOOR`."""
     quota = quota or bot_policy(company.quota)
     state.learned_at = now
     state.next_poll_at = -math.inf
@@ -142,7 +143,8 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
         state.profile = state.arrivals = planner.FLAT
         return
     state.arrivals = planner.arrival_profile(state.waiting_since.values(), history_from, whole_hours)
-    profile = planner.pace_profile(state.arrivals)
+    floor = planner.DISCOVERY_PROFILE_FLOOR if discovering else planner.PROFILE_FLOOR
+    profile = planner.pace_profile(state.arrivals, floor=floor)
     # No hour may ask for more than polling everyone every `min_interval` can spend.
     budget = planner.poll_budget_per_day(quota, state.interactive_per_day + planner.DEFAULT_BURST)
     fastest = len(state.approvers) * len(company.document_types) * DAY / min_interval
