@@ -183,6 +183,15 @@ def test_equal_rates_make_round_robin() -> None:
     assert backlog_order(approvers, T0, max_requests=100) == ["u4", "u3", "u2", "u1", "u0"]
 
 
+def test_ties_go_by_the_id_as_a_number_so_where_a_company_s_ids_start_does_not_matter() -> None:
+    def order(ids: range) -> list[int]:
+        approvers = [Approver(str(i), 1, None) for i in reversed(ids)]
+        return [int(k) - ids.start for k in backlog_order(approvers, T0, max_requests=100)]
+
+    assert order(range(1, 31)) == list(range(30))
+    assert order(range(31, 61)) == order(range(1, 31)) == order(range(991, 1021))
+
+
 def test_order_stops_at_the_first_that_does_not_fit_and_keeps_min_interval() -> None:
     approvers = [Approver("a", 2, None), Approver("b", 5, T0 - 1000, docs_per_day=5.0),
                  Approver("c", 1, T0 - 500, docs_per_day=1.0), Approver("just", 1, T0 - 30, docs_per_day=50.0)]

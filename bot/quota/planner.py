@@ -367,20 +367,22 @@ def backlog_order(approvers: Iterable[Approver], now: float, *, max_requests: in
     rate). With steady rates it is rate * tau^2 / 2, and serving the largest first equalizes
     rate * tau^2: the square-root law. With a daily rhythm it also picks good moments: an
     approver polled a few times a day is polled after the busy hours, not in the quiet ones.
-    Approvers polled less than `min_interval` real seconds ago wait."""
-    ranked: list[tuple[int, float, str, int]] = []
+    Approvers polled less than `min_interval` real seconds ago wait. Ties (everyone never polled,
+    say) go by the key as a number (shorter first), not as text: "10" sorts after "9", so a
+    company's order does not depend on where its ids start."""
+    ranked: list[tuple[int, float, int, str, int]] = []
     for a in approvers:
         if a.last_polled is None:
-            ranked.append((0, 0.0, a.key, a.cost))
+            ranked.append((0, 0.0, len(a.key), a.key, a.cost))
             continue
         waited = now - a.last_polled
         if waited < min_interval:
             continue
         if waited >= max_wait:
-            ranked.append((1, -waited, a.key, a.cost))
+            ranked.append((1, -waited, len(a.key), a.key, a.cost))
             continue
         index = max(a.docs_per_day, 1e-12) * waiting_mass(arrivals, a.last_polled, now) / max(a.cost, 1)
-        ranked.append((2, -index, a.key, a.cost))
+        ranked.append((2, -index, len(a.key), a.key, a.cost))
     return _take(ranked, max_requests)
 
 
@@ -403,11 +405,11 @@ def longest_wait(approvers: Sequence[Approver], budget_per_day: float, *, factor
     return factor * sum(max(a.cost, 0) for a in approvers) * DAY / budget_per_day
 
 
-def _take(ranked: list[tuple[int, float, str, int]], max_requests: int) -> list[str]:
+def _take(ranked: list[tuple[int, float, int, str, int]], max_requests: int) -> list[str]:
     """Keys in rank order (lowest first) while their costs fit in `max_requests`."""
     chosen: list[str] = []
     left = max_requests
-    for _, _, key, cost in sorted(ranked):
+    for *_, key, cost in sorted(ranked):
         if cost > left:
             break
         chosen.append(key)

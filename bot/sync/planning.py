@@ -108,8 +108,10 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
     """Rates per approver and the day profile from the last week's messages (`arrivals`: message
     id, approver id, first seen; `state.waiting_since` must already hold each message's start);
     the interactive use from the ledger's `spends`. `quota`: the bot's windows (the gate's
-    `policy`), by default its share of the company's. `discovering`: company discovery runs, so
-    the profile's quiet hours may fall to `planner.DISCOVERY_PROFILE_FLOOR`."""
+    `policy`), by default its share of the company's. `discovering`: company discovery finds the
+    documents on its timed runs (no webhooks), so the profile's quiet hours may fall to
+    `planner.DISCOVERY_PROFILE_FLOOR`; with webhooks the runs are only a back-up, and a hint's
+    fallback run then wants the pace the night keeps."""
     quota = quota or bot_policy(company.quota)
     state.learned_at = now
     state.next_poll_at = -math.inf
@@ -241,6 +243,11 @@ def waiting_since(document: str, seen: float) -> float:
 
 
 REPLAN_SECONDS = 300.0  # the longest a computed "next poll" time is trusted
+
+
+def webhooks_arrive(state: CompanyState, now: float) -> bool:
+    """This company's Precoro sent a webhook within the last day: they say when to look."""
+    return now - state.hint_seen_at < DAY
 
 
 def beside_discovery(state: CompanyState, p: Plan) -> int:

@@ -189,7 +189,7 @@ class PollScheduler:
                 state.waiting_since.update(await self.store.run(self._waiting_times, missing))
         learn(state, company, self.policy, await self._spends(company.id), arrivals, now,
               min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company),
-              discovering=state.discovery is not None)
+              discovering=state.discovery is not None and not planning.webhooks_arrive(state, now))
 
     def _waiting_times(self, message_ids: list[int]) -> dict[int, float]:
         """When each message's document started waiting (blocking: reads and parses documents)."""
@@ -315,7 +315,6 @@ class PollScheduler:
         if now - state.discovery_checked_at < min(APPROVERS_CHECK_SECONDS, 10 * self.config.tick_seconds):
             return state.discovery
         state.discovery_checked_at = now
-        was_on = state.discovery is not None
         settings = await self.store.run(self.store.discovery.get, company.id)
         if settings is None:
             found = [a for a in state.approvers if a.slack_user_id == company.discovery_user]
@@ -336,8 +335,6 @@ class PollScheduler:
             if state.discovered_at is None and settings.cursor is not None and settings.active:
                 state.discovered_at = settings.cursor  # after a restart: not all at once
         state.discovery_types = tuple(t for t in company.document_types if t not in fallback)
-        if (state.discovery is not None) != was_on:
-            state.learned_at = -math.inf  # the day profile's floor depends on it (`planning.learn`)
         return state.discovery
 
     async def discover_company(self, company: CompanyConfig, state: CompanyState, now: float) -> bool:
@@ -356,7 +353,7 @@ class PollScheduler:
         # Timed runs no closer than Precoro's duplicate window: the URL variants are for retries.
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         every = discovery.interval(budget, cost, others=others, min_interval=max(self.config.tick_seconds, window))
-        webhooks = now - state.hint_seen_at < DAY
+        webhooks = planning.webhooks_arrive(state, now)
         if webhooks:  # they say when to look: timed runs only back them up
             every *= WEBHOOK_BACKUP_STRETCH
         last = state.discovered_at
