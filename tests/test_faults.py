@@ -410,8 +410,8 @@ async def test_clicks_while_the_database_is_unavailable(outage: tuple[str, Any],
         clicks = [decision[id(first)], decision[id(second)]]
         if postgres:  # the click that could not be recorded left no trace; Alice clicks again, as asked
             assert (await stack.driver.click(ALICE, second, messages.ACTION_APPROVE)).status_code == 200
-        for message in (first, second):
-            await stack.slack.wait_for(lambda m=message: "Approved by" in shown(stack, m), timeout=25)
+        for message in (first, second):  # the interrupted attempt: after its lease, and the outbox's next pass
+            await stack.slack.wait_for(lambda m=message: "Approved by" in shown(stack, m), timeout=60)
         stack.runtime.scheduler.shutdown()
         tokens = {SLACK_USERS[n]: stack.users[n].token for n in ("alice", "bob", "carol")}
         await shown_settled(clicks, store, stack.slack)
