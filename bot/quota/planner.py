@@ -31,7 +31,7 @@ for the requests the quota leaves to polls, never a 429, never a click queued be
   profile is learned per UTC hour from when the last week's documents started waiting,
   shrunk to flat the same way (a flat history gives a flat profile, the optimum for uniform
   arrivals), floored at `PROFILE_FLOOR` so nights are still watched (`DISCOVERY_PROFILE_FLOOR`
-  when company discovery finds everyone's documents), and normalized to mean 1;
+  while company discovery finds everyone's documents without webhooks), and normalized to mean 1;
   the budget of the current hour is B * profile[hour]. Over any 24 hours it still adds up to B,
   so the sliding day window is respected however the day is shaped.
 - Working hours (per approver, optional). Outside their local working hours an approver's
@@ -330,12 +330,11 @@ def arrival_profile(waiting_since: Iterable[float], start: float, end: float) ->
     return tuple(rates[str(h)] / mean for h in range(HOURS))
 
 
-def day_profile(waiting_since: Iterable[float], start: float, end: float, *,
-                floor: float = PROFILE_FLOOR) -> tuple[float, ...]:
+def day_profile(waiting_since: Iterable[float], start: float, end: float) -> tuple[float, ...]:
     """Relative poll intensity per UTC hour (mean 1) from when documents started waiting,
-    observed over [start, end]: the square root of `arrival_profile`, at least `floor`,
+    observed over [start, end]: the square root of `arrival_profile`, at least `PROFILE_FLOOR`,
     normalized to mean 1 so that a day's budget stays the day's budget."""
-    return pace_profile(arrival_profile(waiting_since, start, end), floor=floor)
+    return pace_profile(arrival_profile(waiting_since, start, end))
 
 
 def pace_profile(arrivals: Sequence[float], *, floor: float = PROFILE_FLOOR) -> tuple[float, ...]:
