@@ -210,6 +210,8 @@ def test_approve_reject_and_comment_forms(browser: Chromium, sandbox: str) -> No
                         message="the bot's error is not shown by the reason field")
     reason = browser.find('textarea[data-block-id="reason"]', form)
     assert browser.execute("return arguments[0].value", browser.ref(reason)) == "   "  # kept across the redraw
+    browser.execute("arguments[0].scrollIntoView()", browser.ref(form))
+    print("screenshot:", browser.screenshot(ARTIFACTS / "sandbox-form-error.png"))
     browser.clear(reason)
     browser.type(reason, "Wrong cost center <!channel>")
     _submit(browser, form)
