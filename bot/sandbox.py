@@ -42,6 +42,7 @@ class Sandbox:
     stack: LocalStack
     submitted: set[str] = field(default_factory=set)  # modal ids already submitted (closed)
     _view_owner: dict[str, str] = field(default_factory=dict)  # modal id -> the Slack user whose click opened it
+    errors: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)  # view id -> (its hash, errors)
 
     @classmethod
     def start(cls, database_url: str) -> Sandbox:
@@ -64,7 +65,7 @@ class Sandbox:
         users = [{"name": name, "slack_id": SLACK_USERS[name], "precoro_name": self.stack.users[name].name,
                   "email": self.stack.users[name].email, "token": self.stack.users[name].token,
                   "messages": [_message(m) for m in slack.messages_in(dm_channel(SLACK_USERS[name]))],
-                  "ephemerals": [_plain(e.get("text", "")) for e in slack.ephemerals_for(SLACK_USERS[name])][-5:],
+                  "ephemerals": [_ephemeral(e) for e in slack.ephemerals_for(SLACK_USERS[name])][-5:],
                   "form": self._open_form(SLACK_USERS[name])}
                  for name in APPROVERS]
         names = {u.id: key for key, u in self.stack.users.items()}
@@ -81,24 +82,34 @@ class Sandbox:
                     "by": by_token.get(r.token or "", "?")}
 
         # The polls' GETs flood the log: the writes (approvals, rejections) are listed on their own.
-        return {"users": users, "admin": ADMIN, "documents": documents, "bot_url": self.stack.bot_url,
+        return {"users": users, "admin": ADMIN, "admin_form": self._open_form(ADMIN), "people": self.people(),
+                "documents": documents, "bot_url": self.stack.bot_url,
                 "precoro_writes": [shown(r) for r in recorded if r.method != "GET"],
                 "precoro_requests": [shown(r) for r in recorded[-SHOWN_REQUESTS:]]}
 
+    def people(self) -> dict[str, str]:
+        """Slack id -> the name Slack shows for that person (the page draws `<@U…>` as that name)."""
+        found = {user_id: self.stack.slack.user(user_id) for user_id in (ADMIN, *SLACK_USERS.values())}
+        return {user_id: str(user.get("real_name") or user.get("name") or user_id)
+                for user_id, user in found.items() if user}
+
     def _open_form(self, user_id: str) -> Json | None:
-        """The user's latest modal not yet submitted, with its text inputs."""
+        """The user's latest modal still open: its blocks as the bot sent them (the page draws them)
+        and the errors the bot answered to its last submission (`response_action: errors`)."""
         modals = [v for v in self.stack.slack.views.values()
                   if v.get("type") == "modal" and v["id"] not in self.submitted]
         mine = [v for v in modals if self._opened_by(v) == user_id]
         if not mine:
             return None
         view = mine[-1]
-        inputs = [{"block_id": b["block_id"], "action_id": b["element"]["action_id"],
-                   "label": (b.get("label") or {}).get("text", ""), "type": b["element"].get("type")}
-                  for b in view.get("blocks") or []
-                  if b.get("type") == "input" and isinstance(b.get("element"), dict) and "block_id" in b]
-        return {"view_id": view["id"], "title": (view.get("title") or {}).get("text", ""),
-                "text": "\n".join(_block_lines(view.get("blocks") or [])), "inputs": inputs}
+        errors_for, errors = self.errors.get(view["id"], ("", {}))
+        return {"view_id": view["id"], "hash": view.get("hash", ""),
+                "title": (view.get("title") or {}).get("text", ""),
+                "submit": (view.get("submit") or {}).get("text", ""),
+                "close": (view.get("close") or {}).get("text", "") or "Close",
+                "blocks": view.get("blocks") or [], "inputs": _inputs(view),
+                "text": "\n".join(_block_lines(view.get("blocks") or [])),
+                "errors": errors if errors_for == view.get("hash", "") else {}}
 
     def _opened_by(self, view: Json) -> str | None:
         """Who a modal belongs to: the user whose click opened it (views.open names no user)."""
@@ -120,32 +131,96 @@ class Sandbox:
         return {"type": doc.doc_type, "idn": doc.idn}
 
     async def click(self, user: str, channel: str, ts: str, action_id: str) -> Json:
-        message = self.stack.slack.messages.get((channel, ts))
-        if user not in APPROVERS or message is None or channel != dm_channel(SLACK_USERS[user]):
+        """A click on a button of a message (or an ephemeral message) in the user's DM."""
+        if user not in APPROVERS or channel != dm_channel(SLACK_USERS[user]):
+            raise ValueError("no such message for that user")
+        message = self.stack.slack.messages.get((channel, ts)) or next(
+            (e for e in self.stack.slack.ephemerals_for(SLACK_USERS[user]) if e.get("ts") == ts), None)
+        if message is None:
             raise ValueError("no such message for that user")
         before = set(self.stack.slack.views)
         answer = await self.stack.driver.click(SLACK_USERS[user], message, action_id)
-        for view_id in set(self.stack.slack.views) - before:  # a form this click opened
-            self._view_owner[view_id] = SLACK_USERS[user]
+        self._own(set(self.stack.slack.views) - before, SLACK_USERS[user])  # a form this click opened
         return {"status": answer.status_code}
 
-    async def submit(self, user: str, view_id: str, values: dict[str, dict[str, str]]) -> Json:
+    async def submit(self, user: str, view_id: str, values: dict[str, dict[str, Any]]) -> Json:
+        """Submit the user's open form; `values[block_id][action_id]` is the text typed in a text
+        input, or a select's, checkboxes' or date picker's state as Slack sends it (`selected_option`...).
+        The bot's `response_action: errors` stay with the form (the page shows them by their fields);
+        `update` keeps the form open with the view the bot put in its place."""
+        owner = self._owner_id(user)
         view = self.stack.slack.views.get(view_id)
-        if user not in APPROVERS or view is None or self._view_owner.get(view_id) != SLACK_USERS[user]:
+        if view is None or view_id in self.submitted or self._view_owner.get(view_id) != owner:
             raise ValueError("no such form for that user")
-        inputs = {(i["block_id"], i["action_id"]): i["type"] for i in (self._open_form(SLACK_USERS[user]) or {})
-                  .get("inputs", [])}
-        state = {block: {action: {"type": inputs.get((block, action), "plain_text_input"), "value": str(text)}
-                         for action, text in actions.items()} for block, actions in values.items()}
-        answer = await self.stack.driver.submit_view(SLACK_USERS[user], view, state)
+        if not isinstance(values, dict):
+            raise ValueError("values must map block ids to {action_id: value}")
+        types = _inputs(view)
+        state: dict[str, dict[str, Json]] = {}
+        for block, actions in values.items():
+            if not isinstance(actions, dict):
+                raise ValueError("values must map block ids to {action_id: value}")
+            for action, value in actions.items():
+                kind = next((i["type"] for i in types if (i["block_id"], i["action_id"]) == (block, action)), None)
+                if kind is None:
+                    raise ValueError(f"the form has no input {block}/{action}")
+                given = {k: v for k, v in value.items() if k in _STATE_KEYS} if isinstance(value, dict) else {
+                    "value": str(value)}
+                state.setdefault(block, {})[action] = {"type": kind, **given}
+        answer = await self.stack.driver.submit_view(owner, view, state)
         body = answer.json() if answer.content else {}
-        if not (isinstance(body, dict) and body.get("response_action") == "errors"):
+        action = body.get("response_action") if isinstance(body, dict) else None
+        if action == "errors":
+            self.errors[view_id] = (str(view.get("hash", "")), dict(body.get("errors") or {}))
+        elif action != "update":
             self.submitted.add(view_id)
         return {"status": answer.status_code, "answer": body}
 
+    def close(self, user: str, view_id: str) -> Json:
+        """Cancel (or Close) on the user's open form: Slack just closes it."""
+        if self._view_owner.get(view_id) != self._owner_id(user):
+            raise ValueError("no such form for that user")
+        self.submitted.add(view_id)
+        return {"closed": view_id}
+
     async def command(self, text: str) -> Json:
-        """`/precoro <text>` typed by the admin; the answer as the admin sees it."""
-        return {"answer": _plain(await self.stack.driver.ask(ADMIN, text))}
+        """`/precoro <text>` typed by the admin; the answer as the admin sees it (mrkdwn, the page
+        draws it), or a form the command opened (`/precoro register @bob` opens the registration)."""
+        driver, slack = self.stack.driver, self.stack.slack
+        response_url = slack.response_url(channel=dm_channel(ADMIN), user_id=ADMIN)
+        response_id = response_url.rsplit("/", 1)[1]
+        before = set(slack.views)
+        ack = await driver.slash_command(ADMIN, str(text), response_url=response_url)
+        if ack.content.strip():
+            try:
+                body = ack.json()
+            except ValueError:
+                return {"answer": ack.text}
+            return {"answer": str(body.get("text") or "") if isinstance(body, dict) else str(body)}
+
+        def outcome() -> Json | None:
+            opened = set(slack.views) - before
+            if opened:
+                self._own(opened, ADMIN)
+                return {"answer": "", "opened": sorted(opened)}
+            reply = next((r for r in slack.responses if r.response_id == response_id and r.body.get("text")), None)
+            return {"answer": str(reply.body["text"])} if reply else None
+
+        try:
+            return await slack.wait_for(outcome, timeout=15.0, interval=0.1)
+        except TimeoutError:
+            return {"answer": "(no answer from the bot within 15 s)"}
+
+    def _own(self, view_ids: set[str], user_id: str) -> None:
+        for view_id in view_ids:
+            self._view_owner.setdefault(view_id, user_id)
+
+    @staticmethod
+    def _owner_id(user: str) -> str:
+        if user == "admin":
+            return ADMIN
+        if user in APPROVERS:
+            return SLACK_USERS[user]
+        raise ValueError("no such form for that user")
 
 
 _STATUS = {api.STATUS_PENDING: "pending", api.STATUS_APPROVED: "approved", api.STATUS_DENIED: "rejected"}
@@ -156,11 +231,15 @@ async def _register(stack: LocalStack) -> None:
         await stack.register(name)
 
 
+_STATE_KEYS = ("value", "selected_option", "selected_options", "selected_date", "selected_user")
+
+
 def _plain(text: str) -> str:
     return re.sub(r"[*`]", "", text)
 
 
 def _block_lines(blocks: list[Json]) -> list[str]:
+    """The blocks' texts, one per line (what `lines` carries for scripts; the page draws the blocks)."""
     lines: list[str] = []
     for block in blocks:
         text = block.get("text")
@@ -171,16 +250,36 @@ def _block_lines(blocks: list[Json]) -> list[str]:
     return [_plain(line) for line in "\n".join(lines).splitlines() if line.strip()]
 
 
-def _message(message: Json) -> Json:
+def _inputs(view: Json) -> list[Json]:
+    """A view's input blocks: block_id, action_id, label and element type."""
+    return [{"block_id": b["block_id"], "action_id": b["element"]["action_id"],
+             "label": (b.get("label") or {}).get("text", ""), "type": b["element"].get("type")}
+            for b in view.get("blocks") or []
+            if b.get("type") == "input" and isinstance(b.get("element"), dict) and "block_id" in b
+            and "action_id" in b["element"]]
+
+
+def _buttons(blocks: list[Json]) -> list[Json]:
     buttons = []
-    for block in message.get("blocks") or []:
+    for block in blocks:
         for element in [*(block.get("elements") or []), block.get("accessory") or {}]:
             if isinstance(element, dict) and element.get("type") == "button" and "action_id" in element:
                 buttons.append({"action_id": element["action_id"], "label": element["text"]["text"],
                                 "url": element.get("url")})
-    return {"channel": message["channel"], "ts": message["ts"],
-            "lines": _block_lines(message.get("blocks") or []) or [_plain(message.get("text", ""))],
-            "buttons": buttons}
+    return buttons
+
+
+def _message(message: Json) -> Json:
+    """A message as the page gets it: its blocks and fallback text as the bot sent them (the page
+    draws them as Slack does), plus `lines` and `buttons` for scripts."""
+    blocks = message.get("blocks") or []
+    return {"channel": message["channel"], "ts": message["ts"], "thread_ts": message.get("thread_ts"),
+            "text": message.get("text", ""), "blocks": blocks,
+            "lines": _block_lines(blocks) or [_plain(message.get("text", ""))], "buttons": _buttons(blocks)}
+
+
+def _ephemeral(message: Json) -> Json:
+    return {**_message(message), "ephemeral": True}
 
 
 def page_app(sandbox: Sandbox) -> Starlette:
@@ -210,6 +309,7 @@ def page_app(sandbox: Sandbox) -> Starlette:
         Route("/api/documents", action(sandbox.add_document), methods=["POST"]),
         Route("/api/click", action(sandbox.click), methods=["POST"]),
         Route("/api/submit", action(sandbox.submit), methods=["POST"]),
+        Route("/api/close", action(sandbox.close), methods=["POST"]),
         Route("/api/command", action(sandbox.command), methods=["POST"]),
     ])
 
