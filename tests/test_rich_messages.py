@@ -51,7 +51,7 @@ def test_change_note_says_only_what_changed() -> None:
                                             "comments": [{"text": "ok?", "user": {"fullName": "Bo"}}]})
     assert new is not None
     note = messages.change_note(old, new)
-    assert "10.00 USD → *12.50 USD*" in note and "New comment from Bo: ok?" in note and "q.pdf" in note
+    assert "10.00 USD → *12.50 USD*" in note and "New comment from Bo: ok?" in note and "q\u2024pdf" in note  # no auto-link
 
 
 def test_a_new_comment_changes_the_fingerprint_and_it_fits_its_column() -> None:
