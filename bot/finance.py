@@ -53,7 +53,7 @@ class FinanceService:
         return api.web_link(self.web_urls[company], doc.doc_type, doc.idn) if company in self.web_urls else ""
 
     async def decided(self, company: str, team: str, doc: Document, outcome: str, *, reason: str = "",
-                      by: str = "") -> bool:
+                      by: messages.Actor = messages.NOBODY) -> bool:
         """A final decision's line (once per document), if the company has a finance channel and
         the amount reaches its minimum."""
         cfg = self._company(company)

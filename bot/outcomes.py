@@ -92,9 +92,9 @@ class OutcomeService:
             return
         if decision.action == "reject":
             await self._safely(self._tell(decision.company, approver.team_id, doc, outcome_rules.REJECTED,
-                                          reason=decision.comment, by=decision.clicked_by))
+                                          reason=decision.comment, by=messages.Actor(slack_id=decision.clicked_by)))
         elif outcome_rules.may_be_final(doc):
-            self._spawn(self._look(approver, doc, by=decision.clicked_by))
+            self._spawn(self._look(approver, doc, by=messages.Actor(slack_id=decision.clicked_by)))
 
     async def on_retired(self, approver: Approver, message: PostedMessage, fresh: Document | None) -> None:
         """A poll or a discovery run retired a message: the document no longer waits for them."""
@@ -128,7 +128,7 @@ class OutcomeService:
             if found is not None:
                 await self._safely(self._tell(company, found.team_id, doc, outcome,
                                               reason=outcome_rules.reason_of(doc),
-                                              by=outcome_rules.decided_by(doc, outcome)))
+                                              by=messages.Actor(name=outcome_rules.decided_by(doc, outcome))))
 
     def _spawn(self, look: Coroutine[Any, Any, None]) -> None:
         """Looks run off the path that asked for them: neither a click's answer nor a poll's tick
@@ -153,7 +153,7 @@ class OutcomeService:
         self._looks[company] = [*recent, now]
         return True
 
-    async def _look(self, approver: Approver, doc: Document, *, by: str = "") -> None:
+    async def _look(self, approver: Approver, doc: Document, *, by: messages.Actor = messages.NOBODY) -> None:
         """One GET of the document with this approver's token (poll lane: clicks go first), unless
         its outcome is known already or the hour's looks are spent."""
         done = await self.store.run(self.repo.recorded, approver.company, doc.doc_type, doc.idn)
@@ -185,11 +185,12 @@ class OutcomeService:
         if fresh is None or outcome is None:
             return  # still pending (a step moved on), or withdrawn: nothing to tell
         await self._tell(approver.company, approver.team_id, fresh, outcome, reason=outcome_rules.reason_of(fresh),
-                         by=by or outcome_rules.decided_by(fresh, outcome))
+                         by=by or messages.Actor(name=outcome_rules.decided_by(fresh, outcome)))
 
     # --- telling --------------------------------------------------------------------------------------
 
-    async def _tell(self, company: str, team: str, doc: Document, outcome: str, *, reason: str, by: str) -> None:
+    async def _tell(self, company: str, team: str, doc: Document, outcome: str, *, reason: str,
+                    by: messages.Actor) -> None:
         cfg = self._company(company)
         if cfg is None:
             return
@@ -199,7 +200,7 @@ class OutcomeService:
             await self._dm_requester(company, team, doc, outcome, reason=reason, by=by)
 
     async def _dm_requester(self, company: str, team: str, doc: Document, outcome: str, *, reason: str,
-                            by: str) -> None:
+                            by: messages.Actor) -> None:
         email = doc.creator.email.strip().lower()
         args = (company, doc.doc_type, doc.idn, outcome)
         if not await self.store.run(self.repo.claim, *args, email, self.clock.now()):

@@ -7,6 +7,7 @@ import pytest
 
 from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
+from bot.slack import messages
 from tests.test_e2e_approval import dm, shown, text_of
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
@@ -32,7 +33,9 @@ async def test_the_message_shows_items_fields_attachments_chain_and_note(stack: 
     # the custom fields that matter, first
     assert "*Department*\nFinance" in text and "*Project*\nApollo" in text and "*Budget*\nIT 2026" in text
     # attachments with their links
-    assert f"<https://files.precoro.test/{doc.id}/1|quote.pdf>" in text and "specs.xlsx" in text
+    # (their names inert: `quote.pdf` would be auto-linked as a host name)
+    assert f"<https://files.precoro.test/{doc.id}/1|{messages.safe('quote.pdf', 99)}>" in text
+    assert messages.safe("specs.xlsx", 99) in text
     # the chain: who approved, who now, who next
     assert "approved by Alice Archer" in text and "*now*: Bob Baker" in text and "next: Carol Chen" in text
     # the requester's note

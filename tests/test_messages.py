@@ -186,7 +186,7 @@ def test_waiting_message_shows_the_facts() -> None:
     msg = render(tz="America/New_York")
     header = msg["blocks"][0]
     assert header == {"type": "header", "text": {"type": "plain_text", "text": "Purchase order PO-1001",
-                                                 "emoji": True}}
+                                                 "emoji": False}}
     fields = [f["text"] for f in msg["blocks"][1]["fields"]]
     assert fields == ["*Requester*\nJane Doe", "*Supplier*\nAcme Corp", "*Total*\n1,200.00 USD",
                       "*Created*\nJan 05, 2025", "*Location*\nBerlin office"]
@@ -435,7 +435,7 @@ def test_command_replies() -> None:
     assert m.token_revoked_text().startswith("Precoro refused your API token; ask an admin")
     assert "/precoro register" in m.token_revoked_text()
     assert m.registered_text("U1", "a<b>@x.com") == (
-        "<@U1> is registered with Precoro account a&lt;b&gt;@x.com. "
+        "<@U1> is registered with Precoro account a&lt;b&gt;\uff20x\u2024com. "
         "Documents waiting for their approval will arrive as direct messages.")
     assert m.removed_text("U1").startswith("<@U1> is removed")
     assert m.not_registered_text("U1").startswith("<@U1> is not registered")
@@ -456,8 +456,8 @@ def test_registration_list() -> None:
     text = m.registration_list(rows, "America/New_York")
     assert text.splitlines() == [
         "*Registered approvers (2)*",
-        f"• <@U1> · a@x.com · active · last checked {AT_SHOWN}",
-        "• <@U2> · b@x.com · token revoked · last checked never",
+        f"• <@U1> · a\uff20x\u2024com · active · last checked {AT_SHOWN}",  # no mailto: link from outside text
+        "• <@U2> · b\uff20x\u2024com · token revoked · last checked never",
     ]
     assert "No approvers are registered" in m.registration_list([], "UTC")
 

@@ -87,7 +87,7 @@ def test_wrong_values_name_their_key(key: str, value: object, says: str) -> None
 def test_the_requester_message_escapes_precoro_text_and_offers_mute() -> None:
     body = messages.requester_outcome_message(doc(api.STATUS_DENIED, supplier="<!channel>"), "rejected",
                                               link="https://app.precoro.test/po/PO-1", reason="No <b>udget",
-                                              by="U0BOB")
+                                              by=messages.Actor(slack_id="U0BOB"))
     shown = str(body["blocks"])
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown and "No &lt;b&gt;udget" in shown
     assert "<@U0BOB>" in shown and body["text"].startswith("Your request Purchase order PO-1 was rejected")

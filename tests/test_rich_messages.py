@@ -50,8 +50,8 @@ def test_change_note_says_only_what_changed() -> None:
     new = parse_document("purchaseorders", {**BASE, "sum": "12.5", "attachments": [{"name": "q.pdf"}],
                                             "comments": [{"text": "ok?", "user": {"fullName": "Bo"}}]})
     assert new is not None
-    note = messages.change_note(old, new)
-    assert "10.00 USD → *12.50 USD*" in note and "New comment from Bo: ok?" in note and "q.pdf" in note
+    note = messages.change_note(old, new)  # the file name is not auto-linked: q\u2024pdf
+    assert "10.00 USD → *12.50 USD*" in note and "New comment from Bo: ok?" in note and "q\u2024pdf" in note
 
 
 def test_a_new_comment_changes_the_fingerprint_and_it_fits_its_column() -> None:

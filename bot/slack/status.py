@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from bot.slack.discovery_status import discovery_lines
 from bot.slack.messages import (
     clip,
+    escape,
     findings_status_line,
     quota_status_text,
     resume_text,
@@ -79,5 +80,5 @@ async def status_text(rt: Runtime, *, team: str, user: str, companies: list[str]
             if snap.outside is not None else None))
         if verbose:
             report = "\n".join(describe(snap, limit=APPROVERS_SHOWN, verbose=True))
-            lines.append(f"```{report}```")
+            lines.append(f"```{escape(report).replace('`', chr(0x2CB))}```")  # nothing in it is markup
     return clip("\n".join(lines), STATUS_MAX)

@@ -227,10 +227,12 @@ from bot.slack.messages.text import (
     ITEM_MAX,
     MODAL_TITLE_MAX,
     NAME_MAX,
+    NOBODY,
     PRIVATE_METADATA_MAX,
     SECTION_TEXT_MAX,
     TOKEN_MAX,
     URL_MAX,
+    Actor,
     clip,
     escape,
     format_age,
@@ -239,6 +241,8 @@ from bot.slack.messages.text import (
     format_span,
     format_time,
     mention,
+    neutral,
+    person,
     safe,
     slack_time,
 )
@@ -566,3 +570,4 @@ __all__ += [
     "return_digest_message",
     "wrong_confirmation_text",
 ]
+__all__ += ["NOBODY", "Actor", "neutral", "person"]

@@ -17,6 +17,9 @@ from bot.slack.messages.text import (
     EMAIL_MAX,
     SECTION_TEXT_MAX,
     SLACK_USER_ID,
+    clean,
+    clip,
+    escape,
     format_age,
     format_span,
     mention,
@@ -286,7 +289,7 @@ def audit_log_text(rows: Sequence[tuple[datetime, str, str, str, str, str]], tz:
     for at, company, actor, action, subject, outcome in rows:
         who = mention(actor) if SLACK_USER_ID.match(actor or "") else safe(actor, 40) or DASH
         match = _SUBJECT_MENTION.match(subject or "")
-        what = f"{safe(action, 40)} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
+        what = f"{escape(clip(clean(action), 40))} {mention(match.group(1)) if match else safe(subject, 120)}".strip()
         where = f" · {safe(company, 40)}" if show_company else ""
         line = f"• {slack_time(at)}{where} · {who} · {what or DASH} → {safe(outcome, 64) or DASH}"
         lines.append(line)

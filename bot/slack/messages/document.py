@@ -385,13 +385,14 @@ def _state_line(
 
 
 def _fallback(doc: Document, state: MessageState, verb: str) -> str:
-    head = doc_title(doc)
+    """The notification text: mrkdwn too, so its outside parts go through `safe`."""
+    head = safe(doc_title(doc), HEADER_TEXT_MAX)
     who = doc_requester(doc) or clean(doc.supplier)
     if who:
-        head += f" from {clip(who, NAME_MAX)}"
+        head += f" from {safe(who, NAME_MAX)}"
     amount = format_amount(doc.total, doc.currency)
     if amount != DASH:
-        head += f": {amount}"
+        head += f": {escape(amount)}"
     noun = "approval" if verb == "approve" else "rejection"
     tail = {
         MessageState.WAITING: "waiting for your approval",
@@ -402,4 +403,4 @@ def _fallback(doc: Document, state: MessageState, verb: str) -> str:
         MessageState.GONE: "no longer waiting for you",
         MessageState.FAILED: f"could not {verb}",
     }[state]
-    return clip(escape(f"{head}, {tail}"), FALLBACK_TEXT_MAX)
+    return clip(f"{head}, {tail}", FALLBACK_TEXT_MAX)

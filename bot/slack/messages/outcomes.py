@@ -12,14 +12,16 @@ from bot.slack.messages.ids import ACTION_MUTE_OUTCOMES
 from bot.slack.messages.text import (
     DASH,
     NAME_MAX,
+    NOBODY,
     SECTION_TEXT_MAX,
+    Actor,
     button,
     clip,
     escape,
     format_amount,
-    mention,
     mrkdwn,
     mrkdwn_link,
+    person,
     safe,
 )
 
@@ -38,18 +40,19 @@ def _what(doc: Document, link: str) -> str:
 
 
 def requester_outcome_message(doc: Document, outcome: str, *, link: str, reason: str = "",
-                              by: str = "") -> dict[str, Any]:
+                              by: Actor = NOBODY) -> dict[str, Any]:
     """The requester's DM: their document approved (final step), rejected with the reason, or sent
-    back for revision; with Open in Precoro and a Mute button."""
+    back for revision; with Open in Precoro and a Mute button. `by` is a mention only when the bot
+    resolved the Slack user itself (a click); a name from Precoro is text."""
     verb = OUTCOME_VERBS.get(outcome, outcome)
-    who = f" by {mention(by)}" if by else ""
+    who = f" by {person(by)}" if by else ""
     line = f"{OUTCOME_ICONS.get(outcome, '')} Your request {_what(doc, link)} {verb}{who}.".strip()
-    text = f"Your request {clip(doc_title(doc), NAME_MAX)} {verb}."
+    text = f"Your request {safe(doc_title(doc), NAME_MAX)} {verb}."
     blocks: list[dict[str, Any]] = [{"type": "section", "text": mrkdwn(clip(line, SECTION_TEXT_MAX))}]
     if reason.strip() and outcome != "approved":
         quoted = "\n".join(f">{part}" for part in safe(reason, OUTCOME_REASON_MAX, one_line=False).splitlines())
         blocks.append({"type": "section", "text": mrkdwn(clip(f"*Reason:*\n{quoted}", SECTION_TEXT_MAX))})
-        text += f" Reason: {clip(reason.strip(), 200)}"
+        text += f" Reason: {safe(reason, 200)}"
     elements = [e for e in (open_in_precoro_button(link),) if e is not None]
     elements.append(button("Mute these messages", ACTION_MUTE_OUTCOMES, value="mute"))
     blocks.append({"type": "actions", "elements": elements})
@@ -67,9 +70,10 @@ def outcomes_unmuted_text() -> str:
     return "You will hear here again when your requests are approved, rejected or sent back."
 
 
-def finance_decision_line(doc: Document, outcome: str, *, link: str, reason: str = "", by: str = "") -> str:
-    """One compact line for the finance channel: a final decision."""
-    who = f" by {mention(by)}" if by else ""
+def finance_decision_line(doc: Document, outcome: str, *, link: str, reason: str = "",
+                          by: Actor = NOBODY) -> str:
+    """One compact line for the finance channel: a final decision (`by` as in the requester's DM)."""
+    who = f" by {person(by)}" if by else ""
     asker = safe(doc_requester(doc), NAME_MAX) or "unknown requester"
     word = OUTCOME_WORDS.get(outcome, outcome)
     line = f"{OUTCOME_ICONS.get(outcome, '')} {_what(doc, link)} · requested by {asker} · {word}{who}"

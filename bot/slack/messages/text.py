@@ -1,16 +1,44 @@
 """Slack's limits, the text helpers and the small Block Kit builders every surface uses. Pure.
 
-Text that comes from Precoro (names, suppliers, reasons) goes through `safe`: control characters
-dropped, escaped for mrkdwn (`&`, `<`, `>`) and clipped to a limit, so a supplier called
-`<!channel>` is shown, not executed, and a long name never breaks a message. Amounts and times
-are formatted here too; times come in as arguments (no clock read). A time in mrkdwn is a Slack
-date token (`slack_time`: each reader sees their own zone); `format_time` is for plain text.
+Outside text is plain text. Names, suppliers, reasons, notes, comments, items, custom fields from
+Precoro, and anything a user typed, never become a mention, a channel ping, a link or formatting.
+The policy, in one place (`safe`), from Slack's "Formatting text for app surfaces"
+(docs.slack.dev/messaging/formatting-message-text) and the text object reference
+(docs.slack.dev/reference/block-kit/composition-objects/text-object):
+
+1. Where a block takes `plain_text` and the bot adds no formatting of its own (headers, buttons,
+   options, confirm dialogs, modal echoes) the text goes in `plain`: Slack shows plain_text as it
+   is, and `emoji: false` keeps even `:shortcodes:` literal.
+2. Where mrkdwn is needed (bold labels, the bot's own links, date tokens and mentions beside an
+   outside value), each outside value goes through `safe`: control characters dropped, `& < >`
+   escaped (Slack's only documented escapes: no `<!channel>`, `<@U…>`, `<url|label>`), then
+   `neutral`: the markers Slack has no escape for are replaced by look-alikes (`*` U+2217,
+   `_` U+02CD, `~` U+223C, `` ` `` U+02CB, and their fullwidth forms, which Slack also reads as
+   markers), a `>` that starts a line (a quote) by U+203A, the `:` of `://` and of an `:emoji:`
+   by U+A789, the `.` of a host name (`evil.com`, `www.x`) by U+2024, `@` and `#` before a word
+   by their fullwidth forms (auto-linked emails, `@here`, `#channel`). Replacement, not a
+   zero-width space: Slack takes a zero-width space as a word boundary, so one beside a marker
+   *enables* formatting (jsx-slack's "exact mode", docs/about-escape-and-exact-mode.md, relies
+   on it; its `<Escape>` uses the same look-alikes). The text reads the same; it cannot be
+   copied back byte for byte.
+3. Every mrkdwn object is `verbatim: true` (no auto-linking of URLs or channel names: defence in
+   depth behind 2), and a message's fallback `text` (notifications) is mrkdwn too: its outside
+   parts go through `safe` like the blocks'.
+4. Mentions (`<@U…>`) come only from `mention`, whose argument is a Slack user id the bot
+   resolved itself: a click's or a command's user, a stored registration, `users.lookupByEmail`,
+   a mention Slack escaped in a slash command. A name from Precoro never goes there: one that
+   looks like a member id (`W0ADMIN99`) is shown as text (`person`, `Actor`).
+
+Amounts and times are formatted here too; times come in as arguments (no clock read). A time in
+mrkdwn is a Slack date token (`slack_time`: each reader sees their own zone); `format_time` is for
+plain text.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -42,11 +70,36 @@ SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 _SPACES = re.compile(r"\s+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# Look-alikes for the characters Slack reads as markup and has no escape for (see the docstring).
+_MARKERS = str.maketrans({
+    "*": "\u2217", "\uff0a": "\ufe61",  # bold: asterisk operator, small asterisk
+    "_": "\u02cd", "\uff3f": "\u02cd",  # italic: modifier letter low macron
+    "~": "\u223c", "\uff5e": "\u223c",  # strikethrough: tilde operator
+    "`": "\u02cb", "\uff40": "\u02cb",  # code and code blocks: modifier letter grave accent
+})
+_QUOTE = re.compile(r"^(\s*)(?:>|&gt;|\uff1e)", re.MULTILINE)  # a quote: `>` first on a line
+_SCHEME = re.compile(r":(?=//)")  # https://…, ftp://…
+_EMOJI = re.compile(r":([\w+-]+):")  # :shortcode:
+_HOST_DOT = re.compile(r"(?<=\S)\.(?=[^\W\d_])")  # evil.com, www.x: a dot before a letter
+_AT_HASH = re.compile(r"[@#](?=\w)")  # a@b.c, @here, #general
+_COLON, _DOT = "\ua789", "\u2024"  # modifier letter colon, one dot leader
+_LINKERS = {"@": "\uff20", "#": "\uff03"}  # fullwidth commercial at, fullwidth number sign
+
 
 # --- text helpers ---------------------------------------------------------------------------------
 def escape(text: str) -> str:
-    """Escape the three characters Slack mrkdwn treats as control characters."""
+    """Escape the three characters Slack mrkdwn treats as control characters (bot text only:
+    outside text takes `safe`, which also neutralises formatting and auto-links)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def neutral(text: str) -> str:
+    """`text` with no character Slack would read as formatting, a quote, an emoji or an auto-link
+    (look-alikes instead; see the module docstring). Works on raw or escaped text."""
+    text = _QUOTE.sub("\\1\u203a", text.translate(_MARKERS))
+    text = _EMOJI.sub(f"{_COLON}\\1{_COLON}", _SCHEME.sub(_COLON, text))
+    text = _HOST_DOT.sub(_DOT, text)
+    return _AT_HASH.sub(lambda m: _LINKERS[m.group()], text)
 
 
 def clip(text: str, limit: int) -> str:
@@ -63,8 +116,9 @@ def clean(text: Any, *, one_line: bool = True) -> str:
 
 
 def safe(text: Any, limit: int, *, one_line: bool = True) -> str:
-    """Escaped mrkdwn of at most `limit` characters; never cuts an `&amp;`-style entity in half."""
-    escaped = escape(clean(text, one_line=one_line))
+    """Outside text made inert for mrkdwn (and for a message's fallback `text`): cleaned, escaped,
+    `neutral`, at most `limit` characters; never cuts an `&amp;`-style entity in half."""
+    escaped = neutral(escape(clean(text, one_line=one_line)))
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: max(limit - 1, 0)]
@@ -75,22 +129,47 @@ def safe(text: Any, limit: int, *, one_line: bool = True) -> str:
 
 
 def mention(user: str | None) -> str:
-    """`<@U123>` for a Slack user id; anything else is shown as escaped text."""
+    """`<@U123>` for a Slack user id the bot resolved itself (never a name from Precoro); anything
+    malformed is shown as inert text."""
     value = (user or "").strip()
     if SLACK_USER_ID.match(value):
         return f"<@{value}>"
     return safe(value, NAME_MAX) or "someone"
 
 
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: `slack_id`, a Slack user the bot resolved itself (a click's user), or
+    else `name`, a person as Precoro names them (shown as text, never as a mention)."""
+
+    slack_id: str = ""
+    name: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.slack_id.strip() or clean(self.name))
+
+
+NOBODY = Actor()  # nobody named (the default of a `by`)
+
+
+def person(actor: Actor) -> str:
+    """mrkdwn for `actor`: a mention for a resolved Slack id, inert text for a Precoro name."""
+    if actor.slack_id.strip():
+        return mention(actor.slack_id)
+    return safe(actor.name, NAME_MAX) or "someone"
+
+
 # --- Block Kit builders (the shared pieces of every surface) --------------------------------------
-def plain(text: str, limit: int) -> dict[str, Any]:
-    """A plain_text object, clipped to `limit`; "—" when empty (Slack refuses an empty one)."""
-    return {"type": "plain_text", "text": clip(clean(text) or DASH, limit), "emoji": True}
+def plain(text: str, limit: int, *, emoji: bool = False) -> dict[str, Any]:
+    """A plain_text object, clipped to `limit`; "—" when empty (Slack refuses an empty one).
+    Shown literally; `emoji=True` only for the bot's own text that uses `:shortcodes:`."""
+    return {"type": "plain_text", "text": clip(clean(text) or DASH, limit), "emoji": emoji}
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
-    """A mrkdwn text object; the caller escapes and clips `text`."""
-    return {"type": "mrkdwn", "text": text}
+    """A mrkdwn text object, `verbatim` (no auto-linking); outside parts of `text` went through
+    `safe`, and the caller clips it."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def field(label: str, value: str) -> dict[str, Any]:
@@ -142,7 +221,7 @@ def format_amount(total: Decimal | None, currency: str) -> str:
     except InvalidOperation:  # more digits than the decimal context holds
         rounded = value
     text = f"{rounded:,.2f}"
-    code = clean(currency)[:10]
+    code = neutral(clean(currency)[:10])
     return f"{text} {code}" if code else text
 
 
