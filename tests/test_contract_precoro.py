@@ -34,7 +34,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 def cases(name: str) -> list[Any]:
     data = fixture(name)
-    return data["cases"] if "cases" in data else [data]
+    return list(data.get("cases", [data]))
 
 
 def test_every_fixture_cites_its_source() -> None:
