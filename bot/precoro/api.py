@@ -102,10 +102,8 @@ def parse_webhook(body: Any) -> Webhook | None:
     body naming no entity at all (neither id nor IDN)."""
     if not isinstance(body, dict):
         return None
-    kind, action = _count(body.get(WEBHOOK_TYPE)), body.get(WEBHOOK_ACTION)
-    if kind is None or kind not in WEBHOOK_TYPES:
-        return None
-    if isinstance(action, bool) or action not in WEBHOOK_ACTIONS:
+    kind, action = _count(body.get(WEBHOOK_TYPE)), _count(body.get(WEBHOOK_ACTION))
+    if kind not in WEBHOOK_TYPES or action not in WEBHOOK_ACTIONS:
         return None
     readable, idn = _webhook_idn(body.get(WEBHOOK_IDN))
     entity_id = _count(body.get(WEBHOOK_ID))
