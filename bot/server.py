@@ -29,6 +29,7 @@ from bot.runtime import Runtime
 from bot.slack import request_guard
 from bot.slack.app import INSTALL_PATH, REDIRECT_PATH, build_bolt_app
 from bot.slack.socket_mode import SocketModeRunner
+from bot.store import hints
 from bot.store.boundary import guard_event_loop
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,20 @@ def create_app(rt: Runtime, *, run_scheduler: bool = True) -> Starlette:
             hint = None
         if hint is None:
             return PlainTextResponse("not a Precoro document webhook", status_code=400)
-        doc_type, idn, action = hint
-        wanted = doc_type in rt.config.company(company).document_types
-        if wanted and await rt.store.run(rt.store.hints.add, company, doc_type, idn, rt.clock.now()):  # once a hint
-            log.info("webhook: %s %s/%s of %s; looking now", action, doc_type, idn, company)
+        doc_type = hint.doc_type
+        if doc_type is None or doc_type not in rt.config.company(company).document_types:
+            log.debug("webhook: type %d of %s is not a document type it shows; ignored", hint.kind, company)
+            return JSONResponse({"ok": True}, status_code=202)  # a supplier, a budget...: acknowledged
+        idn = hint.idn
+        if idn is None and hint.entity_id is not None:  # no IDN: maybe a document it posted, by its id
+            idn = await rt.store.run(rt.store.messages.idn_of, company, doc_type, hint.entity_id)
+        if idn is None:
+            log.info("webhook: %s of a %s of %s without an IDN it knows; the next discovery run or poll "
+                     "looks", hint.action, doc_type, company)
+        key = hints.ANY_DOCUMENT if idn is None else idn
+        if await rt.store.run(rt.store.hints.add, company, doc_type, key, rt.clock.now()):  # once a hint
+            if idn is not None:
+                log.info("webhook: %s %s/%s of %s; looking now", hint.action, doc_type, idn, company)
             if run_scheduler:
                 rt.scheduler.wake(company)  # read at once, not at the next tick
         return JSONResponse({"ok": True}, status_code=202)

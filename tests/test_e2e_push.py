@@ -7,15 +7,18 @@ poll is old: only the webhook's read (or a discovery run) can explain what happe
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
+from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import approvers, posted_messages
@@ -127,3 +130,40 @@ async def test_a_webhook_after_the_bots_read_makes_a_click_look_first(stack: Loc
         lambda: "Approved by" in text_of(stack.slack.messages[(message["channel"], message["ts"])]), timeout=10)
     mine = [(r.method, r.path) for r in about(stack, idn, clicked) if r.token == stack.token_of("bob")]
     assert mine == [("GET", f"/purchaseorders/{idn}"), ("POST", f"/purchaseorders/{idn}/approve")]
+
+
+async def test_precoros_own_example_body_with_a_number_idn_posts_the_document(stack: LocalStack) -> None:
+    """The body of Precoro's help page, verbatim: `idn` is the JSON number 5."""
+    body = json.loads((Path(__file__).parent / "contract" / "precoro" / "webhook_example.json").read_text())["body"]
+    assert body == {"id": 123456, "type": 2, "action": 0, "idn": 5}
+    await stack.register("bob")
+    bob = lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", BOB)  # noqa: E731
+    await stack.slack.wait_for(lambda: (b := bob()) is not None and b.last_polled_at is not None, timeout=10)
+    await discovery_on(stack)
+    settings = stack.runtime.store.discovery.get
+    await stack.slack.wait_for(lambda: (s := settings("acme")) is not None and s.cursor is not None, timeout=10)
+    sent = time.time()
+    stack.precoro.add_document("acme", "purchaseorders", stack.users["alice"].id, [[stack.users["bob"].id]],
+                               idn="5", supplier="Initech", sum="77.00")
+    async with httpx.AsyncClient(base_url=stack.bot_url) as http:
+        answer = await http.post(f"/precoro/webhooks/acme/{SECRET}", content=json.dumps(body, separators=(",", ":")),
+                                 headers={"content-type": "application/json"})
+    assert answer.status_code == 202
+    message = await stack.slack.wait_for(
+        lambda: next((m for m in stack.slack.messages_in(dm_channel(BOB)) if "Initech" in str(m)), None), timeout=5)
+    assert "77.00" in str(message)
+    assert [(r.method, r.path) for r in about(stack, "/purchaseorders/5", sent)] == [("GET", "/purchaseorders/5")]
+
+
+async def test_a_webhook_naming_no_document_it_knows_makes_discovery_look_at_once(stack: LocalStack) -> None:
+    """No IDN and an id the bot never saw (a new document): the type's next discovery run is due now."""
+    await stack.register("bob")
+    await discovery_on(stack)
+    settings = stack.runtime.store.discovery.get
+    await stack.slack.wait_for(lambda: (s := settings("acme")) is not None and s.cursor is not None, timeout=10)
+    doc = stack.precoro.add_document("acme", "purchaseorders", stack.users["alice"].id, [[stack.users["bob"].id]])
+    async with httpx.AsyncClient(base_url=stack.bot_url) as http:
+        answer = await http.post(f"/precoro/webhooks/acme/{SECRET}", json={"id": doc.id, "type": 2, "action": 0})
+    assert answer.status_code == 202
+    await dm(stack, BOB, doc.idn, timeout=5)
+    assert not [r for r in stack.precoro.requests if r.status == 429]

@@ -63,3 +63,22 @@ async def test_webhooks_need_the_secret_and_a_well_formed_body(stack: LocalStack
         assert (await http.post(f"/precoro/webhooks/acme/{SECRET}", content=b"{not json")).status_code == 400
     assert (await webhook(stack, {"id": 9, "type": 6, "action": 0, "idn": "EXP-1"})).status_code == 202
     assert stack.runtime.store.hints.take("acme") == [], "a type the company does not enable is not a hint"
+
+
+async def test_a_webhook_without_an_idn_finds_the_document_by_its_precoro_id(stack: LocalStack) -> None:
+    """Precoro sends the IDN "if available": by its internal id, a document the bot posted is known."""
+    await stack.register("bob")
+    await stack.slack.wait_for(lambda: any("INV-1001" in (m.get("text") or "")
+                                           for m in stack.slack.messages_in(dm_channel(BOB))))
+    stack.precoro.approve_as(stack.users["carol"].id, "invoices", "INV-1001")  # Carol, in Precoro's UI
+    await stack.slack.wait_for(lambda: stack.runtime.store.approvers.list()[0].last_polled_at, timeout=5)
+    invoice = stack.precoro.document("invoices", "INV-1001")
+    assert (await webhook(stack, {"id": invoice.id, "type": 3, "action": 1})).status_code == 202
+    await stack.slack.wait_for(lambda: "No longer waiting for you" in str(invoice_message(stack)["blocks"]),
+                               timeout=5)
+
+
+async def test_webhooks_about_what_is_not_a_document_are_acknowledged_and_ignored(stack: LocalStack) -> None:
+    for kind in (4, 7, 8, 9, 10, 11):  # request for proposal, supplier, stock transfer, budget, custom fields
+        assert (await webhook(stack, {"id": 50 + kind, "type": kind, "action": 1, "idn": 50 + kind})).status_code == 202
+    assert stack.runtime.store.hints.take("acme") == []

@@ -14,6 +14,7 @@ from bot.config import CompanyConfig
 from bot.precoro.errors import QuotaDeferred, TokenRejected
 from bot.quota.ledger import QuotaPolicy
 from bot.store.approvers import Approver
+from bot.store.hints import ANY_DOCUMENT
 from bot.sync import hint_reads
 from bot.sync.hint_reads import HINT_SHARE, HintReader
 from bot.sync.planning import DAY, CompanyState, Plan
@@ -276,3 +277,19 @@ async def test_a_tick_takes_held_back_hints_when_the_database_has_none(rig: Simp
     rig.clock.t += 5.0
     await sched.poll_company(company)
     assert taken == ["acme"], "held back, now due: the tick takes it without another webhook"
+
+
+@pytest.mark.asyncio
+async def test_a_hint_without_an_idn_makes_discovery_due_and_reads_nothing_alone(rig: SimpleNamespace) -> None:
+    webhooks(rig, ANY_DOCUMENT)  # Precoro named no IDN, and the bot did not know the id
+    await rig.take()
+    assert rig.client.gets == [] and rig.state.discovery_hinted
+
+
+@pytest.mark.asyncio
+async def test_a_hint_without_an_idn_and_no_discovery_polls_every_approver_first(rig: SimpleNamespace) -> None:
+    rig.state.discovery = None
+    rig.state.approvers = [approver(2), approver(3)]
+    webhooks(rig, ANY_DOCUMENT)
+    await rig.take()
+    assert rig.client.gets == [] and rig.state.hinted == {"2", "3"}

@@ -48,6 +48,10 @@ from bot.precoro import api
 
 FAULT_KINDS = ("500", "timeout", "drop", "429", "timeout_after")
 DUPLICATE_KEYINGS = ("token", "company", "route")
+LIST_PAGINATIONS = ("both", "has_next_page", "pages", "none")
+DOCUMENT_SHAPES = ("mixed", "lists", "wrapped", "strings")
+SUMS = ("string", "number")
+_COLLECTIONS = ("items", "comments", "attachments", "dataDocumentCustomFields", "approvalSteps")
 PROXY_HTML = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
               "<p>The upstream server sent an invalid response. Contact it-support@proxy.example.com</p>"
               "</body></html>")
@@ -172,8 +176,18 @@ class PrecoroEmulator:
                  windows: tuple[tuple[float, int] | tuple[float, int, str], ...] = DEFAULT_WINDOWS,
                  duplicate_get_seconds: float = 60.0, latency: float = 0.0,
                  fault_timeout: float = 30.0, duplicate_keying: str | None = None,
-                 ignore_waiting_filter: bool = False) -> None:
+                 ignore_waiting_filter: bool = False, list_pagination: str = "both",
+                 document_shape: str = "mixed", sums: str = "string") -> None:
         self.clock = clock
+        # How answers are shaped, each a shape public evidence shows (tests/contract/precoro/):
+        # `list_pagination` "both" | "has_next_page" | "pages" (current_page/total_pages only,
+        # older answers) | "none" (no meta); `document_shape` "mixed" | "lists" | "wrapped" |
+        # "strings" (see `shape_document`); `sums` "string" | "number".
+        for name, value, choices in (("list_pagination", list_pagination, LIST_PAGINATIONS),
+                                     ("document_shape", document_shape, DOCUMENT_SHAPES), ("sums", sums, SUMS)):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {choices}")
+        self.list_pagination, self.document_shape, self.sums = list_pagination, document_shape, sums
         self.strict_duplicates = strict_duplicates
         # What makes two GETs "identical": "token" (+ URL), "company" (+ URL) or "route" (company +
         # path, any query), one of the readings of Precoro's "Route based limiter by minute".
@@ -616,10 +630,15 @@ class PrecoroEmulator:
         ]
         chunk = found[(page - 1) * per_page: page * per_page]
         total_pages = max(1, math.ceil(len(found) / per_page))
-        pagination = {"total": len(found), "count": len(chunk), "per_page": per_page, "current_page": page,
-                      "total_pages": total_pages, api.HAS_NEXT_PAGE: page < total_pages}
-        return 200, {api.LIST_DATA: [self._render(d) for d in chunk],
-                     api.LIST_META: {api.LIST_PAGINATION: pagination}}
+        body: dict[str, Any] = {api.LIST_DATA: [self._render(d) for d in chunk]}
+        if self.list_pagination != "none":
+            pagination: dict[str, Any] = {"total": len(found), "count": len(chunk), "per_page": per_page}
+            if self.list_pagination in ("both", "pages"):
+                pagination |= {api.CURRENT_PAGE: page, api.TOTAL_PAGES: total_pages}
+            if self.list_pagination in ("both", "has_next_page"):
+                pagination[api.HAS_NEXT_PAGE] = page < total_pages
+            body[api.LIST_META] = {api.LIST_PAGINATION: pagination}
+        return 200, body
 
     def _refusal(self, user: EmUser, doc: EmDocument) -> tuple[int, dict[str, str]] | None:
         if doc.status != api.STATUS_PENDING:
@@ -686,7 +705,7 @@ class PrecoroEmulator:
                  for i, s in enumerate(doc.steps, 1)]
         current = doc.current_step
         shown = doc.doc_type not in self.stepless_types
-        return {
+        return shape_document({
             "id": doc.id, "idn": doc.idn, "status": doc.status,
             "statusString": api.STATUS_NAMES.get(doc.status, ""),
             "sum": doc.sum, "netSum": doc.sum, "currency": doc.currency,
@@ -703,7 +722,46 @@ class PrecoroEmulator:
                 "approvalStep": next((steps[i] for i, s in enumerate(doc.steps) if s is current), None)}
                if shown else {}),
             "lastApprover": self._person(doc.last_approver_id) if doc.last_approver_id else None,
-        }
+        }, self.document_shape, self.sums)
+
+
+def shape_document(raw: dict[str, Any], shape: str, sums: str) -> dict[str, Any]:
+    """A rendered document in one of the shapes public schemas allow (hotgluexyz/tap-precoro types
+    each collection "object or array", `approvalStep`/`supplier`/`creator`/`location` "object or
+    string", `lastApprover` "object or array", sums "number or string"):
+
+    - "mixed" (the default): `items` and `dataDocumentCustomFields` wrapped, the rest lists;
+    - "lists": every collection a plain list; "wrapped": every one a `{"data": [...]}` wrapper;
+    - "strings": `supplier`, `creator`, `location` and `approvalStep` by name only (strings), and
+      `lastApprover` a list (empty when nobody approved yet).
+    `sums` "number": `sum` and `netSum` as JSON numbers."""
+    out = dict(raw)
+    if shape in ("lists", "wrapped"):
+        for key in _COLLECTIONS:
+            if key in out:
+                value = out[key]
+                items = value.get("data", []) if isinstance(value, dict) else value
+                out[key] = {"data": items} if shape == "wrapped" else items
+    if shape == "strings":
+        for key in ("supplier", "location", "approvalStep"):
+            if isinstance(out.get(key), dict):
+                out[key] = str(out[key].get("name", ""))
+        if isinstance(out.get("creator"), dict):
+            out["creator"] = str(out["creator"].get("fullName", ""))
+        out["lastApprover"] = [out["lastApprover"]] if out.get("lastApprover") else []
+    if sums == "number":
+        for key in ("sum", "netSum"):
+            if isinstance(out.get(key), str):
+                out[key] = _number(out[key])
+    return out
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() else value
 
 
 def seed_demo(emulator: PrecoroEmulator) -> dict[str, EmUser]:

@@ -7,6 +7,7 @@ against the real API is a one-line change here. Items marked *unconfirmed* in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -39,26 +40,76 @@ WEB_PATHS: dict[str, str] = {
 }
 
 # --- webhooks -------------------------------------------------------------------------------
-# Precoro's webhook body: {"id": 123, "type": 3, "action": 1, "idn": "INV-42"}; unsigned, a hint only.
-WEBHOOK_TYPES: dict[int, str] = {
-    0: "warehouserequests", 1: "purchaserequisitions", 2: "purchaseorders", 3: "invoices", 5: "receipts",
+# Precoro's own example body (help page "How to Set Up and Use Webhooks"):
+# {"id":123456,"type":2,"action":0,"idn":5}. `id` is the entity's internal id, `idn` "the IDN of
+# entity, if available" (a JSON number in the example; a string or absent otherwise), `action` 0
+# create / 1 update. Unsigned: a hint to re-read, never the truth.
+WEBHOOK_ID = "id"
+WEBHOOK_TYPE = "type"
+WEBHOOK_ACTION = "action"
+WEBHOOK_IDN = "idn"
+# Every `type` the page lists: a document type's path segment, or None for an entity that is not
+# a document the bot shows (request for proposal, supplier, stock transfer, budget, custom fields).
+WEBHOOK_TYPES: dict[int, str | None] = {
+    0: "warehouserequests",
+    1: "purchaserequisitions",
+    2: "purchaseorders",
+    3: "invoices",
+    4: None,  # request for proposal
+    5: "receipts",
     6: "expenses",
+    7: None,  # supplier
+    8: None,  # stock transfer
+    9: None,  # budget
+    10: None,  # document custom field
+    11: None,  # item custom field
 }
 WEBHOOK_ACTIONS: dict[int, str] = {0: "create", 1: "update"}
+IDN_MAX = 64  # the store's column; a longer "IDN" is not one
 
 
-def parse_webhook(body: Any) -> tuple[str, str, str] | None:
-    """(document type, IDN, action) of a webhook body; None when it is not one we know."""
+@dataclass(frozen=True)
+class Webhook:
+    """A Precoro webhook body, read: `doc_type` None for a type that is not a document the bot
+    shows; `idn` None when the body names none ("if available"), then `entity_id` may find it."""
+
+    kind: int
+    action: str
+    doc_type: str | None
+    idn: str | None
+    entity_id: int | None
+
+
+def _count(value: Any) -> int | None:
+    """A JSON non-negative integer (not a bool, not a float): Precoro's ids and numeric IDNs."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _webhook_idn(value: Any) -> tuple[bool, str | None]:
+    """(readable, IDN): a string, or a non-negative integer written in decimal; (True, None) when
+    absent or empty; (False, None) for anything else (a bool, a float, a negative, an object)."""
+    if value is None or value == "":
+        return True, None
+    if isinstance(value, str):
+        return len(value) <= IDN_MAX, value if len(value) <= IDN_MAX else None
+    number = _count(value)
+    return number is not None, None if number is None else str(number)
+
+
+def parse_webhook(body: Any) -> Webhook | None:
+    """A webhook body as Precoro sends it (number, string or absent IDN); None when it is not one:
+    an unknown type or action, an IDN that is neither a string nor a non-negative integer, or a
+    body naming no entity at all (neither id nor IDN)."""
     if not isinstance(body, dict):
         return None
-    kind, idn, action = body.get("type"), body.get("idn"), body.get("action")
-    if isinstance(kind, bool) or not isinstance(kind, int) or kind not in WEBHOOK_TYPES:
+    kind, action = _count(body.get(WEBHOOK_TYPE)), _count(body.get(WEBHOOK_ACTION))
+    if kind not in WEBHOOK_TYPES or action not in WEBHOOK_ACTIONS:
         return None
-    if isinstance(action, bool) or action not in WEBHOOK_ACTIONS:
+    readable, idn = _webhook_idn(body.get(WEBHOOK_IDN))
+    entity_id = _count(body.get(WEBHOOK_ID))
+    if not readable or (idn is None and entity_id is None):
         return None
-    if not isinstance(idn, str) or not 0 < len(idn) <= 64:
-        return None
-    return WEBHOOK_TYPES[kind], idn, WEBHOOK_ACTIONS[action]
+    return Webhook(kind, WEBHOOK_ACTIONS[action], WEBHOOK_TYPES[kind], idn, entity_id)
 
 
 # --- statuses -------------------------------------------------------------------------------
@@ -75,6 +126,13 @@ STATUS_NAMES: dict[int, str] = {
     STATUS_DENIED: "rejected",
     STATUS_ON_REVISION: "on revision",
     STATUS_CANCELED: "canceled",
+    # The rest from a public client's invoice status map (hotgluexyz/tap-precoro, streams.py).
+    4: "partly paid",
+    5: "paid",
+    6: "awaiting confirmation",
+    9: "pending receipt",
+    10: "approval review",
+    11: "closed",
 }
 
 # --- list requests --------------------------------------------------------------------------
@@ -134,6 +192,36 @@ LIST_DATA = "data"
 LIST_META = "meta"
 LIST_PAGINATION = "pagination"
 HAS_NEXT_PAGE = "has_next_page"
+# Older answers carry these instead of `has_next_page` (hotgluexyz/tap-precoro pages on either).
+CURRENT_PAGE = "current_page"
+TOTAL_PAGES = "total_pages"
+
+
+def _page_number(value: Any) -> int | None:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def has_next_page(body: Any, *, items: int, per_page: int) -> bool:
+    """Whether a list answer has a page after this one, in either of Precoro's shapes:
+    `meta.pagination.has_next_page` (a bool) when present, else `current_page < total_pages`.
+
+    With neither (our reading: no public evidence of such an answer), a short page proves the
+    end, while a full one does not: the next page is read (an empty one ends it), so a missing
+    field never hides documents; callers cap the number of pages. An empty page always ends it."""
+    if items == 0:
+        return False
+    meta = body.get(LIST_META) if isinstance(body, dict) else None
+    pagination = meta.get(LIST_PAGINATION) if isinstance(meta, dict) else None
+    pagination = pagination if isinstance(pagination, dict) else {}
+    flag = pagination.get(HAS_NEXT_PAGE)
+    if isinstance(flag, bool):
+        return flag
+    current, total = _page_number(pagination.get(CURRENT_PAGE)), _page_number(pagination.get(TOTAL_PAGES))
+    if current is not None and total is not None:
+        return current < total
+    return items >= per_page
 
 # --- 429 answers -----------------------------------------------------------------------------
 RATE_LIMIT_TYPE = "RateLimit-Type"
@@ -147,6 +235,23 @@ RATE_LIMIT_TYPE_CONCURRENCY = "Concurrency limiter by second"
 RATE_LIMIT_TYPE_MINUTE = "Limiter by minute"
 RATE_LIMIT_TYPE_HOUR = "Limiter by hour"
 RATE_LIMIT_TYPE_DAY = "Limiter by day"
+# Handled by name in the public clients hotgluexyz/tap-precoro (client.py) and
+# hotgluexyz/target-precoro (client.py): the volume limiters as Precoro names them.
+RATE_LIMIT_TYPE_DAILY = "Daily limiter"
+RATE_LIMIT_TYPE_HOURLY = "Hourly limiter"
+# Word stems that name a limit's window, whatever the rest of the name: "by minute", "Hourly",
+# "by day", "Daily". Lower case; matched in a lower-cased `RateLimit-Type`.
+LIMIT_WINDOW_STEMS: tuple[tuple[str, float], ...] = (
+    ("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0), ("daily", 86400.0),
+)
+
+
+def limit_window_seconds(limit_type: str) -> float | None:
+    """The window (seconds) a `RateLimit-Type` names by its word stem; the longest when several
+    match (the cautious reading); None for a name with no stem (some limit, window unknown)."""
+    lowered = limit_type.lower() if isinstance(limit_type, str) else ""
+    named = [seconds for stem, seconds in LIMIT_WINDOW_STEMS if stem in lowered]
+    return max(named) if named else None
 
 
 def format_retry_after(at: float) -> str:
@@ -172,17 +277,6 @@ def parse_modified_since(text: str) -> float | None:
     except (ValueError, AttributeError):
         return None
     return moment.replace(tzinfo=UTC).timestamp()
-
-
-# --- webhooks: Precoro's numeric document type -> our path segment ----------------------------
-WEBHOOK_TYPES: dict[int, str] = {
-    0: "warehouserequests",
-    1: "purchaserequisitions",
-    2: "purchaseorders",
-    3: "invoices",
-    5: "receipts",
-    6: "expenses",
-}
 
 
 def web_link(web_url: str, doc_type: str, idn: str) -> str:

@@ -53,6 +53,9 @@ _POLL_PAGE_SIZES = (200, 100, 50)
 # for a poll's URL to leave the duplicate window and a burst of registrations finds a free URL.
 _CHECK_PAGE_SIZES = (20, 10)
 _CHECK_PAGES = range(1, 9)
+# At most this many pages of one list read (10,000 documents at 200 a page): a pagination field
+# that never says "last page" cannot loop the bot through the quota.
+MAX_PAGES = 50
 # Called right before a write leaves (see `PrecoroClient.approve`).
 BeforeSend = Callable[[], Awaitable[None]]
 
@@ -108,8 +111,8 @@ class PrecoroClient:
         items = body.get(api.LIST_DATA) if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))
-        pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
-        return Page([i for i in items if isinstance(i, dict)], bool(pagination.get(api.HAS_NEXT_PAGE))), sizes[chosen]
+        more = api.has_next_page(body, items=len(items), per_page=sizes[chosen])
+        return Page([i for i in items if isinstance(i, dict)], more), sizes[chosen]
 
     async def check_token(self, cred: Credentials, doc_types: tuple[str, ...], *, lane: Lane,
                           hold_polls: bool = True) -> None:
@@ -127,7 +130,7 @@ class PrecoroClient:
         """Every document waiting for this user (all pages); returns (items, requests spent)."""
         page, size = await self.waiting_page(cred, doc_type, lane=lane)
         items, spent, number = list(page.items), 1, 1
-        while page.has_next and number < 50:
+        while page.has_next and number < MAX_PAGES:
             number += 1
             page, _ = await self.waiting_page(cred, doc_type, page=number, per_page=size, lane=lane)
             items.extend(page.items)
@@ -136,7 +139,7 @@ class PrecoroClient:
 
     async def list_documents(self, cred: Credentials, doc_type: str, filters: list[list[tuple[str, str]]], *,
                              sizes: tuple[int, ...] = (api.PER_PAGE_CHOICES[0],), lane: Lane = Lane.POLL,
-                             max_pages: int = 50) -> tuple[list[dict[str, Any]], int]:
+                             max_pages: int = MAX_PAGES) -> tuple[list[dict[str, Any]], int]:
         """Every document of the list read with these filters (all pages); returns (items,
         requests spent). `filters` and `sizes` are equivalent alternatives: the first page may
         use any pair the quota gate finds free (never a URL repeated within Precoro's minute),
@@ -151,8 +154,7 @@ class PrecoroClient:
             if not isinstance(data, list):
                 raise InvalidRequest(_bad_shape(f"GET {api.list_path(doc_type)}", body, f"no '{api.LIST_DATA}' list"))
             items.extend(i for i in data if isinstance(i, dict))
-            pagination = (body.get(api.LIST_META) or {}).get(api.LIST_PAGINATION) or {}
-            if not pagination.get(api.HAS_NEXT_PAGE):
+            if not api.has_next_page(body, items=len(data), per_page=chosen[0][1]):
                 return items, number
         return items, max_pages
 

@@ -98,6 +98,16 @@ class Document:
         return api.DOCUMENT_TYPES.get(self.doc_type, self.doc_type)
 
     @property
+    def status_name(self) -> str:
+        """The status as a person reads it: Precoro's own `statusString` when it gave one, else
+        our name for the code, else the bare code; never an error for a code we do not know."""
+        if self.status_text.strip():
+            return self.status_text.strip()
+        if self.status is None:
+            return ""
+        return api.STATUS_NAMES.get(self.status, f"status {self.status}")
+
+    @property
     def is_pending(self) -> bool:
         return self.status == api.STATUS_PENDING
 
@@ -186,6 +196,10 @@ def _first(raw: dict[str, Any], *keys: str) -> Any:
 
 
 def _step(raw: Any) -> ApprovalStep | None:
+    """A step object; a bare string (public schemas type `approvalStep` as object or string) is a
+    step known by its name alone, so routing falls back to `approvalSteps` for its approvers."""
+    if isinstance(raw, str) and raw.strip():
+        return ApprovalStep(name=raw.strip())
     if not isinstance(raw, dict):
         return None
     people = raw.get("approvers") or raw.get("users") or []
@@ -276,6 +290,14 @@ def _comments(raw: Any) -> tuple[Comment, ...]:
     return tuple(found)
 
 
+def _last_approver(raw: Any) -> Person | None:
+    """`lastApprover`: an object, or a list (public schemas type it "object or array"; an empty
+    list when nobody approved yet), of which the last person is the latest."""
+    if isinstance(raw, list):
+        raw = next((p for p in reversed(raw) if isinstance(p, dict)), None)
+    return _person(raw) if isinstance(raw, dict) else None
+
+
 def _note(raw: dict[str, Any]) -> str:
     value = _first(raw, "note", "description")
     return value.strip() if isinstance(value, str) else ""
@@ -309,7 +331,7 @@ def parse_document(doc_type: str, raw: dict[str, Any]) -> Document | None:
         items=_items(raw.get("items")),
         approval_steps=steps,
         current_step=_step(raw.get("approvalStep")),
-        last_approver=_person(raw["lastApprover"]) if isinstance(raw.get("lastApprover"), dict) else None,
+        last_approver=_last_approver(raw.get("lastApprover")),
         custom_fields=_custom_fields(raw.get("dataDocumentCustomFields") or raw.get("customFields")),
         attachments=_attachments(raw.get("attachments")),
         comments=_comments(raw.get("comments")),

@@ -40,10 +40,6 @@ MIN_RETRY_SECONDS = 1.0
 # A 429 without Precoro's fields (a proxy's HTML page): back off 2, 4, 8 ... s, at most 5 min.
 BARE_BACKOFF_BASE = 2.0
 BARE_BACKOFF_MAX = 300.0
-# Words Precoro's `RateLimit-Type` may use for the window it names, and their length.
-_LIMIT_TYPE_SECONDS: tuple[tuple[str, float], ...] = (
-    ("second", 1.0), ("minute", 60.0), ("hour", 3600.0), ("day", 86400.0),
-)
 
 
 class Lane(StrEnum):
@@ -161,11 +157,11 @@ def retry_at_from_429(body: Mapping[str, Any], headers: Mapping[str, str], now: 
         at = _parse_retry_after_header(standard, now)
         at = at + margin if at is not None else None
     limit_type = str(body.get(api.RATE_LIMIT_TYPE) or lowered.get(api.RATE_LIMIT_TYPE.lower()) or "").lower()
-    named = [seconds for word, seconds in _LIMIT_TYPE_SECONDS if word in limit_type]
+    named = api.limit_window_seconds(limit_type)  # by word stem: "by minute", "Hourly", "Daily"...
     if at is None and not limit_type:
         backoff = BARE_BACKOFF_BASE * 2.0 ** min(max(bare_streak, 1) - 1, 30)
         return now + max(MIN_RETRY_SECONDS, min(backoff, BARE_BACKOFF_MAX))
-    window_cap = now + max(named) + margin if named else day_cap
+    window_cap = now + named + margin if named is not None else day_cap
     if at is None:
         at = window_cap
     return max(min(at, window_cap, day_cap), now + MIN_RETRY_SECONDS)

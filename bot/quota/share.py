@@ -80,7 +80,8 @@ def named_window(limit_type: str) -> float | None:
     lowered = limit_type.lower()
     if any(kind in lowered for kind in _NOT_VOLUME):
         return None
-    return next((seconds for word, seconds in _VOLUME_WORDS if word in lowered), None)
+    seconds = api.limit_window_seconds(lowered)  # minute, hour/hourly, day/daily
+    return seconds if seconds is not None and seconds >= 60.0 else None
 
 
 def own_use(spends: Sequence[Spend], seconds: float, margin: float, now: float) -> int:

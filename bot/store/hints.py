@@ -7,6 +7,9 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from bot.store.schema import posted_messages, webhook_hints
 
 MAX_PENDING = 1000  # per company: a flood of hints is not worth more than a full discovery run
+# The IDN of a hint about "some document of this type": the webhook named none the bot could
+# resolve (Precoro sends the IDN only "if available"); the next discovery run or poll picks it up.
+ANY_DOCUMENT = ""
 
 
 class HintRepo:

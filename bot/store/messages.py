@@ -48,6 +48,9 @@ def _message(row: Row) -> PostedMessage:
     return PostedMessage(**row._mapping)
 
 
+# Messages whose stored document mentions an id, read to find the one whose own id it is.
+_ID_CANDIDATES = 50
+
 # Built once: every click reads its message several times, and building the statement would
 # cost more than running it.
 _BY_ID = select(posted_messages).where(posted_messages.c.id == bindparam("id"))
@@ -142,6 +145,26 @@ class MessageRepo:
                         (posted_messages.c.company == company) & (posted_messages.c.doc_type == doc_type)
                         & posted_messages.c.idn.in_(idns[i:i + 500]))).all()]
         return sorted(out, key=lambda m: m.id)
+
+    def idn_of(self, company: str, doc_type: str, precoro_id: int) -> str | None:
+        """The IDN of the document whose Precoro internal `id` is this, if a message about it was
+        stored (a webhook may name only the id). The stored document JSON is compact, so its id
+        reads `"id":N`; candidates are confirmed by parsing (nested objects have ids too)."""
+        needle = f'"id":{int(precoro_id)}'
+        query = (select(posted_messages.c.idn, posted_messages.c.document)
+                 .where((posted_messages.c.company == company) & (posted_messages.c.doc_type == doc_type)
+                        & posted_messages.c.document.contains(needle, autoescape=True))
+                 .order_by(posted_messages.c.id.desc()).limit(_ID_CANDIDATES))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        for idn, document in rows:
+            try:
+                raw = json.loads(document)
+            except ValueError:
+                continue
+            if isinstance(raw, dict) and raw.get("id") == precoro_id:
+                return str(idn)
+        return None
 
     def mark_read(self, company: str, keys: Iterable[tuple[int, str, str]], at: float) -> None:
         """The (approver id, type, idn) documents were read at `at` and wait for that approver:

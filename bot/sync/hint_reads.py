@@ -17,6 +17,8 @@ document read less than a window ago (by this reader, or by a click's look: the 
 is held back until the window has passed; meanwhile a discovery run is made due at once and may
 serve it first (a hint's fallback run may also draw ahead of the bucket within the share). A
 hint a click or a full gate holds back is retried on the next ticks for `HINT_PATIENCE_SECONDS`.
+A hint without an IDN (Precoro sends it "if available", and the bot did not know the document by
+its id) names only a type: discovery's next run is due at once, or every approver is polled first.
 What cannot be read (no token for it, over the share, an error, a document without a readable
 step, out of patience) falls back to the previous behaviour: the next discovery run is due at
 once, or, without discovery, the holders of open messages about it are polled first.
@@ -38,6 +40,7 @@ from bot.quota.gate import Clock
 from bot.quota.ledger import Lane, QuotaPolicy
 from bot.store import Store
 from bot.store.approvers import Approver
+from bot.store.hints import ANY_DOCUMENT
 from bot.sync import route
 from bot.sync.discovery import Discoverer
 from bot.sync.planning import DAY, CompanyState, Plan
@@ -176,7 +179,8 @@ class HintReader:
         is removed from `hints` once read or held back: after an exception, those left there fall back."""
         if self.discoverer is None:
             return list(hints)
-        holders = await self._holders(company.id, state, [h for h in hints if h[0] not in self._discovered(state)])
+        holders = await self._holders(company.id, state, [h for h in hints if h[0] not in self._discovered(state)
+                                                          and h[1] != ANY_DOCUMENT])
         window = company.quota.duplicate_get_seconds + company.quota.margin_seconds
         later = self._later[company.id]
         left: list[Key] = []
@@ -185,6 +189,9 @@ class HintReader:
         refused: set[int] = set()  # approvers whose token Precoro refused in this batch
         for key, since in list(hints.items()):
             doc_type, idn = key
+            if idn == ANY_DOCUMENT:  # no document to read on its own: the lists will tell
+                left.append(key)
+                continue
             now = self.clock.now()
             last = self._read_at.get((company.id, doc_type, idn))
             if last is not None and now - last < window:  # Precoro would refuse the same GET: wait it out,
@@ -311,6 +318,9 @@ class HintReader:
         if state.discovery is not None and any(t in state.discovery_types for t, _ in left):
             state.discovery_hinted = True
         rest = [k for k in left if k[0] not in self._discovered(state)]
+        if any(idn == ANY_DOCUMENT for _, idn in rest):  # some document of a type polls alone read:
+            state.hinted |= {str(a.id) for a in state.approvers}  # every approver first (within the room)
+        rest = [k for k in rest if k[1] != ANY_DOCUMENT]
         if rest:
             state.hinted |= {str(m.approver_id) for m in await self.store.run(self.store.messages.for_documents,
                                                                               company.id, rest)
