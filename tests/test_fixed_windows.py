@@ -83,3 +83,50 @@ async def test_after_another_integration_s_hour_429_polls_get_their_share_back_a
             assert precoro.requests[-1].at < reset + 1.5
     finally:
         store.close()
+
+
+# --- the emulator's fixed windows -------------------------------------------------------------------
+
+async def _get(precoro: PrecoroEmulator, clock: Clock, at: float, page: int) -> httpx.Response:
+    clock.t = at
+    user = precoro.users[2]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app), base_url=BASE) as http:
+        return await http.get("/invoices", params={api.PAGE_PARAM: page + 1},
+                              headers={api.TOKEN_HEADER: user.token, api.EMAIL_HEADER: user.email})
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["fixed", "anchored"])
+async def test_the_emulator_s_fixed_windows_refuse_until_the_reset_and_then_count_from_zero(mode: str) -> None:
+    """Three requests an hour (10:00 on the clock): the fourth is refused until the window's end,
+    which the 429 names; at that end everyone starts from zero (the spacing window still slides)."""
+    clock = Clock(T0 + 600.0)  # 10:10 UTC
+    precoro = PrecoroEmulator(clock.now, windows=((1.0, 1), (3600.0, 3)), window_mode=mode)
+    seed_demo(precoro)
+    for i in range(3):
+        assert (await _get(precoro, clock, T0 + 600.0 + 100 * i, i)).status_code == 200
+    end = T0 + 3600.0 if mode == "fixed" else T0 + 600.0 + 3600.0  # 11:00, or an hour after the first
+    assert precoro.window_end("acme", 3600) == end
+    refused = await _get(precoro, clock, T0 + 1200.0, 9)
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body[api.RATE_LIMIT_TYPE] == api.RATE_LIMIT_TYPE_HOUR
+    assert api.parse_retry_after(body[api.RATE_LIMIT_RETRY_AFTER]) == end
+    assert (await _get(precoro, clock, end - 1.0, 10)).status_code == 429  # nothing gets in before the end
+    # From the end on: a new window (sliding, the first three would still be counted until 11:10).
+    assert [(await _get(precoro, clock, end + 2.0 * i, 20 + i)).status_code for i in range(4)] == [200, 200, 200, 429]
+    with pytest.raises(ValueError):
+        PrecoroEmulator(clock.now, window_mode="rolling")
+
+
+@pytest.mark.asyncio
+async def test_the_emulator_s_sliding_windows_are_unchanged() -> None:
+    clock = Clock(T0 + 600.0)
+    precoro = PrecoroEmulator(clock.now, windows=((1.0, 1), (3600.0, 3)))
+    seed_demo(precoro)
+    for i in range(3):
+        assert (await _get(precoro, clock, T0 + 600.0 + 100 * i, i)).status_code == 200
+    refused = await _get(precoro, clock, T0 + 3700.0, 9)  # 11:01: the fixed hour would have reset
+    assert refused.status_code == 429 and precoro.window_end("acme", 3600) is None
+    # Free when only two remain counted, this one included: the second request leaves at 11:11:40.
+    assert api.parse_retry_after(refused.json()[api.RATE_LIMIT_RETRY_AFTER]) == T0 + 700.0 + 3600.0
