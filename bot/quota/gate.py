@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -175,6 +176,12 @@ class QuotaGate:
             return None
         self._outside[company] = learned
         return max(learned.values(), key=lambda u: u.at)
+
+    def windows_grow_at(self, company: str) -> float:
+        """When the bot's windows next grow back: the earliest reset ending a learned outside use
+        still believed (inf: none)."""
+        now = self.clock.now()
+        return min((u.until for u in self._outside.get(company, {}).values() if u.until > now), default=math.inf)
 
     def outside_use(self, company: str) -> tuple[OutsideUse, float] | None:
         """The latest outside use learned and what of it is still believed now (None: none left)."""
