@@ -123,11 +123,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--duplicate-keying", choices=("token", "company", "route"), help="detection: the reading")
     p.add_argument("--sources", choices=("webhooks", "discovery"), nargs="+", default=["webhooks", "discovery"],
                    help="detection: with Precoro's webhooks, with discovery alone, or both")
+    p.add_argument("--windows", choices=("sliding", "fixed", "anchored"), default="sliding",
+                   help="how the emulated Precoro counts its minute/hour/day windows (bot/emulator/precoro.py)")
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args(argv)
     runs = (detection_runs(args.seeds, args.warmup_days, args.duplicate_keying, args.sources)
             if args.part == "detection"
             else skewed_runs(args.sizes, args.seeds, args.warmup_days))
+    runs = [dataclasses.replace(r, window_mode=args.windows) for r in runs]
     results: list[Result] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for r in pool.map(simulate, runs):

@@ -43,9 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outside-per-second", type=float, default=0.005, help="steady rate of the other integration")
     p.add_argument("--outside-burst", type=int, default=20, help="requests per burst")
     p.add_argument("--burst-every-hours", type=float, default=4.0)
+    p.add_argument("--windows", choices=("sliding", "fixed", "anchored"), default="sliding",
+                   help="how the emulated Precoro counts its minute/hour/day windows (bot/emulator/precoro.py)")
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
-    base = Scenario(f"skewed N={args.approvers}", args.approvers, zipf=1.0, work_share=0.9, share=args.share)
+    base = Scenario(f"skewed N={args.approvers}", args.approvers, zipf=1.0, work_share=0.9, share=args.share,
+                    window_mode=args.windows)
     runs = []
     for seed in args.seeds:
         alone = dataclasses.replace(base, seed=seed)

@@ -343,7 +343,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"{report.requests} requests." + (f" Shapes written to {args.record}." if args.record else ""))
     if report.stop:
         print("At least one answer means this bot cannot work here as it is (see 'stop' above).")
-    return 1 if report.stop else 0
+    if report.undecided:
+        print(f"{len(report.undecided)} check(s) could not tell: Precoro answered 429 "
+              f"({report.undecided[0].blocked}). Run the doctor again in a quieter minute.")
+    return report.exit_code
 
 
 CONFIG_HELP = ("the config file (default: $PRECORO_BOT_CONFIG, else ./config.yaml, else the PRECORO_BOT__* "

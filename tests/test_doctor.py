@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,10 +12,11 @@ import httpx
 import pytest
 
 from bot.doctor import DoctorReport, run_doctor, shapes
-from bot.doctor.checks import Row, Verdict
-from bot.doctor.probe import MAX_REQUESTS
+from bot.doctor.checks import Row, Verdict, table
+from bot.doctor.probe import MAX_REQUESTS, MAX_RETRIES, MAX_TYPES
 from bot.emulator.precoro import PrecoroEmulator, seed_demo
 from bot.emulator.stack import FAST_EMULATOR, stack_config
+from bot.precoro import api
 from bot.precoro.client import Credentials
 from bot.precoro.models import parse_document
 from bot.store import Store
@@ -349,3 +351,49 @@ async def test_an_html_answer_to_a_poll_is_named_with_a_safe_excerpt(database_ur
     assert message.startswith("GET /purchaseorders (200): the answer is HTML, not JSON")
     assert "502 Bad Gateway" in message and "[email]" in message and "@" not in message
     assert alice.token not in message
+
+
+# --- a 429 the doctor did not ask for (issue 23, item 7) ---------------------------------------
+
+async def test_a_429_on_the_first_request_is_asked_again_after_its_retry_time(database_url: str) -> None:
+    """Another integration took the company's second: the doctor waits the second Precoro names
+    and asks again, so the check is decided, not "nothing waits for this user"."""
+    precoro = scene()
+    precoro.inject("429", count=1)  # a concurrency 429 naming a retry a second ahead
+    report, store = await doctor(precoro, database_url)
+    store.close()
+    assert precoro.requests[0].status == 429 and precoro.requests[1].path == precoro.requests[0].path
+    assert verdict(report, "`waitingForApprove=yes`") is Verdict.CONFIRMED, row(report, "`waitingForApprove=yes`")
+    assert report.undecided == [] and report.exit_code == 0
+    assert verdict(report, "A 429 names") is Verdict.CONFIRMED
+    assert_read_only(precoro)
+
+
+async def test_a_429_that_frees_too_late_leaves_checks_undecided_and_the_doctor_fails(database_url: str) -> None:
+    precoro = scene()
+    retry = api.format_retry_after(time.time() + 1800)  # the hour is full until half past
+    precoro.inject_answer(429, {"error": api.RATE_LIMIT_ERROR, api.RATE_LIMIT_TYPE: "Hourly limiter",
+                                api.RATE_LIMIT_RETRY_AFTER: retry}, path_contains="/purchaseorders")
+    report, store = await doctor(precoro, database_url)
+    store.close()
+    assert report.requests == 1 and len(precoro.requests) == 1  # it never spams a full window
+    waiting = row(report, "`waitingForApprove=yes`")
+    assert waiting.verdict is Verdict.UNKNOWN and waiting.blocked == "Hourly limiter"
+    assert waiting.verdict_text == "could not tell: Precoro answered 429 (Hourly limiter)"
+    assert "could not tell: Precoro answered 429 (Hourly limiter)" in table(report.rows)
+    for blocked in ("Purchase order: list items carry", "A document read alone", "`modifiedSince`", URL_KEYED):
+        assert row(report, blocked).blocked == "Hourly limiter", row(report, blocked)
+    assert not report.stop and report.exit_code == 1
+
+
+async def test_retries_are_bounded_and_a_check_left_undecided_says_so(database_url: str) -> None:
+    precoro = scene()
+    precoro.inject("429", count=3)  # the first request, its retry, and the next one
+    report, store = await doctor(precoro, database_url)
+    store.close()
+    assert MAX_TYPES * 2 + 5 + MAX_RETRIES <= MAX_REQUESTS
+    statuses = [r.status for r in precoro.requests]
+    assert statuses[:3] == [429, 429, 429] and 429 not in statuses[3:]
+    waiting = row(report, "`waitingForApprove=yes`")
+    assert waiting.blocked == "Concurrency limiter by second" and report.exit_code == 1
+    assert_read_only(precoro)

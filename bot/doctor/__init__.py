@@ -35,6 +35,16 @@ class DoctorReport:
     def stop(self) -> bool:
         return any(r.stop for r in self.rows)
 
+    @property
+    def undecided(self) -> list[Row]:
+        """Checks a 429 kept from an answer (another integration used the quota meanwhile)."""
+        return [r for r in self.rows if r.blocked]
+
+    @property
+    def exit_code(self) -> int:
+        """`precoro-bot doctor`'s: 1 when the bot cannot work here or a check stayed undecided."""
+        return 1 if self.stop or self.undecided else 0
+
 
 async def run_doctor(config: Config, company: CompanyConfig, cred: Credentials, *, store: Store,
                      record: str | Path | None = None, source: str = "precoro", clock: Clock | None = None,

@@ -24,6 +24,11 @@ How each assumption is decided (the same list closes the README's setup section)
 - the token's company: any answer or header naming a company.
 - web links: a URL field in the document; otherwise the link the bot would build, to open by hand.
 - 429 bodies: `RateLimit-Type` and a parseable `RateLimit-Retry-After`, when a 429 was seen.
+
+A check whose requests met a 429 the doctor did not ask for (another integration took the
+company's second or filled a window; the probe asked again once if the wait was short, see
+`bot/doctor/probe.py`) is not guessed: it says "could not tell: Precoro answered 429 (<type>)"
+(`Row.blocked`), and `precoro-bot doctor` exits 1 while any check stays undecided like that.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class Seen:
     endpoint: str  # value-free: "GET /purchaseorders?page&per_page&waitingForApprove"
     answer: RawAnswer
     idn: str = ""  # the document read, or the one whose update time `since-*` used
+    superseded: bool = False  # a 429 the doctor did not ask for, asked again since (the checks skip it)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,12 @@ class Row:
     verdict: Verdict
     action: str
     stop: bool = False  # the bot cannot work here as it is
+    blocked: str = ""  # the RateLimit-Type of a 429 that kept this check from an answer
+
+    @property
+    def verdict_text(self) -> str:
+        return (f"{self.verdict.value}: Precoro answered 429 ({self.blocked})" if self.blocked
+                else self.verdict.value)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,7 @@ class Observations:
     types: tuple[str, ...]
     seen: tuple[Seen, ...]
     unchecked_types: tuple[str, ...] = ()  # left out to stay within the request budget
+    blocked_by: str = ""  # the RateLimit-Type of a 429 that stopped the probe early
 
 
 def _items(answer: RawAnswer) -> list[dict[str, Any]] | None:
@@ -89,7 +102,32 @@ def _ok(seen: Seen) -> bool:
 
 
 def _find(obs: Observations, step: str, doc_type: str | None = None) -> list[Seen]:
-    return [s for s in obs.seen if s.step == step and (doc_type is None or s.doc_type == doc_type)]
+    return [s for s in obs.seen if s.step == step and (doc_type is None or s.doc_type == doc_type)
+            and not s.superseded]
+
+
+RETRY_LATER = ("run the doctor again in a quieter minute (another integration of the company may be using "
+               "Precoro's quota now)")
+
+
+def _blocked(obs: Observations, steps: Sequence[str], doc_type: str | None = None) -> str:
+    """The RateLimit-Type of a 429 that left one of `steps` (of `doc_type`) without an answer:
+    asked and refused, or never asked because a 429 stopped the probe ("" if none)."""
+    for step in steps:
+        seen = _find(obs, step, doc_type)
+        if not seen:
+            if obs.blocked_by:
+                return obs.blocked_by
+            continue
+        if not any(s.answer.status == 200 for s in seen):
+            refused = next((s for s in seen if s.answer.status == 429), None)
+            if refused is not None:
+                return refused.answer.text_field(api.RATE_LIMIT_TYPE) or "no RateLimit-Type"
+    return ""
+
+
+def _undecided(name: str, kind: str) -> Row:
+    return Row(name, f"Precoro answered 429 ({kind})", Verdict.UNKNOWN, RETRY_LATER, blocked=kind)
 
 
 def _current_emails(doc: Document) -> set[str] | None:
@@ -133,6 +171,8 @@ def check_token(obs: Observations) -> Row:
                    Verdict.REFUTED, "stop: register a working token (Configuration → Integrations → API Key)",
                    stop=True)
     if not any(s.answer.status == 200 for s in obs.seen):
+        if kind := _blocked(obs, ("waiting",)):
+            return _undecided("The token and email are accepted", kind)
         return Row("The token and email are accepted", "no request was answered 200", Verdict.UNKNOWN,
                    "run the doctor again later")
     return Row("The token and email are accepted", "answered 200", Verdict.CONFIRMED, "none")
@@ -174,6 +214,8 @@ def check_waiting_filter(obs: Observations) -> Row:
         return Row(name, f"{len(missing)} pending documents waiting for this user are not listed (e.g. {missing[0]})",
                    Verdict.REFUTED, "turn company discovery on: it reads each document's current step; "
                    "per-approver polls would miss these")
+    if kind := next((k for t in obs.types if (k := _blocked(obs, ("waiting", "pending"), t))), ""):
+        return _undecided(name, kind)  # what was not read cannot be judged, whatever the rest says
     if listed == 0 or unreadable == listed:
         return Row(name, "nothing waits for this user now" if listed == 0 else "listed documents carry no "
                    "readable approval step", Verdict.UNKNOWN, "run the doctor again with an approver who has "
@@ -185,6 +227,8 @@ def check_steps(obs: Observations, doc_type: str) -> Row:
     name = f"{api.DOCUMENT_TYPES.get(doc_type, doc_type)}: list items carry approval steps with approvers' emails"
     lists = [s for s in (*_find(obs, "pending", doc_type), *_find(obs, "waiting", doc_type)) if _ok(s)]
     docs = list({d.idn: d for s in lists for d in _docs(s) if d.is_pending}.values())
+    if not docs and (kind := _blocked(obs, ("pending", "waiting"), doc_type)):
+        return _undecided(name, kind)
     if not docs:
         return Row(name, "no pending document listed", Verdict.UNKNOWN,
                    "the bot tolerates both: discovery reads a document alone when its list item has no step, "
@@ -218,6 +262,8 @@ def _step_keys(lists: Iterable[Seen]) -> set[str]:
 def check_document(obs: Observations) -> Row:
     name = "A document read alone is the bare object (not wrapped in `data`)"
     alone = [s for s in _find(obs, "document") if s.answer.status == 200]
+    if not alone and (kind := _blocked(obs, ("document",))):
+        return _undecided(name, kind)
     if not alone:
         return Row(name, "no document to read", Verdict.UNKNOWN, "none until one is read")
     body = alone[0].answer.json
@@ -230,6 +276,9 @@ def check_document(obs: Observations) -> Row:
 def check_modified_since(obs: Observations) -> Row:
     name = f"`{api.MODIFIED_SINCE_PARAM}` filters on the update time, inclusive"
     at, after = _find(obs, "since-at"), _find(obs, "since-after")
+    if (not at or not after or not _ok(at[0]) or not _ok(after[0])) and (
+            kind := _blocked(obs, ("since-at", "since-after"))):
+        return _undecided(name, kind)
     if not at or not after or not _ok(at[0]) or not _ok(after[0]):
         return Row(name, "not asked (no document with an update time, or the request failed)", Verdict.UNKNOWN,
                    "discovery relies on it; per-approver polls do not")
@@ -252,7 +301,13 @@ def check_duplicates(obs: Observations) -> list[Row]:
     repeat = _find(obs, "repeat")
     route_row: Row
     first = probe[0] if probe else None
-    if first is None or first.answer.status is None:
+    if first is None and obs.blocked_by:
+        route_row = _undecided("Duplicate GETs are keyed by URL (a new query is a new GET)", obs.blocked_by)
+    elif first is not None and first.answer.status == 429 and (
+            kind := first.answer.text_field(api.RATE_LIMIT_TYPE)) != api.RATE_LIMIT_TYPE_DUPLICATE:
+        route_row = _undecided("Duplicate GETs are keyed by URL (a new query is a new GET)",
+                               kind or "no RateLimit-Type")
+    elif first is None or first.answer.status is None:
         route_row = Row("Duplicate GETs are keyed by URL (a new query is a new GET)", "not asked", Verdict.UNKNOWN,
                         "the bot keys by URL and switches to route keying on Precoro's first such 429")
     elif first.answer.status == 429 and first.answer.text_field(api.RATE_LIMIT_TYPE) == api.RATE_LIMIT_TYPE_DUPLICATE:
@@ -272,6 +327,11 @@ def check_duplicates(obs: Observations) -> list[Row]:
     if route_row.verdict is Verdict.REFUTED:
         rows.append(Row("An identical GET within a minute is refused", "implied by the route reading",
                         Verdict.CONFIRMED, "none"))
+    elif route_row.blocked or (not repeat and obs.blocked_by):
+        rows.append(_undecided("An identical GET within a minute is refused", route_row.blocked or obs.blocked_by))
+    elif repeat and repeat[0].answer.status == 429 and (
+            kind := repeat[0].answer.text_field(api.RATE_LIMIT_TYPE)) != api.RATE_LIMIT_TYPE_DUPLICATE:
+        rows.append(_undecided("An identical GET within a minute is refused", kind or "no RateLimit-Type"))
     elif repeat and repeat[0].answer.status == 429:
         kind = repeat[0].answer.text_field(api.RATE_LIMIT_TYPE) or "no RateLimit-Type"
         rows.append(Row("An identical GET within a minute is refused", f"the same URL again: 429 ({kind})",
@@ -291,6 +351,8 @@ def check_visibility(obs: Observations) -> Row:
     name = "This token sees every document of the company (fit for company discovery)"
     email = obs.email.strip().lower()
     docs = list({(d.doc_type, d.idn): d for s in _find(obs, "pending") if _ok(s) for d in _docs(s)}.values())
+    if not docs and (kind := next((k for t in obs.types if (k := _blocked(obs, ("pending",), t))), "")):
+        return _undecided(name, kind)
     if not docs:
         return Row(name, "no pending document listed", Verdict.UNKNOWN, "none until documents are pending")
     others = [d for d in docs if not _involves(d, email)]
@@ -376,6 +438,6 @@ def table(rows: Sequence[Row]) -> str:
     """A plain-text table for the terminal (one block per assumption, wide fields wrapped)."""
     lines = []
     for i, r in enumerate(rows, 1):
-        lines += [f"{i:2}. {r.assumption}", f"    Precoro: {r.answered}", f"    verdict: {r.verdict.value}",
+        lines += [f"{i:2}. {r.assumption}", f"    Precoro: {r.answered}", f"    verdict: {r.verdict_text}",
                   f"    the bot: {r.action}", ""]
     return "\n".join(lines)

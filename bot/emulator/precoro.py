@@ -7,8 +7,17 @@ virtual day through `httpx.ASGITransport` in seconds. Every wire name comes from
 
 Quota rules, per company (all its tokens share them):
 - every request with a known token counts in every window, whatever its answer (401, 404, 429...);
-- sliding windows `(seconds, limit[, name])`: 429 when `limit` requests of the company arrived in
-  the last `seconds`; the shortest window (if <= 1 s) also caps requests in flight at once;
+- windows `(seconds, limit[, name])`, by `window_mode`:
+  - "sliding" (the default): 429 when `limit` requests of the company arrived in the last
+    `seconds`; the answer names when the oldest of them leaves the window;
+  - "fixed" (Precoro's own words: over a limit "all the subsequent requests will fail until the
+    next minute/hour/day"): windows of a minute or more are aligned to the UTC clock (minutes,
+    hours, days from midnight UTC) and count from zero at each boundary; 429 once `limit`
+    requests of the company arrived in the current one, and `RateLimit-Retry-After` names its end;
+  - "anchored" (the other reading of the same words): a window starts at the company's first
+    request after the previous one ended, and ends `seconds` later;
+  the shortest window (if <= 1 s) stays sliding in every mode (it is spacing, not volume) and also
+  caps requests in flight at once;
 - an identical GET (path + query, order-insensitive) within `duplicate_get_seconds` of the last
   one that was not refused by a limit: 429 (keyed by token + URL, or company + URL if strict;
   `duplicate_keying="route"` keys by company + path, the query ignored);
@@ -52,6 +61,8 @@ LIST_PAGINATIONS = ("both", "has_next_page", "pages", "none")
 DOCUMENT_SHAPES = ("mixed", "lists", "wrapped", "strings")
 SUMS = ("string", "number")
 _COLLECTIONS = ("items", "comments", "attachments", "dataDocumentCustomFields", "approvalSteps")
+WINDOW_MODES = ("sliding", "fixed", "anchored")
+FIXED_WINDOW_MIN_SECONDS = 60.0  # shorter windows (the 1 s spacing) slide in every mode
 PROXY_HTML = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
               "<p>The upstream server sent an invalid response. Contact it-support@proxy.example.com</p>"
               "</body></html>")
@@ -177,7 +188,7 @@ class PrecoroEmulator:
                  duplicate_get_seconds: float = 60.0, latency: float = 0.0,
                  fault_timeout: float = 30.0, duplicate_keying: str | None = None,
                  ignore_waiting_filter: bool = False, list_pagination: str = "both",
-                 document_shape: str = "mixed", sums: str = "string") -> None:
+                 document_shape: str = "mixed", sums: str = "string", window_mode: str = "sliding") -> None:
         self.clock = clock
         # How answers are shaped, each a shape public evidence shows (tests/contract/precoro/):
         # `list_pagination` "both" | "has_next_page" | "pages" (current_page/total_pages only,
@@ -198,6 +209,10 @@ class PrecoroEmulator:
         # such requests never reach Precoro and count for nobody.
         self.html_proxy: tuple[int, str | None] | None = None
         self.windows = tuple(sorted((_window(w) for w in windows), key=lambda w: w.seconds))
+        if window_mode not in WINDOW_MODES:
+            raise ValueError(f"window_mode must be one of {WINDOW_MODES}")
+        self.window_mode = window_mode  # see the module docstring
+        self._fixed: dict[tuple[str, float], tuple[float, int]] = {}  # (company, seconds) -> (start, count)
         self.duplicate_get_seconds = duplicate_get_seconds
         self.latency = latency  # real seconds each admitted request stays in flight
         self.fault_timeout = fault_timeout  # how long a "timeout" fault hangs unless the client leaves
@@ -387,7 +402,7 @@ class PrecoroEmulator:
                     if d.company == company and d.doc_type == doc_type and d.waits_for(user_id)]
 
     def quota_used(self, company: str, seconds: float) -> int:
-        """Requests of the company counted in the last `seconds`."""
+        """Requests of the company counted in the last `seconds` (a sliding count, in every mode)."""
         with self._lock:
             hits = self._hits.get(company, [])
             return len(hits) - bisect_right(hits, self.clock() - seconds)
@@ -532,6 +547,10 @@ class PrecoroEmulator:
         del hits[: bisect_right(hits, now - horizon)]
         found: list[tuple[str, float, int]] = []
         for w in self.windows:
+            if self.window_mode != "sliding" and w.seconds >= FIXED_WINDOW_MIN_SECONDS:
+                if (full := self._count_fixed(company, w, now)) is not None:
+                    found.append((w.name, full, w.limit))
+                continue
             recent = hits[bisect_right(hits, now - w.seconds):]
             if len(recent) >= w.limit:  # this request counts too: it frees when `limit - 1` remain
                 occupied = sorted([*recent, now])
@@ -549,6 +568,21 @@ class PrecoroEmulator:
                 found.append((api.RATE_LIMIT_TYPE_DUPLICATE, previous + self.duplicate_get_seconds, 1))
         insort(hits, now)
         return max(found, key=lambda f: f[1]) if found else None
+
+    def _count_fixed(self, company: str, w: Window, now: float) -> float | None:
+        """Count a request in the company's current fixed window `w`; its end if it was already full."""
+        start, count = self._fixed.get((company, w.seconds), (-math.inf, 0))
+        if now >= start + w.seconds:  # the window is over: a new one counts from zero
+            start = math.floor(now / w.seconds) * w.seconds if self.window_mode == "fixed" else now
+            count = 0
+        self._fixed[(company, w.seconds)] = (start, count + 1)
+        return start + w.seconds if count >= w.limit else None
+
+    def window_end(self, company: str, seconds: float) -> float | None:
+        """When the company's current fixed window of `seconds` ends (None: sliding, or none yet)."""
+        with self._lock:
+            start = self._fixed.get((company, float(seconds)), (None, 0))[0]
+            return None if start is None else start + float(seconds)
 
     def _duplicate_key(self, rec: RecordedRequest) -> tuple[str, str] | None:
         if rec.method != "GET":

@@ -29,7 +29,7 @@ from bot.precoro.errors import (
     Unavailable,
 )
 from bot.quota.gate import QuotaGate, get_key
-from bot.quota.ledger import Lane, day_window_reset, retry_at_from_429
+from bot.quota.ledger import Lane, Spend, day_window_reset, retry_at_from_429
 from bot.store.db import DATABASE_UNAVAILABLE
 
 log = logging.getLogger(__name__)
@@ -281,18 +281,23 @@ class PrecoroClient:
                 k.lower() in lowered for k in (api.RATE_LIMIT_TYPE, api.RATE_LIMIT_RETRY_AFTER, "Retry-After"))
             policy = self.gate.policy(self.company)
             limit_type = str((body or {}).get(api.RATE_LIMIT_TYPE, "")) if isinstance(body, dict) else ""
+            spends: list[Spend] | None = None
+            day_reset: float | None = None  # without the ledger: capped by the windows alone
             try:
                 spends = await self.gate.spends(self.company)
             except DATABASE_UNAVAILABLE:
-                day_reset: float | None = None  # capped by the windows alone
+                pass
             else:
                 day_reset = day_window_reset(spends, policy, now)
-                if not bare and (outside := self.gate.note_429(self.company, spends, limit_type)) is not None:
-                    log.warning("precoro %s: 429 while the bot was within its share: another integration "
-                                "used about %.0f requests of the %s window", where, outside.requests,
-                                f"{outside.seconds:.0f} s")
             retry_at = retry_at_from_429(fields, response.headers, now, policy, day_reset_at=day_reset,
                                          bare_streak=self.gate.bare_429(self.company, bare))
+            # The retry time is when Precoro's (fixed) window resets: what the 429 teaches about
+            # other integrations ends there.
+            if spends is not None and not bare and (
+                    outside := self.gate.note_429(self.company, spends, limit_type, retry_at)) is not None:
+                log.warning("precoro %s: 429 while the bot was within its share: another integration "
+                            "used about %.0f requests of the %s window until its reset at %.0f", where,
+                            outside.requests, f"{outside.seconds:.0f} s", outside.until)
             await self.gate.block(self.company, retry_at, limit_type or "429")
             log.warning("precoro %s: 429 (%s); company %s paused until %.0f", where, limit_type, self.company,
                         retry_at)

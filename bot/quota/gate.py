@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import threading
 import time
 from bisect import bisect_left, bisect_right
@@ -153,7 +154,7 @@ class QuotaGate:
 
     def policy(self, company: str) -> QuotaPolicy:
         """The windows the bot books within: its share of Precoro's, less the outside use learned
-        from 429s (fading; see `bot.quota.share`)."""
+        from 429s (until the window's reset; see `bot.quota.share`)."""
         base = self.policies[company]
         learned = self._outside.get(company)
         return bot_policy(base, outside_now(learned, self.clock.now()) if learned else None)
@@ -162,16 +163,25 @@ class QuotaGate:
         """Precoro's own windows and the configured share."""
         return self.policies[company]
 
-    def note_429(self, company: str, spends: Sequence[Spend], limit_type: str) -> OutsideUse | None:
+    def note_429(self, company: str, spends: Sequence[Spend], limit_type: str, reset_at: float) -> OutsideUse | None:
         """A 429 came while the bot's ledger held `spends`: if the bot was within its share, it is
-        counted as another integration's use (returned) and the bot's windows shrink for a while.
-        Kept in this process (each replica learns from the 429s it meets)."""
+        counted as another integration's use (returned) and the bot's windows shrink until the
+        window resets at `reset_at` (the 429's retry time; Precoro's windows are fixed). Kept in
+        this process only (each replica learns from the 429s it meets; the pause itself, which
+        covers the same span, is in the database)."""
         now = self.clock.now()
-        learned = learn_429(spends, self.policies[company], limit_type, now, self._outside.get(company, {}))
+        learned = learn_429(spends, self.policies[company], limit_type, now, self._outside.get(company, {}),
+                            reset_at)
         if learned is None:
             return None
         self._outside[company] = learned
         return max(learned.values(), key=lambda u: u.at)
+
+    def windows_grow_at(self, company: str) -> float:
+        """When the bot's windows next grow back: the earliest reset ending a learned outside use
+        still believed (inf: none)."""
+        now = self.clock.now()
+        return min((u.until for u in self._outside.get(company, {}).values() if u.until > now), default=math.inf)
 
     def outside_use(self, company: str) -> tuple[OutsideUse, float] | None:
         """The latest outside use learned and what of it is still believed now (None: none left)."""

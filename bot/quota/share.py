@@ -9,9 +9,23 @@ clicks the whole share.
 A 429 on a volume window while the bot's own ledger shows it within its share there cannot be
 the bot's own doing: someone else filled the rest. `learn_429` turns it into an estimate of that
 outside use, at least what Precoro's limit leaves above the bot's own requests in the window, and
-`bot_policy` keeps the bot below `limit - outside` as well. The estimate fades linearly over one
-window length (`outside_now`): the other integration's requests leave the window in that time,
-and if it keeps up its pace, the next 429 teaches the estimate again.
+`bot_policy` keeps the bot below `limit - outside` as well.
+
+Precoro's windows are fixed, not sliding ("all the subsequent requests will fail until the next
+minute/hour/day", shared/precoro-api.md): the 429's `RateLimit-Retry-After` is when that window
+resets, and from then on the other integration starts from zero like everyone else. So the
+estimate holds, whole, until that reset (`OutsideUse.until`, the retry time `retry_at_from_429`
+believed, never more than one window length ahead) and ends there (`outside_now`); from the reset
+on the bot spends its share again. Nothing of it is carried into the next window: the share's rest
+(`1 - share` of each window) is what the bot leaves the others in every window, and if one of them
+takes more than that again, the next 429 teaches the estimate again. (Carrying a part over would
+cost the bot's polls a large slice of every window after a single burst: 25% of the issue's 1,480
+is already more than the 300 the share leaves.)
+
+The bot's own ledger stays sliding (`bot.quota.ledger`): its requests before a reset no longer
+count in Precoro's new window, but still count in the ledger's for up to one window length. That
+only keeps the bot further below Precoro's limit (it never spends more in any fixed window than
+in the sliding one), so it stays as it is.
 
 Nothing here reads a clock or does I/O: `now` is an argument, times are epoch seconds.
 """
@@ -40,6 +54,7 @@ class OutsideUse:
     seconds: float  # the window
     requests: float  # outside requests in it when learned
     at: float  # when learned
+    until: float  # when the window resets (the 429's retry time): the estimate ends there
 
 
 def shared_limit(window: Window, share: float) -> int:
@@ -65,14 +80,9 @@ def bot_policy(policy: QuotaPolicy, outside: Mapping[float, float] | None = None
 
 
 def outside_now(learned: Mapping[float, OutsideUse], now: float) -> dict[float, float]:
-    """The outside use per window still believed at `now`: each estimate fades linearly to zero
-    over one window length after it was learned."""
-    out = {}
-    for seconds, use in learned.items():
-        left = use.requests * (1.0 - max(0.0, now - use.at) / seconds)
-        if left > 0:
-            out[seconds] = left
-    return out
+    """The outside use per window still believed at `now`: each estimate holds whole until its
+    window resets (`until`) and is gone from then on (fixed windows: see the module docstring)."""
+    return {seconds: use.requests for seconds, use in learned.items() if now < use.until and use.requests > 0}
 
 
 def named_window(limit_type: str) -> float | None:
@@ -90,14 +100,16 @@ def own_use(spends: Sequence[Spend], seconds: float, margin: float, now: float) 
 
 
 def learn_429(spends: Sequence[Spend], policy: QuotaPolicy, limit_type: str, now: float,
-              learned: Mapping[float, OutsideUse]) -> dict[float, OutsideUse] | None:
+              learned: Mapping[float, OutsideUse], reset_at: float) -> dict[float, OutsideUse] | None:
     """The outside-use estimates after a 429 answered at `now`, or None when the 429 does not
     show another integration: a duplicate or concurrency 429, or the bot itself at or above its
     share in the window (then it overspent, and only backs off).
 
     `spends`: the bot's own, from its ledger (the refused request included: it counts too);
-    `policy`: Precoro's windows with the share. Without a `RateLimit-Type` the window taken is the
-    one the bot's own use leaves least room in (relative to Precoro's limit)."""
+    `policy`: Precoro's windows with the share; `reset_at`: when the window resets, the 429's
+    retry time as `retry_at_from_429` believed it (capped here to one window length and the
+    margin from `now`). Without a `RateLimit-Type` the window taken is the one the bot's own use
+    leaves least room in (relative to Precoro's limit)."""
     volume = [w for w in policy.windows if w.seconds >= SHARED_WINDOW_MIN_SECONDS]
     if not volume:
         return None
@@ -115,7 +127,9 @@ def learn_429(spends: Sequence[Spend], policy: QuotaPolicy, limit_type: str, now
     seen = float(max(1, window.limit - own))
     current = outside_now(learned, now).get(window.seconds, 0.0)
     out = dict(learned)
-    out[window.seconds] = OutsideUse(window.seconds, max(seen, current), now)
+    until = min(reset_at, now + window.seconds + policy.margin_seconds)
+    out = {seconds: use for seconds, use in out.items() if now < use.until}  # windows reset since: forgotten
+    out[window.seconds] = OutsideUse(window.seconds, max(seen, current), now, until)
     return out
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.emulator.precoro import WINDOW_MODES
 from bot.sim.scenario import SOURCES, Scenario, discovery_standard, standard
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--discovery-bench", action="store_true",
                    help="the discovery benchmark's scenarios (N = 1 ... 500, 200 documents/day, two-step chains)")
     p.add_argument("--steps", type=int, default=1, help="custom scenario: approval steps per document (1 or 2)")
+    p.add_argument("--windows", choices=WINDOW_MODES, default=None,
+                   help="how the emulated Precoro counts its minute/hour/day windows: sliding (default), fixed "
+                        "(aligned to the UTC clock, as Precoro describes) or anchored (from the first request)")
 
 
 def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
@@ -76,7 +80,8 @@ def scenarios_from(args: argparse.Namespace) -> list[Scenario]:
         chosen = [known[n] for n in args.scenario] or list(known.values())
     overrides = {k: v for k, v in (("docs_per_day", args.docs_per_day), ("warmup_days", args.warmup_days),
                                    ("days", args.days), ("seed", args.seed),
-                                   ("duplicate_keying", getattr(args, "duplicate_keying", None))) if v is not None}
+                                   ("duplicate_keying", getattr(args, "duplicate_keying", None)),
+                                   ("window_mode", getattr(args, "windows", None))) if v is not None}
     return [dataclasses.replace(s, **overrides) for s in chosen]
 
 

@@ -156,7 +156,7 @@ class Simulation:
         self.marks: dict[str, tuple[float, float, int, int]] = {}  # name -> (cpu, emulator cpu, ticks, requests)
         self.emulator_cpu = 0.0  # CPU seconds spent inside the emulator's ASGI app
         self.emulator = PrecoroEmulator(clock=self.clock.now, windows=DEFAULT_WINDOWS,
-                                        duplicate_keying=scenario.keying)
+                                        duplicate_keying=scenario.keying, window_mode=scenario.window_mode)
         self.emulator.on_step = self._step_moved
         self._time_emulator()
         self.sink = RecordingNotifier(self.clock, on_post=self._on_post)

@@ -28,7 +28,8 @@ def outside_times(scenario: Scenario, until: float) -> list[float]:
             times.append(t)
     if scenario.outside_burst > 0 and scenario.outside_burst_every_hours > 0:
         every = scenario.outside_burst_every_hours * HOUR
-        at = START + rng.uniform(0, every)
+        drawn = rng.uniform(0, every)  # drawn either way: the steady requests stay the same
+        at = START + (drawn if scenario.outside_burst_at_hours is None else scenario.outside_burst_at_hours * HOUR)
         while at < until:
             times += [at + i * OUTSIDE_BURST_SPACING for i in range(scenario.outside_burst)]
             at += every
@@ -68,6 +69,11 @@ class Scenario:
     outside_per_second: float = 0.0
     outside_burst: int = 0
     outside_burst_every_hours: float = 3.0
+    outside_burst_at_hours: float | None = None  # the first burst at this hour of the run (None: drawn)
+    # How the emulated Precoro counts its minute, hour and day windows: "sliding", "fixed" (aligned to
+    # the UTC clock, Precoro's "until the next minute/hour/day") or "anchored" (from the first request
+    # after a reset). See bot/emulator/precoro.py.
+    window_mode: str = "sliding"
 
     @property
     def keying(self) -> str:

@@ -260,11 +260,13 @@ def beside_discovery(state: CompanyState, p: Plan) -> int:
     return max(0, math.floor(p.bucket + refill - cost))
 
 
-def next_poll_at(p: Plan, cost: int, tick: float) -> float:
+def next_poll_at(p: Plan, cost: int, tick: float, *, windows_grow_at: float = math.inf) -> float:
     """The earliest time a poll (of `cost` requests) could start: the bucket holding its cost and
-    someone past their `min_interval`; never later than the next hour or `REPLAN_SECONDS`."""
+    someone past their `min_interval`; never later than the next hour, `REPLAN_SECONDS`, or
+    `windows_grow_at` (when the bot's windows grow back: another integration's use learned from a
+    429 ends at its window's reset, and the plan made within the smaller windows is stale then)."""
     now = p.at
-    limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS)
+    limit = min((math.floor(now / 3600.0) + 1) * 3600.0, now + REPLAN_SECONDS, max(now, windows_grow_at))
     someone = min((now if a.last_polled is None else a.last_polled + p.min_interval for a in p.loads),
                   default=math.inf)
     if p.bucket < cost:

@@ -255,7 +255,10 @@ class PollScheduler:
                                      min_interval=p.min_interval,
                                      max_wait=planner.longest_wait(loads, p.budget_per_day))
         if not keys:
-            state.next_poll_at = planning.next_poll_at(p, len(company.document_types), self.config.tick_seconds)
+            client = self.poller.clients.get(company.id)
+            state.next_poll_at = planning.next_poll_at(
+                p, len(company.document_types), self.config.tick_seconds,
+                windows_grow_at=client.gate.windows_grow_at(company.id) if client is not None else math.inf)
             return 0
         by_key = {str(a.id): a for a in state.approvers}
         polled = 0

@@ -75,7 +75,8 @@ def describe(status: CompanyStatus, *, limit: int | None = 50, verbose: bool = F
     if status.outside is not None:
         o = status.outside
         lines.append(f"  another integration used about {o.requests:.0f} requests of the {_span(o.seconds)} window "
-                     f"(a 429 at {_utc(o.at)} while the bot was within its share)")
+                     f"(a 429 at {_utc(o.at)} while the bot was within its share), until that window resets at "
+                     f"{_utc(o.until)}")
     if status.paused:
         lines.append(f"  paused by Precoro until {_utc(status.paused[0])}: {status.paused[1]}")
     polls = (f"  polls: {p.budget_per_day:.0f} requests/day (interactive use set aside: "
