@@ -20,12 +20,13 @@ from bot.precoro.models import parse_document
 from bot.store import Store
 from bot.store.findings import FindingRepo
 from bot.vault import generate_key
+from tests.support.paths import DATA
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 pytestmark = pytest.mark.asyncio
-SHAPES_FILE = Path(__file__).parent / "data" / "emulator-shapes.json"
+SHAPES_FILE = DATA / "emulator-shapes.json"
 BASE = "http://precoro.test"
 
 

@@ -16,7 +16,7 @@ from bot.precoro.models import parse_document
 from bot.store.findings import FindingRepo
 from bot.store.schema import approvers
 from bot.sync import blind
-from tests.test_e2e_approval import text_of
+from tests.support.slack import text_of
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio

@@ -12,8 +12,8 @@ import pytest
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.precoro.models import parse_document
 from bot.slack import messages
-from tests.test_e2e_approval import dm, opened_view, posts_to, shown, text_of
-from tests.test_e2e_home import home, home_text, quiet, ref_of
+from tests.support.slack import dm, home, home_text, opened_view, shown, text_of
+from tests.support.stack import posts_to, quiet, stored_ref
 
 ALICE = SLACK_USERS["alice"]
 pytestmark = pytest.mark.asyncio
@@ -94,7 +94,7 @@ async def test_an_old_comment_form_cannot_skip_the_rule(stack: LocalStack) -> No
     await stack.register("alice")
     await dm(stack, ALICE, big)
     await quiet(stack)
-    ref = ref_of(stack, big)
+    ref = stored_ref(stack, big)
     doc = parse_document("purchaseorders", stack.runtime.store.messages.get(int(ref)).raw_document)
     forged = messages.approve_modal(ref, doc)  # the plain "Approve with comment" form, as if opened earlier
     answer = await stack.driver.submit_view(ALICE, forged, {})
@@ -114,7 +114,7 @@ async def test_bulk_approve_leaves_out_the_big_one_and_shows_the_total(stack: Lo
     view = await home(stack, ALICE, big)
     text = home_text(view)
     assert "leaves out documents above 10,000 EUR" in text and "Approving asks you to confirm" in text
-    picked = [ref_of(stack, idn) for idn in ("PO-1001", small, big)]
+    picked = [stored_ref(stack, idn) for idn in ("PO-1001", small, big)]
     values = {messages.HOME_DOC_BLOCK + ref: {messages.ACTION_SELECT: {
         "type": "checkboxes", "selected_options": [{"value": ref, "text": {"type": "plain_text", "text": "Select"}}]}}
         for ref in picked}
@@ -124,4 +124,4 @@ async def test_bulk_approve_leaves_out_the_big_one_and_shows_the_total(stack: Lo
     assert f"Purchase order {big}: left out: above 10,000 EUR" in after
     assert sorted(r.path for r in posts_to(stack, "/approve")) == sorted(
         ["/purchaseorders/PO-1001/approve", f"/purchaseorders/{small}/approve"])
-    assert stack.runtime.store.messages.get(int(ref_of(stack, big))).state == "waiting"
+    assert stack.runtime.store.messages.get(int(stored_ref(stack, big))).state == "waiting"

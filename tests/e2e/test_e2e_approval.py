@@ -10,57 +10,11 @@ import pytest
 from bot.emulator.slack import dm_channel
 from bot.emulator.stack import ADMIN, METRICS_TOKEN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from tests.support.slack import buttons, dm, opened_view, shown, text_of
+from tests.support.stack import posts_to
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-def text_of(message: dict[str, Any]) -> str:
-    """Everything a person reads in a message: fallback text and every block's text."""
-    parts = [message.get("text") or ""]
-    for block in message.get("blocks") or []:
-        for key in ("text",):
-            if isinstance(block.get(key), dict):
-                parts.append(block[key].get("text", ""))
-        for element in block.get("elements") or []:
-            if isinstance(element, dict) and isinstance(element.get("text"), str):
-                parts.append(element["text"])
-            elif isinstance(element, dict) and isinstance(element.get("text"), dict):
-                parts.append(element["text"].get("text", ""))
-        for item in block.get("fields") or []:
-            parts.append(item.get("text", ""))
-    return "\n".join(parts)
-
-
-def buttons(message: dict[str, Any]) -> set[str]:
-    return {
-        e.get("action_id", "")
-        for b in message.get("blocks") or [] if b.get("type") == "actions"
-        for e in b.get("elements") or []
-    }
-
-
-def posts_to(stack: LocalStack, suffix: str) -> list[Any]:
-    return [r for r in stack.precoro.requests if r.method == "POST" and r.path.endswith(suffix)]
-
-
-async def dm(stack: LocalStack, user: str, idn: str) -> dict[str, Any]:
-    """Wait for the direct message about document `idn` and return it as the user sees it now."""
-    def find() -> dict[str, Any] | None:
-        return next((m for m in stack.slack.messages_in(dm_channel(user)) if idn in (m.get("text") or "")), None)
-
-    return await stack.slack.wait_for(find, timeout=10)
-
-
-def shown(stack: LocalStack, message: dict[str, Any]) -> str:
-    """What the approver reads in that message now (after any chat.update)."""
-    return text_of(stack.slack.messages[(message["channel"], message["ts"])])
-
-
-async def opened_view(stack: LocalStack) -> dict[str, Any]:
-    """The modal the bot opened last, as Slack holds it (with its id)."""
-    await stack.slack.wait_for(lambda: stack.slack.calls_to("views.open"), timeout=5)
-    return [v for v in stack.slack.views.values() if v.get("type") != "home"][-1]  # Home tabs are views too
 
 
 async def test_register_poll_approve(stack: LocalStack) -> None:

@@ -13,9 +13,8 @@ import pytest
 
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, text_of
-from tests.test_e2e_home import add_po, home, home_text, quiet
-from tests.test_e2e_reminders import BERLIN, DAY, dms, monday, start
+from tests.support.slack import dm, dms, home, home_text, text_of
+from tests.support.stack import BERLIN, DAY, add_po, monday, quiet, start
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio

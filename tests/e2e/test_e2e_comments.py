@@ -6,7 +6,8 @@ import pytest
 
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, opened_view, posts_to, shown
+from tests.support.slack import dm, opened_view, shown
+from tests.support.stack import posts_to
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio

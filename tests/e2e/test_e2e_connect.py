@@ -19,8 +19,8 @@ from bot.emulator.slack import SlackDriver, dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.store.approvers import ACTIVE, PENDING
-from tests.test_e2e_approval import text_of
-from tests.test_e2e_workspaces import install
+from tests.support.slack import text_of
+from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio
 

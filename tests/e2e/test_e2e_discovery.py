@@ -12,13 +12,13 @@ import pytest
 from bot.emulator.slack import dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import buttons, text_of
+from tests.support.slack import buttons, dm, dms, text_of
+from tests.support.stack import NO_SAFETY_NET, discovery_on, discovery_reads, register_admin
 
 BOB, CAROL = SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-# Per-approver polls at most hourly: after the first poll of each approver (at registration),
-# only discovery can find a new document within a test.
-NO_SAFETY_NET = {"scheduler.min_poll_interval_seconds": 3600}
+# NO_SAFETY_NET: per-approver polls at most hourly; after the first poll of each approver (at
+# registration), only discovery can find a new document within a test.
 
 
 @pytest.fixture
@@ -35,34 +35,9 @@ def polling_stack(database_url: str) -> Iterator[LocalStack]:
     running.stop()
 
 
-async def register_admin(stack: LocalStack) -> None:
-    admin = stack.users["admin"]
-    await stack.driver.slash_command(ADMIN, f"register <@{ADMIN}> {admin.email} {admin.token}")
-    await stack.slack.wait_for(lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", ADMIN))
-
-
-async def discovery_on(stack: LocalStack) -> None:
-    await register_admin(stack)
-    assert "reads every pending document" in await stack.driver.ask(ADMIN, f"discovery <@{ADMIN}>")
-
-
-def dms(stack: LocalStack, user: str, idn: str) -> list[dict[str, Any]]:
-    return [m for m in stack.slack.messages_in(dm_channel(user)) if idn in (m.get("text") or "")]
-
-
-async def dm(stack: LocalStack, user: str, idn: str, timeout: float = 10) -> dict[str, Any]:
-    return await stack.slack.wait_for(lambda: next(iter(dms(stack, user, idn)), None), timeout=timeout)
-
-
 def bob_polls_since(stack: LocalStack, since: float) -> list[Any]:
     bob = stack.token_of("bob")
     return [r for r in stack.precoro.requests if r.token == bob and r.method == "GET" and r.at >= since]
-
-
-def discovery_reads(stack: LocalStack, since: float = 0.0) -> list[Any]:
-    admin = stack.token_of("admin")
-    return [r for r in stack.precoro.requests
-            if r.token == admin and r.method == "GET" and "waitingForApprove" not in r.query and r.at >= since]
 
 
 async def status(stack: LocalStack) -> str:

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator.stack import LocalStack
+from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import text_of
-from tests.test_e2e_discovery import BOB, CAROL, NO_SAFETY_NET, discovery_on, dm
+from tests.support.slack import dm, text_of
+from tests.support.stack import NO_SAFETY_NET, discovery_on
+
+BOB, CAROL = SLACK_USERS["bob"], SLACK_USERS["carol"]
 
 pytestmark = pytest.mark.asyncio
 

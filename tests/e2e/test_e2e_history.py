@@ -11,8 +11,8 @@ import pytest
 
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, opened_view, shown
-from tests.test_e2e_home import add_po, home, home_text, quiet
+from tests.support.slack import dm, home, home_text, opened_view, shown
+from tests.support.stack import add_po, quiet
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
 pytestmark = pytest.mark.asyncio

@@ -2,51 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, posts_to, shown, text_of
+from tests.support.slack import dm, home, home_text, refs_on, shown
+from tests.support.stack import add_po, posts_to, quiet, stored_ref
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-def home_text(view: dict[str, Any] | None) -> str:
-    return text_of({"blocks": (view or {}).get("blocks") or []})
-
-
-async def home(stack: LocalStack, user: str, contains: str) -> dict[str, Any]:
-    """Wait until the user's Home shows `contains`, and return it."""
-    return await stack.slack.wait_for(
-        lambda: (v := stack.slack.home_of(user)) and contains in home_text(v) and v, timeout=10)
-
-
-def refs_on(view: dict[str, Any], action_id: str) -> list[str]:
-    return [e["value"] for b in view["blocks"] if b.get("type") == "actions"
-            for e in b["elements"] if e.get("action_id") == action_id]
-
-
-def ref_of(stack: LocalStack, idn: str) -> str:
-    [row] = [m for a in stack.runtime.store.approvers.list() for m in stack.runtime.store.messages.for_approver(a.id)
-             if m.idn == idn]
-    return str(row.id)
-
-
-async def quiet(stack: LocalStack) -> None:
-    """Every document posted, then no more polls: what follows costs Precoro nothing on its own."""
-    await stack.slack.wait_for(lambda: all(m.posted for a in stack.runtime.store.approvers.list()
-                                           for m in stack.runtime.store.messages.for_approver(a.id)))
-    stack.runtime.scheduler.shutdown()
-
-
-def add_po(stack: LocalStack, approver: str, amount: str, supplier: str) -> str:
-    users = stack.users
-    doc = stack.precoro.add_document("acme", "purchaseorders", users["admin"].id, [[users[approver].id]],
-                                     sum=amount, supplier=supplier)
-    return doc.idn
 
 
 async def test_opening_the_home_shows_the_queue_from_the_database(stack: LocalStack) -> None:
@@ -62,7 +26,7 @@ async def test_opening_the_home_shows_the_queue_from_the_database(stack: LocalSt
     assert "Purchase orders (2)" in text
     assert text.index("PO-1001") < text.index(second), "oldest first"
     assert "1,250.00 USD" in text and "99.90 USD" in text and "Dana Admin" in text and "waiting" in text
-    assert set(refs_on(view, messages.ACTION_APPROVE)) == {ref_of(stack, "PO-1001"), ref_of(stack, second)}
+    assert set(refs_on(view, messages.ACTION_APPROVE)) == {stored_ref(stack, "PO-1001"), stored_ref(stack, second)}
     assert len(stack.precoro.requests) == before, "the Home costs no Precoro request"
     assert "Admin" not in [b.get("text", {}).get("text") for b in view["blocks"] if b["type"] == "header"]
 
@@ -78,7 +42,7 @@ async def test_approve_from_the_home_uses_the_decision_path(stack: LocalStack) -
     message = await dm(stack, ALICE, "PO-1001")
     await stack.driver.open_home(ALICE)
     view = await home(stack, ALICE, "PO-1001")
-    await stack.driver.click_in_view(ALICE, view, messages.ACTION_APPROVE, value=ref_of(stack, "PO-1001"))
+    await stack.driver.click_in_view(ALICE, view, messages.ACTION_APPROVE, value=stored_ref(stack, "PO-1001"))
     await stack.slack.wait_for(lambda: "Approved by" in shown(stack, message), timeout=10)
     [post] = posts_to(stack, "/purchaseorders/PO-1001/approve")
     assert post.token == stack.token_of("alice") and post.status == 200
@@ -91,7 +55,7 @@ async def test_a_forged_home_click_by_someone_else_is_refused(stack: LocalStack)
     await stack.register("alice")
     await stack.driver.open_home(ALICE)
     view = await home(stack, ALICE, "PO-1001")
-    await stack.driver.click_in_view(CAROL, view, messages.ACTION_APPROVE, value=ref_of(stack, "PO-1001"))
+    await stack.driver.click_in_view(CAROL, view, messages.ACTION_APPROVE, value=stored_ref(stack, "PO-1001"))
     await stack.slack.wait_for(lambda: any("only they can decide" in (m.get("text") or "")
                                            for m in stack.slack.messages_in("D" + CAROL)), timeout=5)
     assert not posts_to(stack, "/approve")
@@ -102,7 +66,7 @@ async def test_reject_from_the_home_asks_for_a_reason(stack: LocalStack) -> None
     message = await dm(stack, BOB, "INV-1001")
     await stack.driver.open_home(BOB)
     view = await home(stack, BOB, "INV-1001")
-    await stack.driver.click_in_view(BOB, view, messages.ACTION_REJECT, value=ref_of(stack, "INV-1001"))
+    await stack.driver.click_in_view(BOB, view, messages.ACTION_REJECT, value=stored_ref(stack, "INV-1001"))
     await stack.slack.wait_for(lambda: stack.slack.calls_to("views.open"), timeout=5)
     modal = next(v for v in stack.slack.views.values() if v.get("callback_id") == messages.REJECT_CALLBACK)
     await stack.driver.submit_view(BOB, modal, {messages.REASON_BLOCK: {messages.REASON_ACTION: {
@@ -131,7 +95,7 @@ async def test_bulk_approve_sends_one_post_each_and_shows_each_result(stack: Loc
     stack.precoro.approve_as(stack.users["alice"].id, "purchaseorders", second)  # decided in Precoro meanwhile
     await stack.driver.open_home(ALICE)
     view = await home(stack, ALICE, third)
-    picked = [ref_of(stack, "PO-1001"), ref_of(stack, second)]
+    picked = [stored_ref(stack, "PO-1001"), stored_ref(stack, second)]
     values = {messages.HOME_DOC_BLOCK + ref: {messages.ACTION_SELECT: {
         "type": "checkboxes", "selected_options": [{"value": ref, "text": {"type": "plain_text", "text": "Select"}}]}}
         for ref in picked}
@@ -139,7 +103,7 @@ async def test_bulk_approve_sends_one_post_each_and_shows_each_result(stack: Loc
     after = await home(stack, ALICE, "1 of 2 approved")
     text = home_text(after)
     assert "Purchase order PO-1001" in text and f"Purchase order {second}: no longer waiting" in text
-    assert refs_on(after, messages.ACTION_APPROVE) == [ref_of(stack, third)], "the unselected one stays"
+    assert refs_on(after, messages.ACTION_APPROVE) == [stored_ref(stack, third)], "the unselected one stays"
     assert [(r.path, r.token) for r in posts_to(stack, "/approve")] == [
         ("/purchaseorders/PO-1001/approve", stack.token_of("alice")),
         (f"/purchaseorders/{second}/approve", stack.token_of("alice"))]

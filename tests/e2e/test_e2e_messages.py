@@ -7,7 +7,7 @@ import pytest
 
 from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
-from tests.test_e2e_approval import dm, shown, text_of
+from tests.support.slack import dm, shown, text_of
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
 pytestmark = pytest.mark.asyncio

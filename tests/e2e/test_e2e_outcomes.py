@@ -16,8 +16,8 @@ from bot.emulator.slack import dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import requester_outcomes
-from tests.test_e2e_approval import dm, opened_view, shown, text_of
-from tests.test_e2e_discovery import NO_SAFETY_NET, discovery_on, discovery_reads
+from tests.support.slack import dm, opened_view, shown, text_of
+from tests.support.stack import NO_SAFETY_NET, discovery_on, discovery_reads
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 FINANCE = "C0FINANCE"

@@ -19,8 +19,8 @@ from sqlalchemy import update
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import approvers, posted_messages
-from tests.test_e2e_approval import text_of
-from tests.test_e2e_discovery import discovery_on, discovery_reads, dm
+from tests.support.slack import dm, text_of
+from tests.support.stack import discovery_on, discovery_reads
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,21 +4,16 @@ injected), signed snooze clicks, and the DMs as the approver sees them."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, posts_to, shown, text_of
-from tests.test_e2e_home import home, quiet
+from tests.support.slack import dm, dms, home, shown, text_of
+from tests.support.stack import DAY, monday, posts_to, quiet, start
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
-BERLIN = ZoneInfo("Europe/Berlin")
-DAY = 86400.0
 pytestmark = pytest.mark.asyncio
 
 
@@ -28,12 +23,6 @@ class FixedClock:
 
     def now(self) -> float:
         return self.at
-
-
-def start(database_url: str, **overrides: Any) -> LocalStack:
-    running = LocalStack.start(database_url, **overrides)
-    running.runtime.reminders.shutdown()  # the tests run it at chosen instants
-    return running
 
 
 @pytest.fixture
@@ -48,17 +37,6 @@ def digest_stack(database_url: str) -> Iterator[LocalStack]:
     running = start(database_url, **{"reminders.digest": {"enabled": True, "at": "09:00"}})
     yield running
     running.stop()
-
-
-def monday(hour: int, minute: int = 0) -> float:
-    """A Monday one to two weeks from now, at this time in Berlin: anything posted now is overdue."""
-    day = datetime.now(UTC).astimezone(BERLIN).date() + timedelta(weeks=2)
-    day -= timedelta(days=day.weekday())
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN).timestamp()
-
-
-def dms(stack: LocalStack, user: str, contains: str) -> list[dict[str, Any]]:
-    return [m for m in stack.slack.messages_in(dm_channel(user)) if contains in (m.get("text") or "")]
 
 
 async def snooze(stack: LocalStack, user: str, reminder: dict[str, Any], at: float, value: str | None = None

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from bot.emulator.slack import SlackDriver, dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
-from tests.test_e2e_workspaces import install
+from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio
 

@@ -3,14 +3,14 @@ sending (stale messages, lost answers), queued retries after 429s and quota defe
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
+from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, posts_to, shown
+from tests.support.slack import dm, shown
+from tests.support.stack import alice_id, posts_to, stop_polling
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
@@ -26,22 +26,6 @@ def stack(database_url: str) -> Iterator[LocalStack]:
 
 def document_reads(stack: LocalStack, idn: str) -> list[object]:
     return [r for r in stack.precoro.requests if r.method == "GET" and r.path.endswith(f"/{idn}")]
-
-
-async def stop_polling(stack: LocalStack) -> None:
-    """No poll corrects a message from now on (a tick already running is let finish)."""
-    store = stack.runtime.store
-    # Shutting down cancels a running tick: let the post of the message we saw be recorded first.
-    await stack.slack.wait_for(lambda: all(m.posted for a in store.approvers.list()
-                                           for m in store.messages.for_approver(a.id)), timeout=5)
-    stack.runtime.scheduler.shutdown()
-    await asyncio.sleep(0.5)
-
-
-def alice_id(stack: LocalStack) -> int:
-    approver = stack.runtime.store.approvers.find("acme", TEAM, ALICE)
-    assert approver is not None
-    return approver.id
 
 
 async def test_audit_command_shows_who_did_what_when_and_the_result(stack: LocalStack) -> None:

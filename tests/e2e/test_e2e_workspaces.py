@@ -8,9 +8,7 @@ DM to a user of another workspace, so a message that arrives was sent with the r
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlparse
 
-import httpx
 import pytest
 from sqlalchemy import text
 
@@ -18,6 +16,7 @@ from bot.emulator.slack import SlackDriver, dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack.installations import EncryptedInstallationStore, rotate_slack_tokens, unreadable_slack_tokens
 from bot.vault import Vault, generate_key
+from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio
 
@@ -37,23 +36,6 @@ def stack(database_url: str) -> Iterator[LocalStack]:
         yield stack
     finally:
         stack.stop()
-
-
-async def install(stack: LocalStack, team: str, *, state: str | None = None) -> httpx.Response:
-    """Someone clicks "Add to Slack", approves in Slack, and Slack sends their browser back."""
-    async with httpx.AsyncClient(base_url=stack.bot_url) as browser:
-        start = await browser.get("/slack/install")
-        assert start.status_code == 302
-        location = urlparse(start.headers["location"])
-        query = parse_qs(location.query)
-        assert location.netloc == "slack.test" and query["client_id"] == ["1111.2222"]
-        assert "chat:write" in query["scope"][0] and "commands" in query["scope"][0]
-        assert "Secure" in start.headers["set-cookie"] and "HttpOnly" in start.headers["set-cookie"]
-        code = stack.slack.issue_oauth_code(team)
-        # The state cookie is Secure, so a browser sends it back over https only: say it by hand here.
-        cookie = start.headers["set-cookie"].split(";", 1)[0]
-        return await browser.get("/slack/oauth_redirect", params={"code": code, "state": state or query["state"][0]},
-                                 headers={"Cookie": cookie})
 
 
 async def test_each_workspace_installs_the_app_and_gets_messages_with_its_own_token(stack: LocalStack) -> None:

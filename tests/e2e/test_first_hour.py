@@ -26,8 +26,7 @@ from bot.config import ConfigError, parse_config
 from bot.emulator.process import BotProcess, free_port
 from bot.emulator.stack import stack_raw_config
 from bot.vault import generate_key
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import ROOT
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

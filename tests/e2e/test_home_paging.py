@@ -18,8 +18,8 @@ import pytest
 from bot.emulator.stack import SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.slack.notifier import SlackUnavailable
-from tests.test_e2e_approval import posts_to
-from tests.test_e2e_home import home, home_text, quiet, refs_on
+from tests.support.slack import home, home_text, refs_on
+from tests.support.stack import posts_to, quiet
 
 ALICE = SLACK_USERS["alice"]
 pytestmark = pytest.mark.asyncio

@@ -14,7 +14,7 @@ import pytest
 from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.precoro.errors import TokenRejected
 from bot.slack import messages
-from tests.test_e2e_approval import dm, opened_view, text_of
+from tests.support.slack import dm, opened_view, text_of
 
 ALICE = SLACK_USERS["alice"]
 pytestmark = pytest.mark.asyncio

@@ -15,7 +15,7 @@ from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.precoro import api
 from bot.slack import messages
-from tests.test_e2e_approval import buttons, shown
+from tests.support.slack import buttons, shown
 
 ALICE = SLACK_USERS["alice"]
 PATHOLOGICAL = ("PO/2024/17", "PO-7/../../invoices/INV-1002", "..", ".", "PO 12 élan ✓", "a%2Fb?c#d")

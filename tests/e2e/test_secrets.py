@@ -16,7 +16,7 @@ from bot import redact
 from bot.emulator.slack import dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, shown
+from tests.support.slack import dm, shown
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 WRONG_TOKEN = "not-carols-token-8c1f2e"

@@ -24,6 +24,7 @@ from bot.sim.scenario import DAY, START, Scenario, draw
 from bot.store.approvers import Approver
 from bot.store.quota import StoredSpend
 from bot.sync import planning
+from tests.support.sim import assert_clean
 
 T0 = 1_700_000_000.0
 POLICY = QuotaPolicy()
@@ -187,15 +188,6 @@ def test_scenarios_replay_exactly_and_skew_as_asked() -> None:
 # Two simulated hours from midnight, people at their desks all day, deciding within minutes.
 SHORT = Scenario("short", 10, docs_per_day=600, work_hours=(0.0, 24.0), reaction_minutes=3.0, warmup_days=0.0,
                  days=2 / 24, tail_days=0.25)
-
-
-def assert_clean(result) -> None:  # type: ignore[no-untyped-def]
-    assert result.too_many == 0
-    assert result.errors == []
-    assert result.arrivals > 20
-    assert result.unposted == 0  # every document of the measured window was posted...
-    assert result.duplicate_posts == 0  # ...exactly once
-    assert result.ledger_missing == 0  # every request Precoro saw is in the ledger
 
 
 def test_a_short_simulated_run_posts_every_document_once_without_a_429() -> None:

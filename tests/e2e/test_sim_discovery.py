@@ -11,7 +11,7 @@ from bot.sim.discovery_report import table
 from bot.sim.run import simulate
 from bot.sim.scenario import DAY, Scenario
 from bot.sync import discovery
-from tests.test_sim import assert_clean
+from tests.support.sim import assert_clean
 
 # Two simulated hours from midnight with 50 approvers, two-step chains, Precoro's strict reading
 # of duplicate GETs (any token's identical URL counts).

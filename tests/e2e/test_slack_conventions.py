@@ -15,7 +15,8 @@ import pytest
 
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import dm, text_of
+from tests.support.paths import ROOT
+from tests.support.slack import dm, text_of
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
 
@@ -43,7 +44,7 @@ async def test_chain_is_redrawn_after_approval(stack: LocalStack) -> None:
 @pytest.mark.asyncio
 async def test_an_admins_home_does_not_send_them_to_a_bot_admin(stack: LocalStack) -> None:
     from bot.emulator.stack import ADMIN
-    from tests.test_e2e_home import home, home_text
+    from tests.support.slack import home, home_text
 
     await stack.driver.open_home(ADMIN)
     text = home_text(await home(stack, ADMIN, "not registered"))
@@ -100,7 +101,6 @@ async def test_a_pause_is_said_plainly(stack: LocalStack) -> None:
 
 
 # --- the manifest asks for what the code uses -----------------------------------------------------
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 # The bot scope each Slack Web API method needs (api.slack.com/methods); None: no scope of its own.
 # A method the code calls that is missing here fails the test: look its scope up and add it.
 METHOD_SCOPES: dict[str, str | None] = {

@@ -21,8 +21,7 @@ from sqlalchemy import make_url
 from bot.emulator.blackhole import BlackHoleRelay
 from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
-from tests.test_e2e_approval import text_of
-from tests.test_faults import open_messages, told
+from tests.support.slack import open_messages, text_of, told
 
 ALICE = SLACK_USERS["alice"]
 FREEZE_SECONDS = float(os.environ.get("BOT_BLACKHOLE_SECONDS", "30"))

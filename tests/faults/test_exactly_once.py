@@ -30,8 +30,7 @@ from bot.slack import messages
 from bot.store import Store
 from bot.store.decisions import DONE, SENDING, UNSURE
 from bot.sync.reconcile import SyncPlan
-from tests.test_e2e_approval import buttons, shown
-from tests.test_faults import open_messages, ref_of
+from tests.support.slack import approve_ref, buttons, open_messages, shown
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
 pytestmark = pytest.mark.asyncio
@@ -70,7 +69,7 @@ async def test_a_frozen_attempt_past_its_lease_sends_nothing_and_changes_nothing
         await world.slack.wait_for(lambda: len(open_messages(world.slack, ALICE)) == 3, timeout=20)
         shown_now = open_messages(world.slack, ALICE)
         approve_msg, reject_msg = headed(shown_now, chain.idn), headed(shown_now, refused.idn)
-        refs = [int(ref_of(approve_msg)), int(ref_of(reject_msg))]
+        refs = [int(approve_ref(approve_msg)), int(approve_ref(reject_msg))]
 
         # The reason form first (no Precoro request), then close the company's gate for 2.5 s: both
         # attempts claim their decision and then wait for a quota slot, where the process freezes.
@@ -148,7 +147,7 @@ async def test_the_same_precoro_user_registered_twice_decides_once(stack: LocalS
     assert {a.status_code for a in answers} == {200}
     await stack.slack.wait_for(lambda: doc.status == api.STATUS_APPROVED, timeout=10)
     await asyncio.sleep(1.0)
-    decided = [d for r in (ref_of(mine), ref_of(theirs)) if (d := store.decisions.for_message(int(r)))]
+    decided = [d for r in (approve_ref(mine), approve_ref(theirs)) if (d := store.decisions.for_message(int(r)))]
     print(f"\nsame Precoro user twice: {len(posts(precoro, 'purchaseorders', doc.idn))} POST, "
           f"{len(decided)} decision row(s)")
     assert len(posts(precoro, "purchaseorders", doc.idn)) == 1
@@ -161,7 +160,7 @@ async def test_a_poll_redraw_never_puts_a_decided_message_back_to_waiting(stack:
     precoro, store = stack.precoro, stack.runtime.store
     await stack.register("alice")
     message = await stack.slack.wait_for(lambda: (m := open_messages(stack.slack, ALICE)) and m[0], timeout=10)
-    ref = int(ref_of(message))
+    ref = int(approve_ref(message))
     row = store.messages.get(ref)
     approver = store.approvers.find("acme", TEAM, ALICE)
     # The poll read the document (edited meanwhile) while it still waited...
@@ -190,7 +189,7 @@ async def test_a_reopened_unsure_decision_looks_before_sending(stack: LocalStack
     await stack.register("alice")
     message = await stack.slack.wait_for(lambda: (m := [x for x in open_messages(stack.slack, ALICE)
                                                         if doc.idn in (x.get("text") or "")]) and m[0], timeout=15)
-    ref = int(ref_of(message))
+    ref = int(approve_ref(message))
     decision, created = store.decisions.open(
         message_id=ref, approver_id=store.messages.get(ref).approver_id, company="acme", doc_type=doc.doc_type,
         idn=doc.idn, action="approve", comment="", clicked_by=ALICE, now=time.time())

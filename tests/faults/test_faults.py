@@ -31,7 +31,7 @@ from bot.emulator.slack import SlackStandIn, dm_channel
 from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, LocalStack, ProcessStack
 from bot.slack import messages
 from bot.store import Store
-from tests.test_e2e_approval import buttons, shown, text_of
+from tests.support.slack import approve_ref, open_messages, shown, text_of, told
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 FINAL = ("approved", "rejected", "gone", "failed")
@@ -45,16 +45,6 @@ class Click:
     doc_type: str
     idn: str
     action: str  # approve | reject
-
-
-def ref_of(message: dict[str, Any]) -> str:
-    return next(e["value"] for b in message.get("blocks") or [] if b.get("type") == "actions"
-                for e in b["elements"] if e.get("action_id") == messages.ACTION_APPROVE)
-
-
-def open_messages(slack: SlackStandIn, user: str) -> list[dict[str, Any]]:
-    """The user's document messages that show Approve / Reject now."""
-    return [m for m in slack.messages_in(dm_channel(user)) if messages.ACTION_APPROVE in buttons(m)]
 
 
 def doc_of(store: Store, ref: str) -> tuple[str, str]:
@@ -192,7 +182,7 @@ async def test_clicks_while_precoro_fails_at_random(chaos_stack: LocalStack) -> 
         jobs = []
         for user in (ALICE, BOB, CAROL):
             for message in open_messages(stack.slack, user):
-                ref = ref_of(message)
+                ref = approve_ref(message)
                 if ref in handled:
                     continue
                 handled.add(ref)
@@ -248,7 +238,7 @@ async def test_bot_killed_mid_run_resumes_and_finishes_each_decision_once(databa
                              timeout=20)
         store = Store.open(database_url)
         targets = [(user, m) for user in (ALICE, BOB) for m in open_messages(slack, user)]
-        clicks = [Click(user, ref_of(m), *doc_of(store, ref_of(m)), "approve") for user, m in targets]
+        clicks = [Click(user, approve_ref(m), *doc_of(store, approve_ref(m)), "approve") for user, m in targets]
 
         precoro.latency = 1.0  # each request now stays in flight for a second
         answers = await asyncio.gather(*(driver.click(user, m, messages.ACTION_APPROVE) for user, m in targets))
@@ -309,7 +299,7 @@ async def test_sigterm_lets_the_clicks_in_flight_finish_before_exiting(database_
         # A clean stop exits 0 (a supervisor reads -15 as a crash); SIGKILL would mean the stop timed out.
         assert bot.proc.returncode == 0, bot.log.read_text()[-2000:]
         for m in targets:
-            decision = store.decisions.for_message(int(ref_of(m)))
+            decision = store.decisions.for_message(int(approve_ref(m)))
             assert decision is not None and (decision.state, decision.outcome) == ("done", "approved")
         shown = [m for m in world.slack.messages_in(dm_channel(ALICE)) if "Approved by" in str(m.get("blocks"))]
         assert len(shown) == 2
@@ -372,12 +362,6 @@ def outage(database_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[
     admin.dispose()
 
 
-def told(stack: LocalStack, user: str, words: str) -> int:
-    """How many times the user was told `words` (ephemeral replies to their clicks)."""
-    return sum(words in (r.body.get("text") or "") for r in stack.slack.responses) + \
-        sum(words in e["text"] for e in stack.slack.ephemerals_for(user))
-
-
 async def test_clicks_while_the_database_is_unavailable(outage: tuple[str, Any], database_url: str) -> None:
     bot_url, unavailable = outage
     postgres = not database_url.startswith("sqlite")
@@ -390,7 +374,8 @@ async def test_clicks_while_the_database_is_unavailable(outage: tuple[str, Any],
         await register(stack, "alice")
         await stack.slack.wait_for(lambda: len(open_messages(stack.slack, ALICE)) == 3, timeout=10)
         first, second, third = sorted(open_messages(stack.slack, ALICE), key=lambda m: m["text"])
-        decision = {id(m): Click(ALICE, ref_of(m), *doc_of(store, ref_of(m)), "approve") for m in (first, second)}
+        decision = {id(m): Click(ALICE, approve_ref(m), *doc_of(store, approve_ref(m)), "approve")
+                    for m in (first, second)}
 
         precoro.latency = 1.0
         assert (await stack.driver.click(ALICE, first, messages.ACTION_APPROVE)).status_code == 200

@@ -24,8 +24,8 @@ from bot.precoro import api
 from bot.quota.ledger import QuotaPolicy, Window, day_window_reset, retry_at_from_429
 from bot.slack import messages
 from bot.sync.status import describe
-from tests.test_e2e_approval import dm, posts_to, shown
-from tests.test_e2e_trust import alice_id, stop_polling
+from tests.support.slack import dm, shown
+from tests.support.stack import alice_id, posts_to, stop_polling
 
 ALICE = SLACK_USERS["alice"]
 NOW = 1_750_000_000.0

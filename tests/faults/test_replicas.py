@@ -29,7 +29,7 @@ from bot.sim.run import Simulation
 from bot.sim.scenario import Arrival, Scenario
 from bot.slack import messages
 from bot.store import Store
-from tests.test_faults import open_messages, ref_of
+from tests.support.slack import approve_ref, open_messages
 
 COMPANY = "acme"
 LEASE_SECONDS = 2.0
@@ -62,7 +62,7 @@ class Clicker:
             for name in NAMES:
                 user = SLACK_USERS[name]
                 for message in open_messages(self.slack, user):
-                    ref = ref_of(message)
+                    ref = approve_ref(message)
                     if ref in self.clicked:
                         continue
                     self.clicked[ref] = user
@@ -181,7 +181,6 @@ async def test_two_replicas_one_killed(postgres_schema_url: str, tmp_path: Path)
             r.process.stop()
         store.close()
         world.stop()
-
 
 
 # --- many companies, two schedulers in one process (virtual time, one SQLite file) -------------------

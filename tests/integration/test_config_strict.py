@@ -5,7 +5,6 @@ has somebody who can administer it."""
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -17,29 +16,8 @@ import yaml
 from bot.config import ConfigError, config_path, load_config, parse_config
 from bot.emulator.stack import stack_raw_config
 from bot.vault import generate_key
-
-ROOT = Path(__file__).resolve().parents[1]
-SIGNING_SECRET = "s1gn1ng-secret-8f3a9c0d"
-BOT_TOKEN = "xoxb-1111-2222-bottokensecret"
-KEY = "q2VtZ0x1c2VjcmV0a2V5bWF0ZXJpYWwzMmJ5dGVzISE="
-
-
-def minimal() -> dict[str, Any]:
-    return {
-        "slack": {"signing_secret": SIGNING_SECRET, "bot_token": BOT_TOKEN, "admins": ["U012ABCDEF"]},
-        "precoro": {"base_url": "https://api.precoro.com"},
-        "encryption": {"keys": [{"id": "k1", "key": KEY}]},
-    }
-
-
-def with_(path: str, value: Any, raw: dict[str, Any] | None = None) -> dict[str, Any]:
-    raw = copy.deepcopy(raw or minimal())
-    *parents, last = path.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = value
-    return raw
+from tests.support.config import BOT_TOKEN, KEY, SIGNING_SECRET, minimal, with_
+from tests.support.paths import ROOT
 
 
 def errors_for(raw: Any, env: dict[str, str] | None = None) -> dict[str, str]:

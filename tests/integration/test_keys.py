@@ -17,6 +17,7 @@ from bot.keys import check_stored_tokens, rotate_all
 from bot.store import Store
 from bot.store.approvers import ApproverRepo
 from bot.vault import Vault, generate_key, owner_binding
+from tests.support.paths import ROOT
 
 K1, K2 = generate_key(), generate_key()
 TOKENS = {"U0ALICE": "acme-alice-token-1234", "U0BOB": "acme-bob-token-5678"}
@@ -80,7 +81,7 @@ def test_a_missing_key_is_a_clear_error_naming_the_approvers(store: Store, datab
     assert "does not decrypt" in capsys.readouterr().err
 
     serve = subprocess.run([sys.executable, "-m", "bot", "serve", "--config", str(only_new), "--port", "1"],
-                           capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[1])
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert serve.returncode == 2
     assert "cannot start: encryption.keys: 2 stored token(s) cannot be decrypted" in serve.stderr
     assert "Traceback" not in serve.stderr and not any(t in serve.stderr for t in TOKENS.values())

@@ -10,7 +10,7 @@ import pytest
 from bot.amounts import confirm_limit, confirmation_matches
 from bot.config import ConfigError, parse_config
 from bot.precoro.models import Document
-from tests.test_config import minimal
+from tests.support.config import minimal
 
 RULES = (("EUR", Decimal("10000")), ("USD", Decimal("12000")))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -11,30 +10,9 @@ import pytest
 from bot.config import DEFAULT_SLACK_API_URL, ConfigError, load_config, parse_config
 from bot.precoro import api
 from bot.quota.ledger import QuotaPolicy, Window
+from tests.support.config import BOT_TOKEN, KEY, SIGNING_SECRET, minimal, with_
 
-SIGNING_SECRET = "s1gn1ng-secret-8f3a9c0d"
-BOT_TOKEN = "xoxb-1111-2222-bottokensecret"
-KEY = "q2VtZ0x1c2VjcmV0a2V5bWF0ZXJpYWwzMmJ5dGVzISE="
 SECRETS = (SIGNING_SECRET, BOT_TOKEN, KEY)
-
-
-def minimal() -> dict[str, Any]:
-    return {
-        "slack": {"signing_secret": SIGNING_SECRET, "bot_token": BOT_TOKEN, "admins": ["U012ABCDEF"]},
-        "precoro": {"base_url": "https://api.precoro.com"},
-        "encryption": {"keys": [{"id": "k1", "key": KEY}]},
-    }
-
-
-def with_(path: str, value: Any) -> dict[str, Any]:
-    """The minimal config with one dotted key set (intermediate mappings created)."""
-    raw = copy.deepcopy(minimal())
-    *parents, last = path.split(".")
-    node = raw
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = value
-    return raw
 
 
 def error_for(raw: Any, env: dict[str, str] | None = None) -> ConfigError:

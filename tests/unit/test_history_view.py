@@ -12,7 +12,7 @@ from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
 from bot.precoro.models import Document, Person
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, HistoryEntry, HistoryFilter, QuotaRow
-from tests.test_home_view import NOW, item, text
+from tests.support.views import NOW, item, text
 
 LONG = "Supplier with a very long name " * 10
 

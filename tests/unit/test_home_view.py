@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-
 from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
-from bot.precoro.models import Document, Person
 from bot.slack import messages
-from bot.slack.messages import AdminSummary, ApproverRow, HomeItem, MessageState, QuotaRow
-from tests.test_e2e_approval import text_of
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def item(n: int, doc_type: str = "purchaseorders", *, age_hours: float = 1.0,
-         state: MessageState = MessageState.WAITING) -> HomeItem:
-    doc = Document(doc_type=doc_type, id=n, idn=f"X-{n}", total=Decimal("1234.5"), currency="EUR",
-                   supplier="<!channel> Supplies", creator=Person("Ann Lee", "ann@example.com"))
-    return HomeItem(doc=doc, ref=str(n), link=f"https://app.precoro.test/x/{n}", state=state,
-                    since=NOW - timedelta(hours=age_hours))
-
-
-def text(view: dict) -> str:
-    return text_of({"blocks": view["blocks"]})
+from bot.slack.messages import AdminSummary, ApproverRow, MessageState, QuotaRow
+from tests.support.views import NOW, item, text
 
 
 def test_grouped_by_type_oldest_first_with_amount_requester_and_age() -> None:

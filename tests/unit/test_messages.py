@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Document, LineItem, Person
 from bot.slack import messages as m
 from bot.slack.messages import MessageState
+from tests.support.blocks import escaped, text_obj, validate_blocks
 
 LINK = "https://app.precoro.com/purchase/order/1001"
 REF = "c1:U123:purchaseorders:1001"
@@ -25,98 +25,10 @@ AT = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)  # 14:02 in New York (EST)
 AT_SHOWN = "<!date^1736190120^{date_short_pretty}, {time}|Jan 06, 19:02 UTC>"  # AT as Slack shows it to each reader
 
 
-# --- a small Block Kit validator ---------------------------------------------------------------
-BLOCK_TYPES = {"header", "section", "context", "actions", "input", "divider"}
-ELEMENT_TYPES = {"button", "plain_text_input"}
-# mentions, links and date tokens the bot made
-MENTION = re.compile(r"<@[UW][A-Z0-9]+>|<https?://[^|<> ]+\|[^<>|]*>|<!date\^\d+\^[^|<>]+\|[^<>|]+>")
-ENTITY = re.compile(r"&(amp|lt|gt);")
-
-
-def _text_obj(obj: Any, limit: int, *, plain_only: bool = False) -> None:
-    assert isinstance(obj, dict), obj
-    assert obj["type"] in (("plain_text",) if plain_only else ("plain_text", "mrkdwn")), obj
-    text = obj["text"]
-    assert isinstance(text, str) and text.strip(), obj
-    assert len(text) <= limit, (len(text), limit, text[:80])
-    if obj["type"] == "mrkdwn":
-        _escaped(text)
-
-
-def _escaped(text: str) -> None:
-    """Outside of user mentions, no raw `<`/`>`, and every `&` starts an entity."""
-    rest = MENTION.sub("", text)
-    assert "<" not in rest and ">" not in rest, text
-    assert "&" not in ENTITY.sub("", rest), text
-
-
-def _confirm(obj: dict[str, Any]) -> None:
-    _text_obj(obj["title"], 100, plain_only=True)
-    _text_obj(obj["text"], 300)
-    _text_obj(obj["confirm"], 30, plain_only=True)
-    _text_obj(obj["deny"], 30, plain_only=True)
-
-
-def _element(el: dict[str, Any], action_ids: list[str]) -> None:
-    assert el["type"] in ELEMENT_TYPES, el
-    assert 0 < len(el["action_id"]) <= 255
-    action_ids.append(el["action_id"])
-    if el["type"] == "button":
-        _text_obj(el["text"], 75, plain_only=True)
-        assert len(el.get("value", "")) <= 2000
-        assert len(el.get("url", "")) <= 3000
-        assert el.get("style", "primary") in ("primary", "danger")
-        if "confirm" in el:
-            _confirm(el["confirm"])
-    else:
-        low, high = el.get("min_length", 0), el.get("max_length", 3000)
-        assert 0 <= low <= high <= 3000
-        assert len(el.get("initial_value", "")) <= high
-        if "placeholder" in el:
-            _text_obj(el["placeholder"], 150, plain_only=True)
-
-
-def validate_blocks(blocks: list[dict[str, Any]], *, max_blocks: int = 50) -> None:
-    assert 0 < len(blocks) <= max_blocks
-    action_ids: list[str] = []
-    block_ids = [b["block_id"] for b in blocks if "block_id" in b]
-    assert len(block_ids) == len(set(block_ids)), block_ids
-    for block in blocks:
-        kind = block["type"]
-        assert kind in BLOCK_TYPES, kind
-        assert len(block.get("block_id", "")) <= 255
-        if kind == "header":
-            _text_obj(block["text"], 150, plain_only=True)
-        elif kind == "section":
-            assert "text" in block or "fields" in block
-            if "text" in block:
-                _text_obj(block["text"], 3000)
-            fields = block.get("fields", [])
-            assert len(fields) <= 10
-            for field in fields:
-                _text_obj(field, 2000)
-        elif kind == "context":
-            assert 0 < len(block["elements"]) <= 10
-            for el in block["elements"]:
-                _text_obj(el, 3000)
-        elif kind == "actions":
-            assert 0 < len(block["elements"]) <= 25
-            for el in block["elements"]:
-                _element(el, action_ids)
-        elif kind == "input":
-            _text_obj(block["label"], 2000, plain_only=True)
-            if "hint" in block:
-                _text_obj(block["hint"], 2000, plain_only=True)
-            assert block["element"]["type"] == "plain_text_input"
-            _element(block["element"], action_ids)
-        Block.parse(block).validate_json()  # and slack_sdk's own model agrees
-    assert len(action_ids) == len(set(action_ids)), action_ids
-
-
 def validate_message(msg: dict[str, Any]) -> None:
     assert set(msg) == {"text", "blocks"}
     assert msg["text"].strip() and len(msg["text"]) <= 3000
-    _escaped(msg["text"])
+    escaped(msg["text"])
     validate_blocks(msg["blocks"])
 
 
@@ -125,7 +37,7 @@ def validate_view(view: dict[str, Any]) -> None:
     assert 0 < len(view["callback_id"]) <= 255
     assert len(view["private_metadata"]) <= 3000
     for key in ("title", "submit", "close"):
-        _text_obj(view[key], 24, plain_only=True)
+        text_obj(view[key], 24, plain_only=True)
     validate_blocks(view["blocks"], max_blocks=100)
     View(**view).validate_json()
 
@@ -261,7 +173,7 @@ def test_one_status_emoji_per_state() -> None:
         assert len(re.findall(r":[a-z0-9_]+:", line)) <= 1
 
 
-def test_supplier_and_reason_are_escaped() -> None:
+def test_supplier_and_reason_areescaped() -> None:
     doc = make_doc(supplier="<script>&</script> <!channel>", creator=Person(name="A & B <x>"))
     msg = render(doc, state=MessageState.REJECTED, actor="U1", at=AT, reason="<@U999> & <!here>")
     body = all_text(msg)

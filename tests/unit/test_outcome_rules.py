@@ -13,7 +13,7 @@ from bot.config import ConfigError, ReminderConfig, parse_config
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Comment, Document, Person
 from bot.slack import messages
-from tests.test_config import minimal, with_
+from tests.support.config import minimal, with_
 
 DANA = Person("Dana Admin", "dana@example.com")
 BOB = Person("Bob Baker", "bob@example.com")

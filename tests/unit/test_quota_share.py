@@ -7,7 +7,7 @@ import pytest
 from bot.config import ConfigError, parse_config
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, earliest_slot
 from bot.quota.share import OutsideUse, bot_policy, describe_share, learn_429, outside_now
-from tests.test_config import minimal, with_
+from tests.support.config import minimal, with_
 
 PRECORO = QuotaPolicy(share=0.8)  # 1/s, 1500/h (100 for clicks), 3000/day (200 for clicks)
 T0 = 1_736_121_600.0

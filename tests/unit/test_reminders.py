@@ -11,7 +11,7 @@ import yaml
 
 from bot.config import ConfigError, ReminderConfig, parse_config
 from bot.reminders import ReminderState, digest_day, is_working, next_working, reminder_due, working_seconds
-from tests.test_config import minimal, with_
+from tests.support.config import minimal, with_
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
 POLICY = ReminderConfig(after_working_hours=4, repeat_working_hours=8, digest=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.precoro.models import parse_document
 from bot.slack import messages
-from tests.test_messages import validate_blocks
+from tests.support.blocks import validate_blocks
 
 BASE = {"idn": "PO-7", "sum": "10", "currency": "USD", "creator": {"fullName": "Ann", "email": "ann@x.test"}}
 
