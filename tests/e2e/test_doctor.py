@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,7 @@ from bot.emulator.precoro import PrecoroEmulator, seed_demo
 from bot.emulator.stack import FAST_EMULATOR, stack_config
 from bot.precoro.client import Credentials
 from bot.precoro.models import parse_document
+from bot.sim.clock import VirtualClock
 from bot.store import Store
 from bot.store.findings import FindingRepo
 from bot.vault import generate_key
@@ -45,14 +48,25 @@ def scene(**emulator: Any) -> PrecoroEmulator:
 
 async def doctor(precoro: PrecoroEmulator, database_url: str, who: str = "alice", *,
                  record: Path | None = None) -> tuple[DoctorReport, Store]:
+    """Run the doctor against the emulator on a virtual clock shared by both: Precoro's spacing and
+    its duplicate-GET window are waited out in virtual seconds (the wall clock is not under test)."""
     config = stack_config(precoro_url=BASE, slack_url="http://slack.test", database_url=database_url,
                           signing_secret="s" * 32, key=generate_key(), dangerously_allow_http=True)
-    store = Store.open(database_url)
     user = next(u for u in precoro.users.values() if u.email.startswith(who))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app)) as http:
-        report = await run_doctor(config, config.companies[0], Credentials(user.email, user.token), store=store,
-                                  record=record, source="emulator", http=http)
-    return report, store
+    clock = VirtualClock(time.time())
+    precoro.clock = clock.now
+
+    async def probe() -> DoctorReport:
+        store = Store.open(database_url, inline=True)  # a timer on the virtual loop would outrun a worker thread
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app)) as http:
+                return await run_doctor(config, config.companies[0], Credentials(user.email, user.token),
+                                        store=store, record=record, source="emulator", http=http, clock=clock)
+        finally:
+            store.close()
+
+    report = await asyncio.to_thread(clock.run, probe())
+    return report, Store.open(database_url)
 
 
 def row(report: DoctorReport, start: str) -> Row:
