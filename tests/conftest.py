@@ -1,10 +1,13 @@
-"""Shared fixtures: a database per test, on SQLite and (where it runs) PostgreSQL."""
+"""Shared fixtures (a database per test, on SQLite and, where it runs, PostgreSQL; the real bot
+stack) and the tiers: every test is marked `unit`, `integration`, `e2e` or `faults` after the
+folder it lives in (`pytest -m unit`, or `scripts/test --tier unit`)."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -27,6 +30,20 @@ def _postgres_available() -> bool:
 
 
 POSTGRES_UP = _postgres_available()
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e", "faults")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, the first folder under tests/ (tests/unit/... is `unit`)."""
+    for item in items:
+        try:
+            folder = item.path.resolve().relative_to(TESTS).parts[0]
+        except ValueError:  # not under tests/
+            continue
+        if folder in TIERS:
+            item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(autouse=True)

@@ -119,8 +119,10 @@ class LocalStack:
         return cls(precoro, slack, driver, runtime, users, signing_secret, key, servers, socket)
 
     def stop(self) -> None:
-        for server in reversed(self.servers):
-            server.stop()
+        """The bot first (its shutdown may still answer clicks through the stand-ins), then the
+        stand-ins together."""
+        self.servers[-1].stop()
+        _stop_together(self.servers[:-1])
         if self.socket is not None:
             self.socket.stop()
 
@@ -148,6 +150,15 @@ def _serve_stand_ins(precoro: PrecoroEmulator, users: dict[str, EmUser]) -> tupl
     servers = [serve_in_thread(precoro.app), serve_in_thread(slack.app)]
     slack.base_url = servers[1].url
     return slack, servers
+
+
+def _stop_together(servers: list[RunningServer]) -> None:
+    """Ask every server to exit at once, then wait for each: uvicorn notices within its 0.1 s tick,
+    so the stand-ins go down in one tick instead of one each."""
+    for server in servers:
+        server.server.should_exit = True
+    for server in reversed(servers):
+        server.stop()
 
 
 @dataclass
@@ -181,5 +192,4 @@ class ProcessStack:
         return bot, SlackDriver(bot.url, self.signing_secret, self.slack, team_id=TEAM)
 
     def stop(self) -> None:
-        for server in reversed(self.servers):
-            server.stop()
+        _stop_together(self.servers)
