@@ -44,7 +44,8 @@ _SPANS["quote"] = re.compile(r"^\s*(?:>\s*)?(?:&gt;|\uff1e)", re.MULTILINE)
 _SPANS["emoji"] = re.compile(r":[a-z0-9_+'-]+:", re.IGNORECASE)
 _SPANS["url"] = re.compile(r"\b[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
 _SPANS["domain"] = re.compile(r"\b[\w-]+\.[^\W\d_]{2,}\b")
-_SPANS["email"] = re.compile(r"[\w.+-]+@[\w-]+")
+# an address needs a letter or digit on both sides of its `@` (`_@_` is the bot's italics around an `@`)
+_SPANS["email"] = re.compile(r"[\w.+-]*[^\W_]@[^\W_][\w-]*")
 _SPANS["ping"] = re.compile(r"@(?:here|channel|everyone)\b|#[^\W\d]\w*", re.IGNORECASE)
 
 
@@ -127,8 +128,10 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
         "reject modal": messages.reject_modal("1", doc),
         "already decided": messages.already_decided_text(v["reason"], actor="U0BOB", at=NOW),
         "requesters status": messages.requesters_status_line(v["company"], 1, [v["email"]], 2, 0),
-        "audit": messages.audit_log_text([(NOW, v["company"], "U0ALICE", "decision.reject", v["reason"],
-                                           v["reason"])], "UTC"),
+        # A decision's subject is the bot's `type/IDN` (the IDN is Precoro's); only a subject the
+        # bot wrote as a whole `<@U…>` (token changes) is shown as a mention.
+        "audit": messages.audit_log_text([(NOW, v["company"], "U0ALICE", "decision.reject",
+                                           f"purchaseorders/{v['idn']}", v["reason"])], "UTC"),
     }
     return renders
 
