@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
+from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
+from bot.emulator.slack import _check_view
 from bot.precoro.models import Document, Person
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, HomeItem, MessageState, QuotaRow
