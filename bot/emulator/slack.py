@@ -37,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.emulator import blockkit_rules
+
 T = TypeVar("T")
 Json = dict[str, Any]
 
@@ -45,15 +47,8 @@ BOT_ID = "B0BOT"
 APP_ID = "A0APP"
 _JSON_ARGS = ("blocks", "view", "attachments", "metadata")
 
-# Slack limits the stand-in enforces, so a payload real Slack would refuse fails here too.
-MESSAGE_BLOCKS_MAX = 50
-VIEW_BLOCKS_MAX = 100
-SECTION_TEXT_MAX = 3000
-HEADER_TEXT_MAX = 150
-BUTTON_TEXT_MAX = 75
-BUTTON_VALUE_MAX = 2000
-MODAL_TITLE_MAX = 24
-PRIVATE_METADATA_MAX = 3000
+# Every message and view is checked by `blockkit_rules.problems`, the same rules the tests apply,
+# so a payload real Slack would refuse fails here too.
 # The largest interaction body the stand-in sends (a click carries its whole view back, URL-encoded):
 # past it, the click fails like it would at Slack (the bot's own server refuses more than 256 KB).
 INTERACTION_PAYLOAD_MAX = 256 * 1024
@@ -574,58 +569,18 @@ def _channel(args: Json) -> str:
 def _check_content(args: Json) -> None:
     if not args.get("text") and not args.get("blocks"):
         raise SlackError("no_text")
-    if "blocks" in args:
-        problems = _block_problems(args["blocks"], MESSAGE_BLOCKS_MAX)
-        if problems:
-            raise SlackError("invalid_blocks", *problems)
+    found = blockkit_rules.problems(args, "message")
+    if found:
+        raise SlackError("invalid_blocks", *found)
 
 
 def _check_view(view: Any) -> None:
-    if not isinstance(view, dict) or not view.get("type"):
+    """Slack answers a view it refuses with `invalid_arguments` (not `invalid_blocks`) and its reasons."""
+    if not isinstance(view, dict) or view.get("type") not in ("modal", "home"):
         raise SlackError("invalid_arguments", "[ERROR] missing required field: view")
-    problems = _block_problems(view.get("blocks", []), VIEW_BLOCKS_MAX)
-    if view["type"] == "modal":
-        if len(view.get("title", {}).get("text", "")) > MODAL_TITLE_MAX or not view.get("title"):
-            problems.append(f"[ERROR] title must be 1..{MODAL_TITLE_MAX} characters")
-        has_input = any(b.get("type") == "input" for b in view.get("blocks", []) if isinstance(b, dict))
-        if has_input and not view.get("submit"):
-            problems.append("[ERROR] submit is required when a view has input blocks")
-    if len(view.get("private_metadata", "")) > PRIVATE_METADATA_MAX:
-        problems.append(f"[ERROR] private_metadata exceeds {PRIVATE_METADATA_MAX} characters")
-    if problems:
-        raise SlackError("invalid_arguments", *problems)
-
-
-def _block_problems(blocks: Any, limit: int) -> list[str]:
-    """The Block Kit rules real Slack enforces that a renderer is most likely to break."""
-    if not isinstance(blocks, list):
-        return ["[ERROR] blocks must be a list"]
-    problems = [f"[ERROR] more than {limit} blocks"] if len(blocks) > limit else []
-    block_ids: set[str] = set()
-    for i, block in enumerate(blocks):
-        if not isinstance(block, dict) or "type" not in block:
-            problems.append(f"[ERROR] block {i} has no type")
-            continue
-        if "block_id" in block:
-            if block["block_id"] in block_ids:
-                problems.append(f"[ERROR] duplicate block_id {block['block_id']!r}")
-            block_ids.add(block["block_id"])
-        text = (block.get("text") or {}).get("text", "")
-        text_max = HEADER_TEXT_MAX if block["type"] == "header" else SECTION_TEXT_MAX
-        if len(text) > text_max:
-            problems.append(f"[ERROR] block {i} text exceeds {text_max} characters")
-        action_ids: set[str] = set()
-        for element in _interactive_elements(block):
-            action_id = element.get("action_id")
-            if action_id in action_ids:
-                problems.append(f"[ERROR] duplicate action_id {action_id!r} in block {i}")
-            action_ids.add(action_id)
-            if element.get("type") == "button":
-                if len(element.get("text", {}).get("text", "")) > BUTTON_TEXT_MAX:
-                    problems.append(f"[ERROR] button text exceeds {BUTTON_TEXT_MAX} characters")
-                if len(element.get("value", "")) > BUTTON_VALUE_MAX:
-                    problems.append(f"[ERROR] button value exceeds {BUTTON_VALUE_MAX} characters")
-    return problems
+    found = blockkit_rules.problems(view, view["type"])
+    if found:
+        raise SlackError("invalid_arguments", *found)
 
 
 def view_dispatches(view: Json, block_id: str) -> bool:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, rt: Runtime) -> None:
-    @app.action(messages.ACTION_SNOOZE)
+    @app.action(re.compile(messages.SNOOZE_ACTIONS))  # every button of a reminder, old ones included
     @guarded(rt.notifier, "snooze")
     async def snooze(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()

@@ -106,5 +106,6 @@ async def test_a_view_slack_refuses_is_logged_with_slacks_reason(stack: LocalSta
     view = {"type": "home", "blocks": [{"type": "actions", "block_id": "b", "elements": twice}]}
     with caplog.at_level(logging.WARNING, logger="bot.slack.notifier"), pytest.raises(SlackUnavailable):
         await stack.servers[-1].call(stack.runtime.notifier.publish_home(TEAM, ALICE, view))
-    assert "views.publish failed: invalid_arguments ([ERROR] duplicate action_id 'same' in block 0)" in caplog.text
+    assert ("views.publish failed: invalid_arguments ([ERROR] duplicate action_id 'same' in block 0 "
+            "[json-pointer:/view/blocks/0/elements/1/action_id])") in caplog.text
     assert stack.slack.home_of(ALICE) is None

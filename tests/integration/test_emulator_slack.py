@@ -184,8 +184,11 @@ async def test_views_need_a_fresh_trigger(standin: SlackStandIn, api: httpx.Asyn
     assert view["private_metadata"] == "po:1"
     r = await api.post("/api/views.push", json={"trigger_id": trigger, "view": MODAL})
     assert r.json()["error"] == "exchanged_trigger_id"
+    done = [{"type": "section", "text": {"type": "mrkdwn", "text": "Done"}}]
+    r = await api.post("/api/views.update", json={"view_id": view["id"], "view": {**MODAL, "blocks": done}})
+    assert r.json()["ok"] and standin.views[view["id"]]["blocks"] == done
     r = await api.post("/api/views.update", json={"view_id": view["id"], "view": {**MODAL, "blocks": []}})
-    assert r.json()["ok"] and standin.views[view["id"]]["blocks"] == []
+    assert r.json()["error"] == "invalid_arguments", "slack_sdk's View: 1 to 100 blocks"
 
 
 @pytest.mark.asyncio

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
+from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
+from bot.emulator.slack import _check_view
 from bot.precoro.models import Document, Person
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, HistoryEntry, HistoryFilter, QuotaRow

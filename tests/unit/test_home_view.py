@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.emulator.slack import VIEW_BLOCKS_MAX, _check_view
+from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
+from bot.emulator.slack import _check_view
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, MessageState, QuotaRow
 from tests.support.views import NOW, item, text

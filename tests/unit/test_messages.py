@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.views import View
 
+from bot.emulator.blockkit_rules import problems
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Document, LineItem, Person
 from bot.slack import messages as m
@@ -30,6 +30,7 @@ def validate_message(msg: dict[str, Any]) -> None:
     assert msg["text"].strip() and len(msg["text"]) <= 3000
     escaped(msg["text"])
     validate_blocks(msg["blocks"])
+    assert problems(msg, "message") == []  # and Slack's rules (slack_sdk's models and the documented limits)
 
 
 def validate_view(view: dict[str, Any]) -> None:
@@ -39,7 +40,7 @@ def validate_view(view: dict[str, Any]) -> None:
     for key in ("title", "submit", "close"):
         text_obj(view[key], 24, plain_only=True)
     validate_blocks(view["blocks"], max_blocks=100)
-    View(**view).validate_json()
+    assert problems(view, "modal") == []
 
 
 # --- fixtures ------------------------------------------------------------------------------------

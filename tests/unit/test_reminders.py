@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ import yaml
 
 from bot.config import ConfigError, ReminderConfig, parse_config
 from bot.reminders import ReminderState, digest_day, is_working, next_working, reminder_due, working_seconds
+from bot.slack import messages
 from tests.support.config import minimal, with_
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
@@ -121,3 +123,12 @@ def test_an_approvers_own_choices_override_the_defaults() -> None:
     assert messages.parse_reminder_choice("off") == (True, 0.0)
     assert messages.parse_reminder_choice("8") == (True, 8.0)
     assert messages.parse_reminder_choice("3") is None and messages.parse_reminder_choice("x") is None
+
+
+def test_each_snooze_button_has_its_own_action_id_and_the_listener_matches_all() -> None:
+    """Slack refuses two buttons with one action_id in a block; a reminder posted before keeps
+    the first button's id, which the listener still matches."""
+    ids = [messages.snooze_action_id(i) for i in range(3)]
+    assert ids == [messages.ACTION_SNOOZE, "precoro_snooze_2", "precoro_snooze_3"]
+    assert all(re.match(messages.SNOOZE_ACTIONS, i) for i in ids)
+    assert not any(re.match(messages.SNOOZE_ACTIONS, i) for i in ("precoro_snoozed", "x_precoro_snooze"))

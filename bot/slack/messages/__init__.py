@@ -188,8 +188,10 @@ from bot.slack.messages.ids import (
     REASON_BLOCK,
     REGISTER_CALLBACK,
     REJECT_CALLBACK,
+    SNOOZE_ACTIONS,
     TOKEN_ACTION,
     TOKEN_BLOCK,
+    snooze_action_id,
 )
 from bot.slack.messages.outcomes import (
     finance_decision_line,
@@ -334,6 +336,7 @@ __all__ = [
     "REMINDER_CHOICES",
     "REMINDER_SHOWN",
     "SECTION_TEXT_MAX",
+    "SNOOZE_ACTIONS",
     "TOKEN_ACTION",
     "TOKEN_BLOCK",
     "TOKEN_MAX",
@@ -463,6 +466,7 @@ __all__ = [
     "safe",
     "share_status_text",
     "slack_time",
+    "snooze_action_id",
     "snooze_refused_text",
     "snooze_value",
     "snoozed_text",

@@ -175,5 +175,5 @@ def notice_view(title: str, text: str) -> dict[str, Any]:
         "type": "modal",
         "title": plain(title, MODAL_TITLE_MAX),
         "close": plain("Close", MODAL_TITLE_MAX),
-        "blocks": [{"type": "section", "text": mrkdwn(clip(text, SECTION_TEXT_MAX))}],
+        "blocks": [{"type": "section", "text": mrkdwn(clip(text, SECTION_TEXT_MAX) or DASH)}],  # never empty
     }

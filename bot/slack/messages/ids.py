@@ -68,7 +68,17 @@ DEFAULT_CHOICE = "default"
 NEVER_CHOICE = "off"
 
 # --- reminders ------------------------------------------------------------------------------------
+# A reminder offers one to three "Remind me in N h" buttons in one actions block, and Slack refuses a
+# block whose elements share an action_id (chat.postMessage answers invalid_blocks). The first button
+# keeps the id every reminder posted so far carries; the second and third add "_2" and "_3". The
+# hours are in each button's value, so the listener matches them all (`SNOOZE_ACTIONS`).
 ACTION_SNOOZE = "precoro_snooze"
+SNOOZE_ACTIONS = r"^precoro_snooze(_\d+)?$"
+
+
+def snooze_action_id(index: int) -> str:
+    """The action id of a reminder's snooze button number `index` (0-based)."""
+    return ACTION_SNOOZE if index == 0 else f"{ACTION_SNOOZE}_{index + 1}"
 
 # --- approvers connecting themselves, and invitations ---------------------------------------------
 ACTION_CONNECT = "precoro_connect"  # opens the connect form; value: the company id

@@ -13,7 +13,7 @@ from typing import Any
 from bot.precoro.models import Document
 from bot.slack.messages.document import doc_requester, doc_title, open_in_precoro_button
 from bot.slack.messages.home import HomeItem
-from bot.slack.messages.ids import ACTION_SNOOZE
+from bot.slack.messages.ids import snooze_action_id
 from bot.slack.messages.text import (
     DASH,
     NAME_MAX,
@@ -80,8 +80,8 @@ def reminder_message(items: Sequence[ReminderItem], *, snooze_hours: Sequence[fl
                  " of working time"
         blocks.append({"type": "section", "text": mrkdwn(clip(queue_line(item.doc, item.link, waited),
                                                                  SECTION_TEXT_MAX))})
-        buttons = [button(f"Remind me in {_hours(h)}", ACTION_SNOOZE, value=snooze_value(item.ref, h))
-                   for h in list(snooze_hours)[:3]]
+        buttons = [button(f"Remind me in {_hours(h)}", snooze_action_id(i), value=snooze_value(item.ref, h))
+                   for i, h in enumerate(list(snooze_hours)[:3])]
         open_button = open_in_precoro_button(item.link)
         if open_button:
             buttons.append(open_button)
