@@ -46,7 +46,7 @@ _SPANS["url"] = re.compile(r"\b[a-z][a-z0-9+.-]*://|\bwww\.", re.IGNORECASE)
 _SPANS["domain"] = re.compile(r"\b[\w-]+\.[^\W\d_]{2,}\b")
 # an address needs a letter or digit on both sides of its `@` (`_@_` is the bot's italics around an `@`)
 _SPANS["email"] = re.compile(r"[\w.+-]*[^\W_]@[^\W_][\w-]*")
-_SPANS["ping"] = re.compile(r"@(?:here|channel|everyone)\b|#[^\W\d]\w*", re.IGNORECASE)
+_SPANS["ping"] = re.compile(r"@(?:here|channel|everyone)\b|#[^\W\d_]\w*", re.IGNORECASE)
 
 
 def constructs(text: str) -> Counter[str]:
