@@ -105,5 +105,6 @@ def test_unregistered_line() -> None:
     from bot.slack.messages import unregistered_line
 
     text = unregistered_line(3, [("dave@example.com", "Dave <D>"), ("erin@example.com", "")])
-    assert text == "3 documents wait for 2 unregistered approvers: Dave &lt;D&gt; (dave\uff20example\u2024com), erin\uff20example\u2024com."
+    assert text == ("3 documents wait for 2 unregistered approvers: Dave &lt;D&gt; (dave\uff20example\u2024com), "
+                    "erin\uff20example\u2024com.")
     assert "registered" in unregistered_line(0, [])
