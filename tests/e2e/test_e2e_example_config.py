@@ -25,20 +25,13 @@ from bot.server import create_app
 from bot.slack import messages
 from bot.vault import generate_key
 from tests.support.paths import ROOT
+from tests.support.stack import FixedClock
 
 EXAMPLE = ROOT / "config.example.yaml"
 EXAMPLE_ADMIN = "U012ABCDEF"  # the admin the example file names
 ALICE = SLACK_USERS["alice"]
 BERLIN = ZoneInfo("Europe/Berlin")  # Alice's Slack time zone in the stand-in
 pytestmark = pytest.mark.asyncio
-
-
-class FixedClock:
-    def __init__(self, now: float) -> None:
-        self.at = now
-
-    def now(self) -> float:
-        return self.at
 
 
 @pytest.fixture

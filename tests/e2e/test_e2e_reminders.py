@@ -11,18 +11,10 @@ import pytest
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from tests.support.slack import dm, dms, home, shown, text_of
-from tests.support.stack import DAY, monday, posts_to, quiet, start
+from tests.support.stack import DAY, FixedClock, monday, posts_to, quiet, start
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]
 pytestmark = pytest.mark.asyncio
-
-
-class FixedClock:
-    def __init__(self, now: float) -> None:
-        self.at = now
-
-    def now(self) -> float:
-        return self.at
 
 
 @pytest.fixture

@@ -112,3 +112,13 @@ async def install(stack: LocalStack, team: str, *, state: str | None = None) -> 
         cookie = start.headers["set-cookie"].split(";", 1)[0]
         return await browser.get("/slack/oauth_redirect", params={"code": code, "state": state or query["state"][0]},
                                  headers={"Cookie": cookie})
+
+
+class FixedClock:
+    """A clock a test moves by hand (`clock.at = …`)."""
+
+    def __init__(self, now: float) -> None:
+        self.at = now
+
+    def now(self) -> float:
+        return self.at
