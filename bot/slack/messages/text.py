@@ -80,7 +80,6 @@ _MARKERS = str.maketrans({
 _QUOTE = re.compile(r"^(\s*)(?:>|&gt;|\uff1e)", re.MULTILINE)  # a quote: `>` first on a line
 _SCHEME = re.compile(r":(?=//)")  # https://…, ftp://…
 _EMOJI = re.compile(r":([\w+-]+):")  # :shortcode:
-_EDGE_COLON = re.compile(r"^:|:$")
 _HOST_DOT = re.compile(r"(?<=\S)\.(?=[^\W\d_])")  # evil.com, www.x: a dot before a letter
 _AT_HASH = re.compile(r"[@#](?=\w)")  # a@b.c, @here, #general
 _COLON, _DOT = "\ua789", "\u2024"  # modifier letter colon, one dot leader
@@ -99,8 +98,6 @@ def neutral(text: str) -> str:
     (look-alikes instead; see the module docstring). Works on raw or escaped text."""
     text = _QUOTE.sub("\\1\u203a", text.translate(_MARKERS))
     text = _EMOJI.sub(f"{_COLON}\\1{_COLON}", _SCHEME.sub(_COLON, text))
-    # any `:` could pair with one of the bot's own around the value (`from 0:0: 12 EUR`): all go
-    text = text.replace(":", _COLON)
     text = _HOST_DOT.sub(_DOT, text)
     return _AT_HASH.sub(lambda m: _LINKERS[m.group()], text)
 
