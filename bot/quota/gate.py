@@ -381,9 +381,13 @@ class QuotaGate:
                 book.blocked_until = max(book.blocked_until, until)
 
     def unblock(self, company: str) -> bool:
-        """An admin clears a 429 pause; True if one was in force. The bare-429 back-off starts over.
+        """An admin clears a 429 pause; True if one was in force. The bare-429 back-off starts over,
+        and the outside use learned from 429s is forgotten: it ends at the same reset as the pause,
+        and an admin who says Precoro is fine again means both (in this process; another replica
+        forgets its own when its pause read sees the cleared row or at the reset).
         Blocking: call it off the event loop."""
         self._bare_429s[company] = 0
+        self._outside.pop(company, None)
         self._unsaved_blocks.pop(company, None)
         cleared = self.repo.unblock(company, self.clock.now())
         with self._lock(company):

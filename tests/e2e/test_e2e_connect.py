@@ -19,7 +19,7 @@ from bot.emulator.slack import SlackDriver, dm_channel
 from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.store.approvers import ACTIVE, PENDING
-from tests.support.slack import text_of
+from tests.support.slack import as_shown, text_of
 from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio
@@ -94,10 +94,10 @@ def request_for(stack: LocalStack, admin: str, user: str) -> dict[str, Any] | No
 async def test_an_approver_connects_without_an_admin(self_stack: LocalStack) -> None:
     stack = self_stack
     form = await open_connect_form(stack, ALICE)
-    assert "alice@example.com" in text_of(form)  # her Slack profile's email, not typed
+    assert as_shown("alice@example.com") in text_of(form)  # her Slack profile's email, not typed
     assert "Generate API Key" in text_of(form)
     said = await submit_key(stack, ALICE, form, stack.token_of("alice"))
-    assert "Connected as *alice@example.com*" in said
+    assert f"Connected as *{as_shown('alice@example.com')}*" in said
     approver = stack.runtime.store.approvers.find("acme", TEAM, ALICE)
     assert approver is not None and approver.status == ACTIVE and approver.registered_by == ALICE
     assert stack.token_of("alice") not in approver.token_ciphertext
@@ -116,7 +116,7 @@ async def test_the_home_tab_offers_connect_to_someone_not_connected(self_stack: 
     await stack.driver.click_in_view(CAROL, home, messages.ACTION_CONNECT)
     await stack.slack.wait_for(lambda: len(connect_forms(stack)) > before, timeout=10)
     said = await submit_key(stack, CAROL, connect_forms(stack)[-1], stack.token_of("carol"))
-    assert "Connected as *carol@example.com*" in said
+    assert f"Connected as *{as_shown('carol@example.com')}*" in said
     await document_dm(stack, CAROL, "INV-1001")
 
 
@@ -137,7 +137,8 @@ async def test_a_key_that_precoro_refuses_with_the_slack_email_stores_nothing(se
     form = await open_connect_form(stack, ALICE)
     # Bob's key: a real Precoro key, but not Alice's (her Slack email is alice@example.com).
     said = await submit_key(stack, ALICE, form, stack.token_of("bob"))
-    assert "did not accept this key with your email *alice@example.com*" in said and "Nothing was stored" in said
+    assert f"did not accept this key with your email *{as_shown('alice@example.com')}*" in said
+    assert "Nothing was stored" in said
     assert stack.token_of("bob") not in said
     assert stack.runtime.store.approvers.list() == []
     refused = [e for e in stack.runtime.store.audit.recent("acme", limit=20) if e.action == "token.connect"]
@@ -151,7 +152,7 @@ async def test_self_with_approval_approved(approval_stack: LocalStack) -> None:
     approver = stack.runtime.store.approvers.find("acme", TEAM, ALICE)
     assert approver is not None and approver.status == PENDING
     request = await stack.slack.wait_for(lambda: request_for(stack, ADMIN, ALICE), timeout=10)
-    assert "alice@example.com" in text_of(request) and stack.token_of("alice") not in str(request)
+    assert as_shown("alice@example.com") in text_of(request) and stack.token_of("alice") not in str(request)
     # Pending: the key was checked once, but nothing is polled with it.
     checked = len(gets_with(stack, stack.token_of("alice")))
     await asyncio.sleep(1.5)
@@ -174,7 +175,7 @@ async def test_self_with_approval_approved(approval_stack: LocalStack) -> None:
 
     # Replacing her own key later needs no new approval (same person, same email).
     said = await submit_key(stack, ALICE, await open_connect_form(stack, ALICE), stack.token_of("alice"))
-    assert "Connected as *alice@example.com*" in said
+    assert f"Connected as *{as_shown('alice@example.com')}*" in said
     assert stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == ACTIVE  # type: ignore[union-attr]
 
 
@@ -235,7 +236,7 @@ async def test_invitations_are_sent_once_then_not_again(self_stack: LocalStack) 
     assert "Only Precoro bot admins" in await stack.driver.ask(ALICE, "invite")
 
     summary = await stack.driver.ask(ADMIN, "invite", timeout=15)
-    assert "Invited 2, not in Slack 1, already invited 0" in summary and "erin@example.com" in summary
+    assert "Invited 2, not in Slack 1, already invited 0" in summary and as_shown("erin@example.com") in summary
     [alice_invite] = invitations_to(stack, ALICE)
     [_] = invitations_to(stack, CAROL)
     assert invitations_to(stack, BOB) == []  # connected already

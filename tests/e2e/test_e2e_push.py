@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from itertools import pairwise
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +21,7 @@ from bot.emulator.slack import dm_channel
 from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import approvers, posted_messages
+from tests.support.paths import CONTRACT
 from tests.support.slack import dm, text_of
 from tests.support.stack import discovery_on, discovery_reads
 
@@ -134,7 +134,7 @@ async def test_a_webhook_after_the_bots_read_makes_a_click_look_first(stack: Loc
 
 async def test_precoros_own_example_body_with_a_number_idn_posts_the_document(stack: LocalStack) -> None:
     """The body of Precoro's help page, verbatim: `idn` is the JSON number 5."""
-    body = json.loads((Path(__file__).parent / "contract" / "precoro" / "webhook_example.json").read_text())["body"]
+    body = json.loads((CONTRACT / "webhook_example.json").read_text())["body"]
     assert body == {"id": 123456, "type": 2, "action": 0, "idn": 5}
     await stack.register("bob")
     bob = lambda: stack.runtime.store.approvers.find("acme", "T0TEAM", BOB)  # noqa: E731

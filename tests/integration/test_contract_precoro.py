@@ -24,9 +24,9 @@ from bot.quota.ledger import QuotaPolicy, Window, retry_at_from_429
 from bot.quota.share import named_window
 from bot.store import Store
 from bot.sync import route
-from tests.support.paths import ROOT
+from tests.support.paths import CONTRACT
 
-FIXTURES = ROOT / "tests" / "contract" / "precoro"
+FIXTURES = CONTRACT
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Paths the tests read: the repository root and the recorded data in tests/data."""
+"""Paths the tests read: the repository root, the recorded data in tests/data and the public
+evidence of Precoro's answers in tests/contract/precoro."""
 
 from __future__ import annotations
 
@@ -6,3 +7,4 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data"
+CONTRACT = ROOT / "tests" / "contract" / "precoro"

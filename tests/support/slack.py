@@ -9,6 +9,12 @@ from bot.emulator.stack import LocalStack
 from bot.slack import messages
 
 
+def as_shown(email: str) -> str:
+    """An email address as the bot shows outside text: `@` and `.` as look-alikes (fullwidth at sign,
+    one dot leader), so that Slack makes no mailto: or web link of it."""
+    return email.replace("@", "\uff20").replace(".", "\u2024")
+
+
 def text_of(message: dict[str, Any]) -> str:
     """Everything a person reads in a message: fallback text and every block's text."""
     parts = [message.get("text") or ""]

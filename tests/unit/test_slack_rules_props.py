@@ -53,6 +53,7 @@ texts = st.one_of(
 short_texts = st.one_of(st.sampled_from(NASTY), st.text(max_size=20))
 user_ids = st.sampled_from(["U0ALICE", "W0ADMIN99", "U012ABCDEF"])
 actors = st.none() | user_ids | texts  # a decider as Slack or Precoro names them
+deciders = st.builds(m.Actor, slack_id=st.just("") | user_ids, name=texts)  # a resolved click or a Precoro name
 links = st.sampled_from(["https://app.precoro.com/purchase/order/1001", "", "javascript:alert(1)",
                          "https://app.precoro.com/x|<y>", "https://app.precoro.com/" + "p" * 2990])
 refs = st.sampled_from(["1", "c1:U123:purchaseorders:1001", "9" * 40, "r" * 2000])
@@ -224,8 +225,8 @@ def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str,
 # --- outcome DMs and finance channel lines ----------------------------------------------------------
 @PROPS
 @given(doc=documents, outcome=st.sampled_from(["approved", "rejected", "revision"]), link=links, reason=texts,
-       by=actors.map(lambda a: a or ""), hours_waited=st.floats(0, 10**5), waiting_for=st.lists(texts, max_size=6))
-def test_outcome_dms_and_finance_lines(doc: Document, outcome: str, link: str, reason: str, by: str,
+       by=deciders, hours_waited=st.floats(0, 10**5), waiting_for=st.lists(texts, max_size=6))
+def test_outcome_dms_and_finance_lines(doc: Document, outcome: str, link: str, reason: str, by: m.Actor,
                                        hours_waited: float, waiting_for: list[str]) -> None:
     assert_message(m.requester_outcome_message(doc, outcome, link=link, reason=reason, by=by))
     # the finance channel gets each line as a message's text (no blocks)
