@@ -393,12 +393,12 @@ def _prefs_blocks(prefs: ReminderPrefs) -> list[dict[str, Any]]:
     return [
         {"type": "divider"},
         {"type": "section", "text": mrkdwn(
-            f"*Reminders* of documents still waiting, within your workday ({safe(prefs.workday, 100)}, "
+            f"*Reminders* of documents still waiting, within your workday ({escape(clip(prefs.workday, 100))}, "
             "your time zone)"),
          "accessory": {"type": "static_select", "action_id": ACTION_REMINDER_CHOICE, "options": options,
                        "initial_option": current}},
         {"type": "section", "text": mrkdwn(
-            f"*Morning digest* of everything waiting, on workdays at {safe(prefs.digest_at, 10)}"),
+            f"*Morning digest* of everything waiting, on workdays at {escape(clip(prefs.digest_at, 10))}"),
          "accessory": {"type": "static_select", "action_id": ACTION_DIGEST_CHOICE, "options": digest_options,
                        "initial_option": next(o for o in digest_options if o["value"] == digest_chosen)}},
     ]
