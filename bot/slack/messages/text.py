@@ -16,10 +16,11 @@ The policy, in one place (`safe`), from Slack's "Formatting text for app surface
    `_` U+02CD, `~` U+223C, `` ` `` U+02CB, and their fullwidth forms, which Slack also reads as
    markers), a `>` that starts a line (a quote) by U+203A, the `:` of `://` and of an `:emoji:`
    by U+A789 (also a colon at the value's edge that could pair with one of the bot's own beside
-   it: `from :0` + `: ` would read `:0:`), the `.` of a host name (`evil.com`, `www.x`) by U+2024, `@` and `#` before a word
-   by their fullwidth forms (auto-linked emails, `@here`, `#channel`). Replacement, not a
-   zero-width space: Slack takes a zero-width space as a word boundary, so one beside a marker
-   *enables* formatting (jsx-slack's "exact mode", docs/about-escape-and-exact-mode.md, relies
+   it: `from :0` + `: ` would read `:0:`), the `.` of a host name (`evil.com`, `www.x`, also a
+   leading `.com` beside the bot's own text) by U+2024, `@` and `#` before a word by their
+   fullwidth forms (auto-linked emails, `@here`, `#channel`). Replacement, not a zero-width
+   space: Slack takes a zero-width space as a word boundary, so one beside a marker *enables*
+   formatting (jsx-slack's "exact mode", docs/about-escape-and-exact-mode.md, relies
    on it; its `<Escape>` uses the same look-alikes). The text reads the same; it cannot be
    copied back byte for byte.
 3. Every mrkdwn object is `verbatim: true` (no auto-linking of URLs or channel names: defence in
@@ -83,7 +84,7 @@ _SCHEME = re.compile(r":(?=//)")  # https://…, ftp://…
 _EMOJI = re.compile(r":([\w+'-]+):")  # :shortcode:
 # a colon at a value's edge that a colon of the bot's own text beside it would close: `:0`, `0:`
 _EDGE_COLON = re.compile(r"^([\w+'-]+):|:(?=[\w+'-]+$)")
-_HOST_DOT = re.compile(r"\.(?=[^\W\d_])|(?<=\bwww)\.")  # evil.com, www.x, a leading .com beside the bot's text: a dot before a letter
+_HOST_DOT = re.compile(r"\.(?=[^\W\d_])|(?<=\bwww)\.")  # a dot before a letter (evil.com, .com), www.
 _AT_HASH = re.compile(r"[@#](?=\w)")  # a@b.c, @here, #general
 _COLON, _DOT = "\ua789", "\u2024"  # modifier letter colon, one dot leader
 _LINKERS = {"@": "\uff20", "#": "\uff03"}  # fullwidth commercial at, fullwidth number sign
