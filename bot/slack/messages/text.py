@@ -15,8 +15,8 @@ The policy, in one place (`safe`), from Slack's "Formatting text for app surface
    `neutral`: the markers Slack has no escape for are replaced by look-alikes (`*` U+2217,
    `_` U+02CD, `~` U+223C, `` ` `` U+02CB, and their fullwidth forms, which Slack also reads as
    markers), a `>` that starts a line (a quote) by U+203A, the `:` of `://` and of an `:emoji:`
-   by U+A789 (also a colon at the value's edge that could pair with one of the bot's own beside
-   it: `from :0` + `: ` would read `:0:`), the `.` of a host name (`evil.com`, `www.x`, also a
+   by U+A789 (also a colon near a value's end that could pair with the bot's own after it:
+   `from :0` + `: ` would read `:0:`), the `.` of a host name (`evil.com`, `www.x`, also a
    leading `.com` beside the bot's own text) by U+2024, `@` and `#` before a word by their
    fullwidth forms (auto-linked emails, `@here`, `#channel`). Replacement, not a zero-width
    space: Slack takes a zero-width space as a word boundary, so one beside a marker *enables*
@@ -82,8 +82,10 @@ _MARKERS = str.maketrans({
 _QUOTE = re.compile(r"^(\s*)(?:>|&gt;|\uff1e)", re.MULTILINE)  # a quote: `>` first on a line
 _SCHEME = re.compile(r":(?=//)")  # https://…, ftp://…
 _EMOJI = re.compile(r":([\w+'-]+):")  # :shortcode:
-# a colon at a value's edge that a colon of the bot's own text beside it would close: `:0`, `0:`
-_EDGE_COLON = re.compile(r"^([\w+'-]+):|:(?=[\w+'-]+$)")
+# a colon ending a value in a would-be shortcode (`from :0`) that the colon the bot writes after a
+# value (`from :0: text`) would close; the bot's text before a value ends in a space, so a value's
+# leading `word:` (an audit outcome's `ignored: …`) cannot pair and stays
+_EDGE_COLON = re.compile(r":(?=[\w+'-]+$)")
 _HOST_DOT = re.compile(r"\.(?=[^\W\d_])|(?<=\bwww)\.")  # a dot before a letter (evil.com, .com), www.
 _AT_HASH = re.compile(r"[@#](?=\w)")  # a@b.c, @here, #general
 _COLON, _DOT = "\ua789", "\u2024"  # modifier letter colon, one dot leader
@@ -122,8 +124,7 @@ def clean(text: Any, *, one_line: bool = True) -> str:
 def safe(text: Any, limit: int, *, one_line: bool = True) -> str:
     """Outside text made inert for mrkdwn (and for a message's fallback `text`): cleaned, escaped,
     `neutral`, at most `limit` characters; never cuts an `&amp;`-style entity in half."""
-    escaped = _EDGE_COLON.sub(lambda m: f"{m.group(1)}{_COLON}" if m.group(1) else _COLON,
-                              neutral(escape(clean(text, one_line=one_line))))
+    escaped = _EDGE_COLON.sub(_COLON, neutral(escape(clean(text, one_line=one_line))))
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: max(limit - 1, 0)]
