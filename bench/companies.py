@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.sim.run import simulate
-from bot.sim.scenario import HOUR, Scenario
+from precoro_devkit.sim.run import simulate
+from precoro_devkit.sim.scenario import HOUR, Scenario
 
 APPROVERS = 30
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.sim.main import main
+from precoro_devkit.sim.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

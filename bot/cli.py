@@ -225,15 +225,15 @@ def _refuse_refused_app_token(config) -> None:  # type: ignore[no-untyped-def]
 def cmd_demo(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.demo import run_demo
+    from precoro_devkit.demo import run_demo
 
     setup_logging("WARNING")
     return asyncio.run(run_demo())
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from bot.emulator.precoro import PrecoroEmulator, seed_demo
     from bot.serving import bind, serve_until_stopped
+    from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
 
     sock = bind("127.0.0.1", args.port, "pass another --port")  # a port in use: one line, exit 4
     emulator = PrecoroEmulator(strict_duplicates=args.strict)
@@ -244,7 +244,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bot.sim.main import run
+    from precoro_devkit.sim.main import run
 
     setup_logging("ERROR")
     return run(args)
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator.add_argument("--port", type=int, default=8081)
     emulator.add_argument("--strict", action="store_true", help="duplicate GETs keyed by company, not token")
     emulator.set_defaults(run=cmd_emulator)
-    from bot.sim.main import DESCRIPTION, add_arguments
+    from precoro_devkit.sim.main import DESCRIPTION, add_arguments
 
     simulate = sub.add_parser("simulate", help="simulated days of the quota planner (the benchmark)",
                               description=DESCRIPTION)
@@ -449,7 +449,7 @@ def _add_first_hour_commands(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from bot.sandbox import run_sandbox
+    from precoro_devkit.sandbox import run_sandbox
 
     return run_sandbox(host=args.host, port=args.port, database_url=args.database)
 
