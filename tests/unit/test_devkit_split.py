@@ -14,7 +14,6 @@ from bot import cli
 from tests.support.paths import ROOT
 
 KIT = "precoro_devkit"
-DEV_COMMANDS = ("demo", "emulator", "sandbox", "simulate")
 
 
 def _kit_imports(path: Path) -> list[tuple[int, bool]]:
