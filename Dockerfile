@@ -15,6 +15,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip install -r requirements.txt -c constraints.txt
 COPY README.md LICENSE ./
 COPY bot ./bot
+# (the service only: the dev kit in devkit/, the tests and bench/ are left out, see .dockerignore)
 RUN pip install --no-deps -c constraints.txt .
 
 FROM python:3.11-slim

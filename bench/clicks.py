@@ -40,18 +40,19 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.emulator.precoro import PrecoroEmulator
-from bot.emulator.process import BotProcess, free_port
-from bot.emulator.serve import serve_in_thread
-from bot.emulator.slack import SlackDriver, SlackStandIn, sign
-from bot.emulator.stack import ADMIN, TEAM, stack_raw_config
 from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.slack import messages
 from bot.store import Store
 from bot.store.schema import decisions
 from bot.vault import Vault, generate_key, owner_binding
+from precoro_devkit.emulator.precoro import PrecoroEmulator
+from precoro_devkit.emulator.process import BotProcess, free_port
+from precoro_devkit.emulator.serve import serve_in_thread
+from precoro_devkit.emulator.slack import SlackDriver, SlackStandIn, sign
+from precoro_devkit.emulator.stack import ADMIN, TEAM, stack_raw_config
 
 COMPANY = "acme"
 DOC_TYPE = "purchaseorders"

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.sim.run import simulate
-from bot.sim.scenario import HOUR, Scenario
+from precoro_devkit.sim.run import simulate
+from precoro_devkit.sim.scenario import HOUR, Scenario
 
 APPROVERS = 30
 

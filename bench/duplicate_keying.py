@@ -18,16 +18,17 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.sim.report import duration
-from bot.sim.run import Result, simulate
-from bot.sim.scenario import Scenario
+from precoro_devkit.sim.report import duration
+from precoro_devkit.sim.run import Result, simulate
+from precoro_devkit.sim.scenario import Scenario
 
 READINGS = ("token", "company", "route")
 
 
 def p95(values: list[float]) -> float:
-    ordered = sorted(values)  # the same quantile as bot/sim/report.py
+    ordered = sorted(values)  # the same quantile as devkit/precoro_devkit/sim/report.py
     return ordered[min(len(ordered) - 1, max(0, math.ceil(0.95 * len(ordered)) - 1))] if ordered else math.nan
 
 

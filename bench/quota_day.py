@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.sim.main import main
+from precoro_devkit.sim.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))

@@ -23,10 +23,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.sim.report import _quantile, bound_seconds, duration
-from bot.sim.run import Result, simulate
-from bot.sim.scenario import Scenario
+from precoro_devkit.sim.report import _quantile, bound_seconds, duration
+from precoro_devkit.sim.run import Result, simulate
+from precoro_devkit.sim.scenario import Scenario
 
 
 def mean(r: Result) -> float:
@@ -124,7 +125,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--sources", choices=("webhooks", "discovery"), nargs="+", default=["webhooks", "discovery"],
                    help="detection: with Precoro's webhooks, with discovery alone, or both")
     p.add_argument("--windows", choices=("sliding", "fixed", "anchored"), default="sliding",
-                   help="how the emulated Precoro counts its minute/hour/day windows (bot/emulator/precoro.py)")
+                   help="how the emulated Precoro counts its minute/hour/day windows "
+                        "(devkit/precoro_devkit/emulator/precoro.py)")
     p.add_argument("--jobs", type=int, default=1)
     args = p.parse_args(argv)
     runs = (detection_runs(args.seeds, args.warmup_days, args.duplicate_keying, args.sources)

@@ -19,9 +19,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "devkit"))  # precoro_devkit, if not installed
 
-from bot.sim.run import Result, simulate
-from bot.sim.scenario import Scenario
+from precoro_devkit.sim.run import Result, simulate
+from precoro_devkit.sim.scenario import Scenario
 
 
 def _q(values: list[float], q: float) -> float:
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outside-burst", type=int, default=20, help="requests per burst")
     p.add_argument("--burst-every-hours", type=float, default=4.0)
     p.add_argument("--windows", choices=("sliding", "fixed", "anchored"), default="sliding",
-                   help="how the emulated Precoro counts its minute/hour/day windows (bot/emulator/precoro.py)")
+                   help="how the emulated Precoro counts its minute/hour/day windows "
+                        "(devkit/precoro_devkit/emulator/precoro.py)")
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
     base = Scenario(f"skewed N={args.approvers}", args.approvers, zipf=1.0, work_share=0.9, share=args.share,

@@ -1,5 +1,5 @@
 """Socket Mode against Request URLs: the same bot, Slack reaching it over signed HTTP posts or
-over a Socket Mode websocket (the stand-ins of bot/emulator on loopback).
+over a Socket Mode websocket (the stand-ins of devkit/precoro_devkit/emulator on loopback).
 
 Two figures per transport, per run: the acknowledgement time of `/precoro help` (answered in the
 ack: the transport and Bolt, nothing else) and click-to-POST (a click on Approve until Precoro
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 
 ALICE = SLACK_USERS["alice"]
 

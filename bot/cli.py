@@ -222,18 +222,46 @@ def _refuse_refused_app_token(config) -> None:  # type: ignore[no-untyped-def]
         raise Failure(CONFIG, f"cannot start: {problem}")
 
 
+# demo, emulator, sandbox and simulate run the dev kit (devkit/, the package precoro_devkit), which
+# is not part of the service: each imports it here, inside the command, never when bot is imported
+# (tests/unit/test_devkit_split.py holds bot/ to that).
+DEVKIT_MISSING = ("precoro-bot {command}: needs the dev kit (precoro_devkit), which is not installed; "
+                  "from a checkout of the repository: pip install -e ./devkit")
+
+
+def _is_devkit(exc: ModuleNotFoundError) -> bool:
+    return (exc.name or "").partition(".")[0] == "precoro_devkit"
+
+
+def _devkit_missing(command: str, exc: ModuleNotFoundError) -> int:
+    """`exc` is the dev kit missing: say how to install it in one line, exit 2. Any other module is raised."""
+    from bot.exits import CONFIG, say
+
+    if not _is_devkit(exc):
+        raise exc
+    say(DEVKIT_MISSING.format(command=command))
+    return CONFIG
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.demo import run_demo
+    try:
+        from precoro_devkit.demo import run_demo
+    except ModuleNotFoundError as exc:
+        return _devkit_missing("demo", exc)
 
     setup_logging("WARNING")
     return asyncio.run(run_demo())
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from bot.emulator.precoro import PrecoroEmulator, seed_demo
     from bot.serving import bind, serve_until_stopped
+
+    try:
+        from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+    except ModuleNotFoundError as exc:
+        return _devkit_missing("emulator", exc)
 
     sock = bind("127.0.0.1", args.port, "pass another --port")  # a port in use: one line, exit 4
     emulator = PrecoroEmulator(strict_duplicates=args.strict)
@@ -244,7 +272,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from bot.sim.main import run
+    try:
+        from precoro_devkit.sim.main import run
+    except ModuleNotFoundError as exc:
+        return _devkit_missing("simulate", exc)
 
     setup_logging("ERROR")
     return run(args)
@@ -370,18 +401,13 @@ def main(argv: list[str] | None = None) -> int:
     rotate.add_argument("--config", default=None, help=CONFIG_HELP)
     rotate.set_defaults(run=cmd_rotate_keys)
     sub.add_parser("gen-key", help="print a new encryption key").set_defaults(run=cmd_gen_key)
-    sub.add_parser("demo", help="watch a document go from waiting to approved, with no accounts").set_defaults(
-        run=cmd_demo)
-    emulator = sub.add_parser("emulator", help="run the bundled Precoro emulator with demo data")
+    sub.add_parser("demo", help="watch a document go from waiting to approved, with no accounts (needs the "
+                                "dev kit)").set_defaults(run=cmd_demo)
+    emulator = sub.add_parser("emulator", help="run the dev kit's Precoro emulator with demo data")
     emulator.add_argument("--port", type=int, default=8081)
     emulator.add_argument("--strict", action="store_true", help="duplicate GETs keyed by company, not token")
     emulator.set_defaults(run=cmd_emulator)
-    from bot.sim.main import DESCRIPTION, add_arguments
-
-    simulate = sub.add_parser("simulate", help="simulated days of the quota planner (the benchmark)",
-                              description=DESCRIPTION)
-    add_arguments(simulate)
-    simulate.set_defaults(run=cmd_simulate)
+    _add_simulate(sub)
     status = sub.add_parser("status", help="each company's quota use, poll budget and next polls")
     status.add_argument("--config", default=None, help=CONFIG_HELP)
     status.add_argument("--all", action="store_true", help="list every approver (default: the next 50)")
@@ -401,8 +427,26 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_argument("--email", default="", help="the token owner's Precoro email (with --token-env)")
     doctor.add_argument("--record", default=None, help="write the answers' shapes (no values) to this file")
     doctor.set_defaults(run=cmd_doctor)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "devkit_missing", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")  # what parse_args says
     return _run(args)
+
+
+def _add_simulate(sub) -> None:  # type: ignore[no-untyped-def]
+    """`simulate` takes the dev kit's options; without the kit it takes anything and says how to install it."""
+    summary = "simulated days of the quota planner (the benchmark; needs the dev kit)"
+    try:
+        from precoro_devkit.sim.main import DESCRIPTION, add_arguments
+    except ModuleNotFoundError as exc:
+        if not _is_devkit(exc):
+            raise
+        simulate = sub.add_parser("simulate", help=summary, description=DEVKIT_MISSING.format(command="simulate"))
+        simulate.set_defaults(run=cmd_simulate, devkit_missing=True)
+        return
+    simulate = sub.add_parser("simulate", help=summary, description=DESCRIPTION)
+    add_arguments(simulate)
+    simulate.set_defaults(run=cmd_simulate)
 
 
 def _version() -> str:
@@ -435,7 +479,7 @@ def _run(args: argparse.Namespace) -> int:
 def _add_first_hour_commands(sub) -> None:  # type: ignore[no-untyped-def]
     """`sandbox` (try the bot locally, no accounts) and `healthcheck` (the container's probe)."""
     sandbox = sub.add_parser("sandbox", help="the real bot between the Precoro emulator and a Slack stand-in, "
-                                             "with a local page to add documents and click Approve")
+                                             "with a local page to add documents and click Approve (needs the dev kit)")
     sandbox.add_argument("--port", type=int, default=8080, help="the page's port (default 8080)")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--database", default=None, help="storage URL (default: a temporary SQLite file)")
@@ -449,7 +493,10 @@ def _add_first_hour_commands(sub) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from bot.sandbox import run_sandbox
+    try:
+        from precoro_devkit.sandbox import run_sandbox
+    except ModuleNotFoundError as exc:
+        return _devkit_missing("sandbox", exc)
 
     return run_sandbox(host=args.host, port=args.port, database_url=args.database)
 

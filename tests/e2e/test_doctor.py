@@ -15,15 +15,15 @@ import pytest
 from bot.doctor import DoctorReport, run_doctor, shapes
 from bot.doctor.checks import Row, Verdict, table
 from bot.doctor.probe import MAX_REQUESTS, MAX_RETRIES, MAX_TYPES
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.stack import FAST_EMULATOR, stack_config
 from bot.precoro import api
 from bot.precoro.client import Credentials
 from bot.precoro.models import parse_document
-from bot.sim.clock import VirtualClock
 from bot.store import Store
 from bot.store.findings import FindingRepo
 from bot.vault import generate_key
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.stack import FAST_EMULATOR, stack_config
+from precoro_devkit.sim.clock import VirtualClock
 from tests.support.paths import DATA
 
 if TYPE_CHECKING:
@@ -271,14 +271,14 @@ async def test_the_shipped_recording_is_the_emulators_current_shape(database_url
 # --- what the running bot learns by itself ------------------------------------------------------
 
 def admin_dms(stack: Any, needle: str) -> list[dict[str, Any]]:
-    from bot.emulator.slack import dm_channel
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.slack import dm_channel
+    from precoro_devkit.emulator.stack import ADMIN
 
     return [m for m in stack.slack.messages_in(dm_channel(ADMIN)) if needle in (m.get("text") or "")]
 
 
 async def test_a_route_keyed_429_switches_the_running_bot_and_tells_the_admins_once(database_url: str) -> None:
-    from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
+    from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 
     stack = LocalStack.start(database_url, emulator={"duplicate_keying": "route"})
     try:
@@ -319,7 +319,7 @@ async def test_a_restarted_bot_starts_route_keyed(database_url: str) -> None:
 
 
 async def test_a_type_without_steps_is_told_to_the_admins_once(database_url: str) -> None:
-    from bot.emulator.stack import ADMIN, LocalStack
+    from precoro_devkit.emulator.stack import ADMIN, LocalStack
 
     stack = LocalStack.start(database_url, **{"scheduler.min_poll_interval_seconds": 3600})
     try:

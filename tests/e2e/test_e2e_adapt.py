@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.precoro.models import parse_document
 from bot.store.findings import FindingRepo
 from bot.store.schema import approvers
 from bot.sync import blind
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import text_of
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]

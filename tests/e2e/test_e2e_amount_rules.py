@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.precoro.models import parse_document
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, home, home_text, opened_view, shown, text_of
 from tests.support.stack import posts_to, quiet, stored_ref
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, METRICS_TOKEN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, METRICS_TOKEN, SLACK_USERS, LocalStack
 from tests.support.slack import buttons, dm, opened_view, shown, text_of
 from tests.support.stack import posts_to
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, dms, home, home_text, text_of
 from tests.support.stack import BERLIN, DAY, add_po, monday, quiet, start
 

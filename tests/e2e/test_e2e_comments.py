@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, opened_view, shown
 from tests.support.stack import posts_to
 

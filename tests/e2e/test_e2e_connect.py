@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.slack import SlackDriver, dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.store.approvers import ACTIVE, PENDING
+from precoro_devkit.emulator.slack import SlackDriver, dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from tests.support.slack import as_shown, text_of
 from tests.support.stack import install
 

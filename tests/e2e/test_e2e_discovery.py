@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import as_shown, buttons, dm, dms, text_of
 from tests.support.stack import NO_SAFETY_NET, discovery_on, discovery_reads, register_admin
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, text_of
 from tests.support.stack import NO_SAFETY_NET, discovery_on
 

@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.config import load_config
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.serve import serve_in_thread
-from bot.emulator.slack import SlackDriver, SlackStandIn, dm_channel
-from bot.emulator.stack import FAST_EMULATOR, SLACK_USERS, TEAM, LocalStack
 from bot.runtime import Runtime
 from bot.server import create_app
 from bot.slack import messages
 from bot.vault import generate_key
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.serve import serve_in_thread
+from precoro_devkit.emulator.slack import SlackDriver, SlackStandIn, dm_channel
+from precoro_devkit.emulator.stack import FAST_EMULATOR, SLACK_USERS, TEAM, LocalStack
 from tests.support.paths import ROOT
 from tests.support.stack import FixedClock
 

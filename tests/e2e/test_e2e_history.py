@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, home, home_text, opened_view, shown
 from tests.support.stack import add_po, quiet
 

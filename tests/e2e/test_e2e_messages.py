@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, shown, text_of
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from bot.emulator.process import free_port
-from bot.emulator.stack import LocalStack
 from bot.housekeeping import HINT_MAX_AGE, purge
+from precoro_devkit.emulator.process import free_port
+from precoro_devkit.emulator.stack import LocalStack
 
 pytestmark = pytest.mark.asyncio
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import requester_outcomes
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import dm, opened_view, shown, text_of
 from tests.support.stack import NO_SAFETY_NET, discovery_on, discovery_reads
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.precoro import api
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.stack import discovery_on, discovery_reads
 
 pytestmark = pytest.mark.asyncio

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
 from bot.store.schema import approvers, posted_messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.paths import CONTRACT
 from tests.support.slack import dm, text_of
 from tests.support.stack import discovery_on, discovery_reads

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from bot.emulator.stack import ADMIN, TEAM, LocalStack
+from precoro_devkit.emulator.stack import ADMIN, TEAM, LocalStack
 
 pytestmark = pytest.mark.asyncio
 HOW_MANY = 50

@@ -16,10 +16,14 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, ConfigErrors, parse_config
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.slack import dm_channel
-from bot.emulator.socket_mode import SocketDriver, SocketModeStandIn
-from bot.emulator.stack import (
+from bot.redact import redact
+from bot.slack import messages
+from bot.slack.request_guard import MAX_BODY
+from bot.vault import generate_key
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.socket_mode import SocketDriver, SocketModeStandIn
+from precoro_devkit.emulator.stack import (
     ADMIN,
     APP_TOKEN,
     FAST_EMULATOR,
@@ -29,10 +33,6 @@ from bot.emulator.stack import (
     LocalStack,
     ProcessStack,
 )
-from bot.redact import redact
-from bot.slack import messages
-from bot.slack.request_guard import MAX_BODY
-from bot.vault import generate_key
 from tests.support.slack import as_shown
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]
@@ -262,7 +262,7 @@ async def test_serve_refuses_an_app_token_slack_refuses_and_runs_with_the_right_
 @pytest.mark.asyncio
 async def test_an_unreachable_slack_is_not_a_token_error() -> None:
     """Slack down at start is an outage (the connection keeps retrying), not a config error."""
-    from bot.emulator.process import free_port
     from bot.slack.socket_mode import app_token_problem
+    from precoro_devkit.emulator.process import free_port
 
     assert await app_token_problem(f"http://127.0.0.1:{free_port()}/api/", APP_TOKEN, timeout=2) is None

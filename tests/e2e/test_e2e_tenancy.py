@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bot.emulator.slack import SlackDriver, dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import SlackDriver, dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import dm, shown
 from tests.support.stack import alice_id, posts_to, stop_polling
 

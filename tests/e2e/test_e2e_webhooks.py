@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import SLACK_USERS, LocalStack
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 
 pytestmark = pytest.mark.asyncio
 

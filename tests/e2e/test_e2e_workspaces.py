@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
-from bot.emulator.slack import SlackDriver, dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack.installations import EncryptedInstallationStore, rotate_slack_tokens, unreadable_slack_tokens
 from bot.vault import Vault, generate_key
+from precoro_devkit.emulator.slack import SlackDriver, dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from tests.support.stack import install
 
 pytestmark = pytest.mark.asyncio

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, parse_config
-from bot.emulator.process import BotProcess, free_port
-from bot.emulator.stack import stack_raw_config
 from bot.vault import generate_key
+from precoro_devkit.emulator.process import BotProcess, free_port
+from precoro_devkit.emulator.stack import stack_raw_config
 from tests.support.paths import ROOT
 
 

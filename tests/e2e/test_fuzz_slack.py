@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.emulator.slack import sign
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.vault import owner_binding
+from precoro_devkit.emulator.slack import sign
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 
 ALICE = SLACK_USERS["alice"]
 # Exceptions that mean "a handler trusted its input": the bugs this fuzzing is after.

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
 from bot.slack.notifier import SlackUnavailable
+from precoro_devkit.emulator.stack import SLACK_USERS, TEAM, LocalStack
 from tests.support.slack import home, home_text, refs_on
 from tests.support.stack import posts_to, quiet
 

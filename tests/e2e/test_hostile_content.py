@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.precoro.errors import TokenRejected
 from bot.slack import messages
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import dm, opened_view, text_of
 
 ALICE = SLACK_USERS["alice"]

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from bot import redact
-from bot.emulator.slack import sign
-from bot.emulator.stack import ADMIN, LocalStack
 from bot.logs import JsonFormatter
+from precoro_devkit.emulator.slack import sign
+from precoro_devkit.emulator.stack import ADMIN, LocalStack
 
 FORGED = "\n2030-01-01 00:00:00,000 INFO bot.forged [-] FORGED \x1b[2K"
 HELP = b"command=%2Fprecoro&text=help&user_id=U0ADMIN&team_id=T0TEAM"

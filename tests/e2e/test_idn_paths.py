@@ -10,11 +10,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.emulator.precoro import segments
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.precoro import api
 from bot.slack import messages
+from precoro_devkit.emulator.precoro import segments
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import buttons, shown
 
 ALICE = SLACK_USERS["alice"]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from bot.runtime import Runtime
-from bot.sim.run import Simulation
-from bot.sim.scenario import Scenario
 from bot.store.boundary import Boundary
 from bot.sync.leases import pool_share, side_by_side
+from precoro_devkit.sim.run import Simulation
+from precoro_devkit.sim.scenario import Scenario
 
 
 def simulation(tmp_path: Path, companies: int) -> Simulation:

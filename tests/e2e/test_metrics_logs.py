@@ -25,17 +25,17 @@ import httpx
 import pytest
 
 from bot.config import parse_config
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import METRICS_TOKEN, SLACK_USERS, LocalStack, ProcessStack
 from bot.ops import CachedRender
 from bot.runtime import Runtime
-from bot.sim.clock import VirtualClock
-from bot.sim.slack import RecordingNotifier
 from bot.slack import messages
 from bot.store import Store
 from bot.store.schema import quota_spends
 from bot.vault import generate_key, owner_binding
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import METRICS_TOKEN, SLACK_USERS, LocalStack, ProcessStack
+from precoro_devkit.sim.clock import VirtualClock
+from precoro_devkit.sim.slack import RecordingNotifier
 
 ALICE = SLACK_USERS["alice"]
 

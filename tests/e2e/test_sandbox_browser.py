@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from bot.emulator.process import free_port
+from precoro_devkit.emulator.process import free_port
 from tests.support.paths import ROOT
 from tests.support.webdriver import Chromium, find_browser
 
@@ -300,7 +300,7 @@ def test_mrkdwn_drawn_with_dom_nodes(browser: Chromium, sandbox: str) -> None:
 
 def test_every_emoji_the_bot_uses_is_drawn() -> None:
     """Each `:shortcode:` in the bot's messages has its emoji in the page's table."""
-    page = (ROOT / "bot" / "sandbox.html").read_text()
+    page = (ROOT / "devkit" / "precoro_devkit" / "sandbox.html").read_text()
     table = page[page.index("const EMOJI = {"):page.index("};", page.index("const EMOJI = {"))]
     known = set(re.findall(r'"?([a-z0-9_+]+)"?:\s*"', table))
     used = {code for path in (ROOT / "bot").rglob("*.py") for text in _string_literals(path)
@@ -319,7 +319,7 @@ def _string_literals(path: Path) -> list[str]:
 
 def test_state_carries_blocks_and_names() -> None:
     """The JSON the page draws from: each message's blocks as sent, and the people's names."""
-    from bot.sandbox import _message
+    from precoro_devkit.sandbox import _message
 
     message = {"channel": "D1", "ts": "1.0", "text": "fallback",
                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*Hi* <@U0BOB>"}},

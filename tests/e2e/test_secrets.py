@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from bot import redact
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from tests.support.slack import dm, shown
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]

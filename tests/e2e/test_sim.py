@@ -16,14 +16,14 @@ from bot.config import CompanyConfig
 from bot.quota import planner
 from bot.quota.gate import _binding, _Book
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, Window, earliest_slot
-from bot.sim import clock as sim_clock
-from bot.sim.clock import SimulationStalled, VirtualClock
-from bot.sim.report import bound_seconds, row, table
-from bot.sim.run import simulate
-from bot.sim.scenario import DAY, START, Scenario, draw
 from bot.store.approvers import Approver
 from bot.store.quota import StoredSpend
 from bot.sync import planning
+from precoro_devkit.sim import clock as sim_clock
+from precoro_devkit.sim.clock import SimulationStalled, VirtualClock
+from precoro_devkit.sim.report import bound_seconds, row, table
+from precoro_devkit.sim.run import simulate
+from precoro_devkit.sim.scenario import DAY, START, Scenario, draw
 from tests.support.sim import assert_clean
 
 T0 = 1_700_000_000.0

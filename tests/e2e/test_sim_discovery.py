@@ -7,10 +7,10 @@ import statistics
 
 import pytest
 
-from bot.sim.discovery_report import table
-from bot.sim.run import simulate
-from bot.sim.scenario import DAY, Scenario
 from bot.sync import discovery
+from precoro_devkit.sim.discovery_report import table
+from precoro_devkit.sim.run import simulate
+from precoro_devkit.sim.scenario import DAY, Scenario
 from tests.support.sim import assert_clean
 
 # Two simulated hours from midnight with 50 approvers, two-step chains, Precoro's strict reading

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.precoro import api
-from bot.sim.run import Result, Simulation
-from bot.sim.scenario import HOUR, START, Scenario
+from precoro_devkit.sim.run import Result, Simulation
+from precoro_devkit.sim.scenario import HOUR, START, Scenario
 
 # Three simulated hours from midnight, people at their desks, deciding within minutes.
 FIXED = Scenario("fixed", 10, docs_per_day=600, work_hours=(0.0, 24.0), reaction_minutes=3.0, warmup_days=0.0,

@@ -1,6 +1,6 @@
 """A discovery run cut short by a click must not stall the company (issue 15, "No stalls").
 
-The real bot, the Precoro emulator and virtual time (`bot.sim`): one full discovery run, then a
+The real bot, the Precoro emulator and virtual time (`precoro_devkit.sim`): one full discovery run, then a
 run whose second list read steps aside for a click. The next run must not ask for a URL Precoro
 saw within its minute (the gate would refuse it and the company would wait a minute): a
 document that arrives right after the click is posted within a few ticks.
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from bot.sim.run import COMPANY, TEAM, Simulation
-from bot.sim.scenario import Scenario
+from precoro_devkit.sim.run import COMPANY, TEAM, Simulation
+from precoro_devkit.sim.scenario import Scenario
 
 TYPES = ("purchaseorders", "invoices")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.emulator.stack import SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.paths import ROOT
 from tests.support.slack import dm, text_of
 
@@ -43,7 +43,7 @@ async def test_chain_is_redrawn_after_approval(stack: LocalStack) -> None:
 # --- the admin's Home -----------------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_an_admins_home_does_not_send_them_to_a_bot_admin(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
     from tests.support.slack import home, home_text
 
     await stack.driver.open_home(ADMIN)
@@ -54,7 +54,7 @@ async def test_an_admins_home_does_not_send_them_to_a_bot_admin(stack: LocalStac
 # --- a command used wrongly -----------------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_a_known_command_used_wrongly_gets_its_usage_line(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
 
     answer = await stack.driver.ask(ADMIN, "register alice")
     assert answer.startswith("Usage: `/precoro register @user`"), answer
@@ -64,7 +64,7 @@ async def test_a_known_command_used_wrongly_gets_its_usage_line(stack: LocalStac
 
 @pytest.mark.asyncio
 async def test_an_unknown_command_is_named_with_the_short_list(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
 
     answer = await stack.driver.ask(ADMIN, "frobnicate")
     assert answer.startswith("Unknown command `frobnicate`; try `/precoro help`."), answer
@@ -77,7 +77,7 @@ async def test_an_unknown_command_is_named_with_the_short_list(stack: LocalStack
 # --- `/precoro status` in plain words ---------------------------------------------------------------
 @pytest.mark.asyncio
 async def test_status_is_readable_and_verbose_keeps_the_planners_detail(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
 
     await stack.register("alice")
     plain = await stack.driver.ask(ADMIN, "status")
@@ -91,7 +91,7 @@ async def test_status_is_readable_and_verbose_keeps_the_planners_detail(stack: L
 
 @pytest.mark.asyncio
 async def test_a_pause_is_said_plainly(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
 
     stack.runtime.store.quota.block("acme", stack.runtime.clock.now() + 600, "Limiter by hour")
     plain = await stack.driver.ask(ADMIN, "status")
@@ -164,7 +164,7 @@ DATE_TOKEN = re.compile(r"<!date\^\d+\^\{date_short_pretty\}, \{time\}\|[A-Z][a-
 
 @pytest.mark.asyncio
 async def test_times_are_slack_date_tokens_with_a_utc_fallback(stack: LocalStack) -> None:
-    from bot.emulator.stack import ADMIN
+    from precoro_devkit.emulator.stack import ADMIN
 
     await stack.register("alice")
     message = await dm(stack, ALICE, "PO-1001")

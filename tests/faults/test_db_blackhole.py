@@ -18,9 +18,9 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from bot.emulator.blackhole import BlackHoleRelay
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.blackhole import BlackHoleRelay
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from tests.support.slack import open_messages, text_of, told
 
 ALICE = SLACK_USERS["alice"]

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, TEAM, LocalStack, ProcessStack
 from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.slack import messages
 from bot.store import Store
 from bot.store.decisions import DONE, SENDING, UNSURE
 from bot.sync.reconcile import SyncPlan
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, TEAM, LocalStack, ProcessStack
 from tests.support.slack import approve_ref, buttons, open_messages, shown
 
 ALICE, BOB = SLACK_USERS["alice"], SLACK_USERS["bob"]

@@ -26,11 +26,11 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
-from bot.emulator.slack import SlackStandIn, dm_channel
-from bot.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, LocalStack, ProcessStack
 from bot.slack import messages
 from bot.store import Store
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.slack import SlackStandIn, dm_channel
+from precoro_devkit.emulator.stack import ADMIN, FAST_EMULATOR, SLACK_USERS, LocalStack, ProcessStack
 from tests.support.slack import approve_ref, open_messages, shown, text_of, told
 
 ALICE, BOB, CAROL = SLACK_USERS["alice"], SLACK_USERS["bob"], SLACK_USERS["carol"]

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from bot.precoro import api
 from bot.quota.ledger import QuotaPolicy, Window, day_window_reset, retry_at_from_429
 from bot.slack import messages
 from bot.sync.status import describe
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 from tests.support.slack import dm, shown
 from tests.support.stack import alice_id, posts_to, stop_polling
 

@@ -19,16 +19,16 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.emulator.precoro import EmDocument, EmUser, PrecoroEmulator
-from bot.emulator.process import BotProcess
-from bot.emulator.slack import SlackDriver, SlackStandIn, dm_channel
-from bot.emulator.stack import ADMIN, FAST_EMULATOR, METRICS_TOKEN, SLACK_USERS, ProcessStack
 from bot.precoro import api
 from bot.runtime import Runtime
-from bot.sim.run import Simulation
-from bot.sim.scenario import Arrival, Scenario
 from bot.slack import messages
 from bot.store import Store
+from precoro_devkit.emulator.precoro import EmDocument, EmUser, PrecoroEmulator
+from precoro_devkit.emulator.process import BotProcess
+from precoro_devkit.emulator.slack import SlackDriver, SlackStandIn, dm_channel
+from precoro_devkit.emulator.stack import ADMIN, FAST_EMULATOR, METRICS_TOKEN, SLACK_USERS, ProcessStack
+from precoro_devkit.sim.run import Simulation
+from precoro_devkit.sim.scenario import Arrival, Scenario
 from tests.support.slack import approve_ref, open_messages
 
 COMPANY = "acme"

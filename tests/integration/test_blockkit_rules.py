@@ -10,8 +10,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from bot.emulator.blockkit_rules import problems
-from bot.emulator.slack import SlackStandIn
+from precoro_devkit.emulator.blockkit_rules import problems
+from precoro_devkit.emulator.slack import SlackStandIn
 
 Json = dict[str, Any]
 

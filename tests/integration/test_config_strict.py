@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, config_path, load_config, parse_config
-from bot.emulator.stack import stack_raw_config
 from bot.vault import generate_key
+from precoro_devkit.emulator.stack import stack_raw_config
 from tests.support.config import BOT_TOKEN, KEY, SIGNING_SECRET, minimal, with_
 from tests.support.paths import ROOT
 

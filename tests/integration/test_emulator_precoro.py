@@ -10,10 +10,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from bot.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
-from bot.emulator.serve import serve_in_thread
 from bot.precoro import api
 from bot.precoro.models import parse_document
+from precoro_devkit.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.serve import serve_in_thread
 
 START = datetime(2025, 1, 2, 10, 0, tzinfo=UTC).timestamp()
 BASE = "http://precoro.test"

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.emulator.slack import SlackDriver, SlackStandIn, sign
+from precoro_devkit.emulator.slack import SlackDriver, SlackStandIn, sign
 
 TOKEN = "xoxb-test"
 SECRET = "shhh-signing-secret"

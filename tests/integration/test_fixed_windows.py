@@ -8,13 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.emulator.precoro import PrecoroEmulator, seed_demo
 from bot.precoro import api
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.precoro.errors import RateLimited
 from bot.quota.gate import QuotaGate
 from bot.quota.ledger import Lane, QuotaPolicy
 from bot.store import Store
+from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
 
 BASE = "http://precoro.test"
 T0 = 1_736_157_600.0  # Monday 2025-01-06 10:00:00 UTC

@@ -12,11 +12,11 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.emulator.stack import stack_raw_config
 from bot.keys import check_stored_tokens, rotate_all
 from bot.store import Store
 from bot.store.approvers import ApproverRepo
 from bot.vault import Vault, generate_key, owner_binding
+from precoro_devkit.emulator.stack import stack_raw_config
 from tests.support.paths import ROOT
 
 K1, K2 = generate_key(), generate_key()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.emulator.slack import SlackStandIn, dm_channel
-from bot.emulator.stack import LocalStack
 from bot.slack import messages
+from precoro_devkit.emulator.slack import SlackStandIn, dm_channel
+from precoro_devkit.emulator.stack import LocalStack
 
 
 def as_shown(email: str) -> str:

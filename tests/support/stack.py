@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, TEAM, LocalStack
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = 86400.0

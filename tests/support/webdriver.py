@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.emulator.process import free_port
+from precoro_devkit.emulator.process import free_port
 
 T = TypeVar("T")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C key of an element reference

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
-from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
-from bot.emulator.slack import _check_view
 from bot.precoro.models import Document, Person
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, HistoryEntry, HistoryFilter, QuotaRow
+from precoro_devkit.emulator.blockkit_rules import VIEW_BLOCKS_MAX
+from precoro_devkit.emulator.slack import _check_view
 from tests.support.views import NOW, item, text
 
 LONG = "Supplier with a very long name " * 10

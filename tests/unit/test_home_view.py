@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
-from bot.emulator.slack import _check_view
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, MessageState, QuotaRow
+from precoro_devkit.emulator.blockkit_rules import VIEW_BLOCKS_MAX
+from precoro_devkit.emulator.slack import _check_view
 from tests.support.views import NOW, item, text
 
 

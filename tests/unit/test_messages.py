@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.emulator.blockkit_rules import problems
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Document, LineItem, Person
 from bot.slack import messages as m
 from bot.slack.messages import MessageState
+from precoro_devkit.emulator.blockkit_rules import problems
 from tests.support.blocks import escaped, text_obj, validate_blocks
 
 LINK = "https://app.precoro.com/purchase/order/1001"

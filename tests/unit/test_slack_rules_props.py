@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from bot import amounts
 from bot.config import Config, parse_config
-from bot.emulator.blockkit_rules import problems
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person, _decimal
 from bot.slack import messages as m
 from bot.vault import generate_key
+from precoro_devkit.emulator.blockkit_rules import problems
 
 Json = dict[str, Any]
 PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

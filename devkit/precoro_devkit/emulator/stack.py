@@ -14,14 +14,14 @@ from typing import Any
 import yaml
 
 from bot.config import Config, parse_config
-from bot.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
-from bot.emulator.process import BotProcess, free_port
-from bot.emulator.serve import RunningServer, serve_in_thread
-from bot.emulator.slack import SlackDriver, SlackStandIn
-from bot.emulator.socket_mode import SocketDriver, SocketModeStandIn
 from bot.runtime import Runtime
 from bot.server import create_app
 from bot.vault import generate_key
+from precoro_devkit.emulator.precoro import EmUser, PrecoroEmulator, seed_demo
+from precoro_devkit.emulator.process import BotProcess, free_port
+from precoro_devkit.emulator.serve import RunningServer, serve_in_thread
+from precoro_devkit.emulator.slack import SlackDriver, SlackStandIn
+from precoro_devkit.emulator.socket_mode import SocketDriver, SocketModeStandIn
 
 ADMIN = "U0ADMIN"
 SLACK_USERS = {"alice": "U0ALICE", "bob": "U0BOB", "carol": "U0CAROL"}

@@ -1,6 +1,6 @@
 """The discovery benchmark's table: per-approver polling and company discovery side by side.
 
-The floor is the per-approver bound of `bot.sim.report`: a round of polls of N approvers costs
+The floor is the per-approver bound of `precoro_devkit.sim.report`: a round of polls of N approvers costs
 N·c requests, so with B poll requests a day (the day window's limit, less its reserve, less the
 day's interactive requests) no periodic per-approver poller has a mean delay under N·c/(2B).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import statistics
 
-from bot.sim.report import _quantile, bound_seconds, duration
-from bot.sim.run import Result
+from precoro_devkit.sim.report import _quantile, bound_seconds, duration
+from precoro_devkit.sim.run import Result
 
 HEADER = ("| scenario | source | requests/day (polls + clicks) | max in any hour | max in any 24 h | 429s | "
           "documents | mean delay | p95 delay | per-approver floor N·c/2B | not posted | posted twice |")

@@ -72,7 +72,7 @@ class Scenario:
     outside_burst_at_hours: float | None = None  # the first burst at this hour of the run (None: drawn)
     # How the emulated Precoro counts its minute, hour and day windows: "sliding", "fixed" (aligned to
     # the UTC clock, Precoro's "until the next minute/hour/day") or "anchored" (from the first request
-    # after a reset). See bot/emulator/precoro.py.
+    # after a reset). See devkit/precoro_devkit/emulator/precoro.py.
     window_mode: str = "sliding"
 
     @property

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.emulator import blockkit_rules
+from precoro_devkit.emulator import blockkit_rules
 
 T = TypeVar("T")
 Json = dict[str, Any]
@@ -133,7 +133,7 @@ class SlackStandIn:
         self._team_of_token: dict[str, str] = {bot_token: team_id}
         self._oauth_codes: dict[str, str] = {}  # code -> team id, each good once
         # Socket Mode: apps.connections.open with one of these app-level tokens asks `socket_url`
-        # (a SocketModeStandIn's, see bot/emulator/socket_mode.py) for a websocket URL.
+        # (a SocketModeStandIn's, see devkit/precoro_devkit/emulator/socket_mode.py) for a websocket URL.
         self.app_tokens: set[str] = set()
         self.socket_url: Callable[[], str] | None = None
         self._caller_team = team_id  # the calling token's workspace (set per call, lock held)

@@ -16,12 +16,12 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.emulator.precoro import WINDOW_MODES
-from bot.sim.scenario import SOURCES, Scenario, discovery_standard, standard
+from precoro_devkit.emulator.precoro import WINDOW_MODES
+from precoro_devkit.sim.scenario import SOURCES, Scenario, discovery_standard, standard
 
 if TYPE_CHECKING:
-    from bot.sim.report import Row
-    from bot.sim.run import Result
+    from precoro_devkit.sim.report import Row
+    from precoro_devkit.sim.run import Result
 
 DESCRIPTION = "Run the real bot against the Precoro emulator on virtual time and print the benchmark's table."
 
@@ -90,8 +90,8 @@ def run_rows(scenarios: list[Scenario], *, baseline: bool = True, jobs: int = 1,
     """Each scenario with the adaptive planner (and the round-robin baseline), as table rows."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from bot.sim.report import row
-    from bot.sim.run import simulate
+    from precoro_devkit.sim.report import row
+    from precoro_devkit.sim.run import simulate
 
     runs = [s.with_policy("adaptive") for s in scenarios]
     if baseline:
@@ -121,8 +121,8 @@ def run_sources(scenarios: list[Scenario], sources: list[str], *, jobs: int = 1)
     """Each scenario with each source (adaptive planner): the discovery table and its problems."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from bot.sim import discovery_report
-    from bot.sim.run import simulate
+    from precoro_devkit.sim import discovery_report
+    from precoro_devkit.sim.run import simulate
 
     runs = [dataclasses.replace(s, source=src, policy="adaptive") for s in scenarios for src in sources]
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bot.sim.report import checks, table
+    from precoro_devkit.sim.report import checks, table
 
     if args.list:
         for s in discovery_standard() if args.discovery_bench else standard():

@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 import httpx
 from aiohttp import WSMsgType, web
 
-from bot.emulator.slack import APP_ID, SlackDriver, SlackStandIn
+from precoro_devkit.emulator.slack import APP_ID, SlackDriver, SlackStandIn
 
 Json = dict[str, Any]
 

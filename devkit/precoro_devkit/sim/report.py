@@ -21,8 +21,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from bot.sim.run import Result
-from bot.sim.scenario import DAY, Scenario, draw
+from precoro_devkit.sim.run import Result
+from precoro_devkit.sim.scenario import DAY, Scenario, draw
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,16 @@ import httpx
 from sqlalchemy import select
 
 from bot.config import Config, parse_config
-from bot.emulator.precoro import DEFAULT_WINDOWS, EmDocument, EmUser, PrecoroEmulator
 from bot.precoro import api
 from bot.quota.planner import PlanPolicy
 from bot.runtime import Runtime
-from bot.sim.clock import VirtualClock
-from bot.sim.scenario import DAY, START, Arrival, Scenario, draw, outside_times, reaction_time
-from bot.sim.slack import Post, RecordingNotifier
 from bot.store import Store
 from bot.store.schema import quota_spends
 from bot.vault import generate_key, owner_binding
+from precoro_devkit.emulator.precoro import DEFAULT_WINDOWS, EmDocument, EmUser, PrecoroEmulator
+from precoro_devkit.sim.clock import VirtualClock
+from precoro_devkit.sim.scenario import DAY, START, Arrival, Scenario, draw, outside_times, reaction_time
+from precoro_devkit.sim.slack import Post, RecordingNotifier
 
 COMPANY = "acme"
 TEAM = "T0SIM"

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from bot.emulator.slack import dm_channel
-from bot.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 from bot.precoro import api
+from precoro_devkit.emulator.slack import dm_channel
+from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
 
 Json = dict[str, Any]
 APPROVERS = ("alice", "bob", "carol")
@@ -284,7 +284,7 @@ def _ephemeral(message: Json) -> Json:
 
 def page_app(sandbox: Sandbox) -> Starlette:
     async def page(_: Request) -> Response:
-        return HTMLResponse((resources.files("bot") / "sandbox.html").read_text(encoding="utf-8"))
+        return HTMLResponse((resources.files("precoro_devkit") / "sandbox.html").read_text(encoding="utf-8"))
 
     async def state(_: Request) -> Response:
         return JSONResponse(sandbox.state())
