@@ -20,6 +20,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
+from bot.features.away.service import AwayService
 from bot.finance import FinanceService
 from bot.metrics import Metrics
 from bot.outcomes import OutcomeService
@@ -81,6 +82,7 @@ class Runtime:
     adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
     outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/outcomes.py)
     finance: FinanceService | None = None  # the finance channel (bot/finance.py)
+    away: AwayService | None = None  # away mode (bot/features/away)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -130,13 +132,17 @@ class Runtime:
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
         reminders = ReminderService(config, store, notifier, clock, web_urls)
+        away = AwayService(store, notifier, clock, home, config.reminders, open_queue=reminders.open_queue,
+                           claim_due=reminders.claim_due, to_item=reminders.home_item)
+        reminders.on_away = away.run  # the reminder run hands each away approver to away mode
+        home.extras.parts.append(away.home_blocks)  # the Home's "Away" part, before "Decided by me"
         outcome_repo = OutcomeRepo(store.engine)
         finance = FinanceService(config, store, outcome_repo, notifier, clock, web_urls)
         outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance)
         decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
         poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance)
+                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance, away)
 
     async def aclose(self) -> None:
         await self.http.aclose()

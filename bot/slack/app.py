@@ -1,4 +1,6 @@
-"""The Bolt AsyncApp: verifies Slack's signatures and dispatches to the listener modules."""
+"""The Bolt AsyncApp: verifies Slack's signatures and dispatches to the listener modules: the
+platform's own (`bot/slack`) and each feature's (`bot/features/<name>/listeners.py`, given its own
+service). This is the one module of `bot/slack` that imports the features."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
-from bot.slack import actions, away, commands, connect, home, home_history, leaving, messages, outcomes, reminders
+from bot.features.away import listeners as away
+from bot.slack import actions, commands, connect, home, home_history, leaving, messages, outcomes, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -37,12 +40,13 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
         **_oauth(rt),
     )
-    commands.register(app, rt)
+    commands.register(app, rt, subcommands=away.subcommands(rt.away) if rt.away is not None else {})
     connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
     home.register(app, rt)
     reminders.register(app, rt)
-    away.register(app, rt)
+    if rt.away is not None:  # built by Runtime.build
+        away.register(app, rt.away)
     home_history.register(app, rt)
     outcomes.register(app, rt)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own

@@ -12,7 +12,7 @@ runtime (which builds the service), so the two do not import each other.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +24,15 @@ from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
 from bot.slack import messages
-from bot.slack.away_service import AwayService
 from bot.slack.messages import HomeItem, MessageState, ReminderItem
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.messages import OPEN_STATES, PostedMessage
 
 log = logging.getLogger(__name__)
+
+# An away approver's sends at an instant (team, user, approver ids, their away period, now): the DMs sent.
+AwayRun = Callable[[str, str, list[int], Any, float], Awaitable[int]]
 
 
 class ReminderService:
@@ -43,8 +45,9 @@ class ReminderService:
         self.clock = clock
         self.web_urls = web_urls
         self._scheduler: AsyncIOScheduler | None = None
-        # Away mode: the approvers away get their own treatment (see `bot/slack/away_service.py`).
-        self.away = AwayService(store, notifier, self.policy, self._open_queue, self._claim_due, self._home_item)
+        # Away mode: the approvers away get their own treatment (`AwayService.run`, wired by
+        # `bot/runtime.py`; see `bot/features/away/service.py`).
+        self.on_away: AwayRun | None = None
 
     def link(self, row: PostedMessage) -> str:
         return api.web_link(self.web_urls[row.company], row.doc_type, row.idn) if row.company in self.web_urls else ""
@@ -61,7 +64,7 @@ class ReminderService:
         for (team, user), ids in users.items():
             try:
                 if (team, user) in away:  # away, or just back: paused, an FYI, the return digest
-                    sent += await self.away.run(team, user, ids, away[(team, user)], now)
+                    sent += await self.on_away(team, user, ids, away[(team, user)], now) if self.on_away else 0
                     continue
                 sent += await self._user(team, user, ids, now)
             except SlackUnavailable:
@@ -69,16 +72,16 @@ class ReminderService:
         return sent
 
     async def _user(self, team: str, user: str, approver_ids: list[int], now: float) -> int:
-        rows, mine = await self.store.run(self._open_queue, team, user, approver_ids)
+        rows, mine = await self.store.run(self.open_queue, team, user, approver_ids)
         if not rows:
             return 0
         policy = reminders.personal(self.policy, mine.reminder_hours, mine.digest)
         if not policy.enabled and not policy.digest:
             return 0
         tz = await self.notifier.tz(team, user)
-        claimed, states, digest = await self.store.run(self._claim_due, team, user, rows, now, tz, policy)
+        claimed, states, digest = await self.store.run(self.claim_due, team, user, rows, now, tz, policy)
         if digest:
-            items = [i for i in (self._home_item(r) for r in rows) if i is not None]
+            items = [i for i in (self.home_item(r) for r in rows) if i is not None]
             await self.notifier.post(team, user, messages.digest_message(items, now=datetime.fromtimestamp(now, tz=UTC),
                                                                    tz=tz))
             return 1  # the digest lists the due ones too: no second ping
@@ -95,12 +98,12 @@ class ReminderService:
         await self.notifier.post(team, user, messages.reminder_message(items, snooze_hours=self.policy.snooze_hours))
         return 1
 
-    def _open_queue(self, team: str, user: str, approver_ids: list[int]) -> tuple[list[PostedMessage], Any]:
+    def open_queue(self, team: str, user: str, approver_ids: list[int]) -> tuple[list[PostedMessage], Any]:
         """The user's open messages and their reminder choices. Blocking (database)."""
         rows = [r for r in self.store.messages.queue(approver_ids) if r.state in OPEN_STATES]
         return rows, self.store.home.preferences(team, user) if rows else None
 
-    def _claim_due(self, team: str, user: str, rows: list[PostedMessage], now: float, tz: str,
+    def claim_due(self, team: str, user: str, rows: list[PostedMessage], now: float, tz: str,
                    policy: ReminderConfig) -> tuple[list[PostedMessage], dict[int, reminders.ReminderState], bool]:
         """Claim the reminders due now, and today's digest if it is due (True). Claimed before
         sending: a reminder lost to a Slack failure is not worth a double one. Blocking (database)."""
@@ -121,7 +124,7 @@ class ReminderService:
         tz = await self.notifier.tz(team, user)
         return reminders.next_working(until, tz, self.policy), tz
 
-    def _home_item(self, row: PostedMessage) -> HomeItem | None:
+    def home_item(self, row: PostedMessage) -> HomeItem | None:
         doc = parse_document(row.doc_type, row.raw_document)
         if doc is None:
             return None

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from bot.emulator.blockkit_rules import VIEW_BLOCKS_MAX
 from bot.emulator.slack import _check_view
+from bot.features.away import messages as away_messages
 from bot.precoro.models import Document, Person
 from bot.slack import messages
 from bot.slack.messages import AdminSummary, ApproverRow, HistoryEntry, HistoryFilter, QuotaRow
@@ -37,7 +38,7 @@ def test_a_long_history_with_long_suppliers_stays_within_slack_limits() -> None:
     assert "Showing 31–40 of 599" in shown and "<!here>" not in shown  # noqa: RUF001
     admin = AdminSummary(tuple(ApproverRow(f"U{i:04d}", "acme", f"u{i}@example.com", "active", None, i)
                                for i in range(300)), (QuotaRow("acme", ((3600.0, 120, 1500, 100),)),))
-    extra = messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", date(2026, 12, 1)) + blocks
+    extra = away_messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", date(2026, 12, 1)) + blocks
     view = messages.home_view([item(i) for i in range(120)], now=NOW, tz="UTC", admin=admin, extra=extra)
     assert len(view["blocks"]) <= VIEW_BLOCKS_MAX
     _check_view(view)
@@ -58,8 +59,9 @@ def test_filters_by_type_supplier_and_number() -> None:
 
 def test_away_part_offers_the_picker_then_the_colleague_and_back() -> None:
     today = datetime(2026, 12, 1, tzinfo=UTC).date()
-    [_, section] = messages.away_home_blocks(None, None, today)
+    [_, section] = away_messages.away_home_blocks(None, None, today)
     assert section["accessory"]["type"] == "datepicker" and "initial_date" not in section["accessory"]
-    _, section, actions = messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", today)
+    _, section, actions = away_messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", today)
     assert section["accessory"]["initial_date"] == "2026-12-24" and "Thu 24 Dec 2026" in section["text"]["text"]
-    assert [e["action_id"] for e in actions["elements"]] == [messages.ACTION_AWAY_COVER, messages.ACTION_AWAY_BACK]
+    assert [e["action_id"] for e in actions["elements"]] == [away_messages.ACTION_AWAY_COVER,
+                                                             away_messages.ACTION_AWAY_BACK]

@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.features.away import messages as away_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person
 from bot.slack import messages
@@ -120,8 +121,8 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
         "reminder": messages.reminder_message([ReminderItem(doc, "1", LINK, 9.0)], snooze_hours=[2, 24]),
         "digest": messages.digest_message([home], now=NOW, tz="UTC"),
         "snoozed": messages.snoozed_text(doc, NOW, "UTC"),
-        "cover digest": messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
-        "return digest": messages.return_digest_message([home], 1, since=NOW, now=NOW),
+        "cover digest": away_messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
+        "return digest": away_messages.return_digest_message([home], 1, since=NOW, now=NOW),
         "home": messages.home_view([home], now=NOW, tz="UTC"),
         "history": messages.history_blocks([HistoryEntry(doc, "reject", NOW, LINK, v["reason"])], HistoryFilter()),
         "approve modal": messages.approve_modal("1", doc),

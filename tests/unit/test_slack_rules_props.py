@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from bot import amounts
 from bot.config import Config, parse_config
 from bot.emulator.blockkit_rules import problems
+from bot.features.away import messages as away_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person, _decimal
 from bot.slack import messages as m
@@ -218,8 +219,8 @@ def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str,
                                    waiting: int) -> None:
     items = home_items(data.draw, config, 30)
     assert_message(m.digest_message(items, now=NOW, tz=tz))
-    assert_message(m.cover_digest_message(owner, items, until=until, now=NOW))
-    assert_message(m.return_digest_message(items, waiting, since=NOW - timedelta(days=9), now=NOW))
+    assert_message(away_messages.cover_digest_message(owner, items, until=until, now=NOW))
+    assert_message(away_messages.return_digest_message(items, waiting, since=NOW - timedelta(days=9), now=NOW))
 
 
 # --- outcome DMs and finance channel lines ----------------------------------------------------------
@@ -265,7 +266,8 @@ def test_home_views(data: st.DataObject, config: Config, tz: str, page: int, reg
     wanted = m.HistoryFilter(doc_type=data.draw(st.sampled_from(["", *api.DOCUMENT_TYPES])),
                              supplier=data.draw(st.sampled_from(suppliers) | texts), number=data.draw(texts),
                              page=history_page)
-    extra = m.away_home_blocks(away, cover if away else None, NOW.date()) + m.history_blocks(entries, wanted)
+    extra = (away_messages.away_home_blocks(away, cover if away else None, NOW.date())
+             + m.history_blocks(entries, wanted))
     company = config.companies[0]
     selfish = [company.id] if company.connect_policy != "admin" else []
     assert_view(m.home_view(items, now=NOW, tz=tz, registered=registered, revoked=revoked, admin=admin, bulk=bulk,

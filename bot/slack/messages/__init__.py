@@ -252,9 +252,6 @@ from bot.slack.messages.text import (
 __all__ = [
     "ACTION_APPROVE",
     "ACTION_APPROVE_COMMENT",
-    "ACTION_AWAY_BACK",
-    "ACTION_AWAY_COVER",
-    "ACTION_AWAY_DATE",
     "ACTION_BULK_APPROVE",
     "ACTION_CONNECT",
     "ACTION_CONNECT_APPROVE",
@@ -286,7 +283,6 @@ __all__ = [
     "ATTACHMENTS_SHOWN",
     "AUDIT_DEFAULT",
     "AUDIT_MAX",
-    "AWAY_BLOCK",
     "BULK_BLOCK",
     "BUTTON_TEXT_MAX",
     "BUTTON_VALUE_MAX",
@@ -363,12 +359,6 @@ __all__ = [
     "approve_modal",
     "audit_log_text",
     "audit_usage_text",
-    "away_home_blocks",
-    "away_refused_text",
-    "away_set_text",
-    "away_status_text",
-    "away_usage_text",
-    "back_text",
     "bulk_left_out_text",
     "bulk_outcome_text",
     "bulk_rule_note",
@@ -397,9 +387,6 @@ __all__ = [
     "connect_request_gone_text",
     "connect_request_message",
     "connected_text",
-    "cover_digest_message",
-    "cover_set_text",
-    "day_text",
     "decision_in_progress_text",
     "digest_message",
     "disconnected_text",
@@ -462,7 +449,6 @@ __all__ = [
     "requester_outcome_message",
     "requesters_status_line",
     "resume_text",
-    "return_digest_message",
     "safe",
     "share_status_text",
     "slack_time",
@@ -484,7 +470,7 @@ __all__ = [
     "wrong_user_text",
 ]
 
-# --- amount rules, away mode, history (issue 17) ---------------------------------------------------
+# --- amount rules, history (issue 17; away mode is bot/features/away) ------------------------------
 from bot.slack.messages.amounts import (
     amount_confirm_modal,
     bulk_left_out_text,
@@ -494,18 +480,6 @@ from bot.slack.messages.amounts import (
     limit_text,
     wrong_confirmation_text,
 )
-from bot.slack.messages.away import (
-    away_home_blocks,
-    away_refused_text,
-    away_set_text,
-    away_status_text,
-    away_usage_text,
-    back_text,
-    cover_digest_message,
-    cover_set_text,
-    day_text,
-    return_digest_message,
-)
 from bot.slack.messages.document import amount_rule_text
 from bot.slack.messages.history import (
     HISTORY_DAYS,
@@ -514,9 +488,6 @@ from bot.slack.messages.history import (
     history_blocks,
 )
 from bot.slack.messages.ids import (
-    ACTION_AWAY_BACK,
-    ACTION_AWAY_COVER,
-    ACTION_AWAY_DATE,
     ACTION_HISTORY_CLEAR,
     ACTION_HISTORY_NUMBER,
     ACTION_HISTORY_PAGE,
@@ -527,16 +498,12 @@ from bot.slack.messages.ids import (
     AMOUNT_CONFIRM_ACTION,
     AMOUNT_CONFIRM_BLOCK,
     AMOUNT_CONFIRM_CALLBACK,
-    AWAY_BLOCK,
     HISTORY_FILTER_BLOCK,
     HISTORY_NUMBER_BLOCK,
     HISTORY_PAGER_BLOCK,
 )
 
 __all__ += [
-    "ACTION_AWAY_BACK",
-    "ACTION_AWAY_COVER",
-    "ACTION_AWAY_DATE",
     "ACTION_HISTORY_CLEAR",
     "ACTION_HISTORY_NUMBER",
     "ACTION_HISTORY_PAGE",
@@ -547,7 +514,6 @@ __all__ += [
     "AMOUNT_CONFIRM_ACTION",
     "AMOUNT_CONFIRM_BLOCK",
     "AMOUNT_CONFIRM_CALLBACK",
-    "AWAY_BLOCK",
     "HISTORY_DAYS",
     "HISTORY_FILTER_BLOCK",
     "HISTORY_NUMBER_BLOCK",
@@ -556,22 +522,12 @@ __all__ += [
     "HistoryFilter",
     "amount_confirm_modal",
     "amount_rule_text",
-    "away_home_blocks",
-    "away_refused_text",
-    "away_set_text",
-    "away_status_text",
-    "away_usage_text",
-    "back_text",
     "bulk_left_out_text",
     "bulk_rule_note",
     "bulk_total_text",
     "confirmation_needed_text",
-    "cover_digest_message",
-    "cover_set_text",
-    "day_text",
     "history_blocks",
     "limit_text",
-    "return_digest_message",
     "wrong_confirmation_text",
 ]
 __all__ += ["NOBODY", "Actor", "neutral", "person"]
