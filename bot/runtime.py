@@ -21,9 +21,9 @@ from slack_sdk.http_retry.state import RetryState
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
 from bot.features.away.service import AwayService
-from bot.finance import FinanceService
+from bot.features.outcomes.finance import FinanceService
+from bot.features.outcomes.service import OutcomeService
 from bot.metrics import Metrics
-from bot.outcomes import OutcomeService
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.home_service import HomeService
@@ -80,8 +80,8 @@ class Runtime:
     reminders: ReminderService
     tenancy: Tenancy  # which workspace may use which company, and its admins
     adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
-    outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/outcomes.py)
-    finance: FinanceService | None = None  # the finance channel (bot/finance.py)
+    outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/features/outcomes)
+    finance: FinanceService | None = None  # the finance channel (bot/features/outcomes/finance.py)
     away: AwayService | None = None  # away mode (bot/features/away)
 
     @classmethod
@@ -138,7 +138,8 @@ class Runtime:
         home.extras.parts.append(away.home_blocks)  # the Home's "Away" part, before "Decided by me"
         outcome_repo = OutcomeRepo(store.engine)
         finance = FinanceService(config, store, outcome_repo, notifier, clock, web_urls)
-        outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance)
+        outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance,
+                                  tenancy)
         decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
         poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,

@@ -18,7 +18,8 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
 from bot.features.away import listeners as away
-from bot.slack import actions, commands, connect, home, home_history, leaving, messages, outcomes, reminders
+from bot.features.outcomes import listeners as outcomes
+from bot.slack import actions, commands, connect, home, home_history, leaving, messages, reminders
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -40,7 +41,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
         **_oauth(rt),
     )
-    commands.register(app, rt, subcommands=away.subcommands(rt.away) if rt.away is not None else {})
+    subcommands = {**(away.subcommands(rt.away) if rt.away is not None else {}),
+                   **(outcomes.subcommands(rt.outcomes) if rt.outcomes is not None else {})}
+    commands.register(app, rt, subcommands=subcommands)
     connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
     home.register(app, rt)
@@ -48,7 +51,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     if rt.away is not None:  # built by Runtime.build
         away.register(app, rt.away)
     home_history.register(app, rt)
-    outcomes.register(app, rt)  # the requester's Mute button
+    if rt.outcomes is not None:
+        outcomes.register(app, rt.outcomes)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
     # revocation listeners would delete the Slack tokens only).
     leaving.register(app, rt)

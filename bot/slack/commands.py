@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
-from bot.slack import messages, outcomes
+from bot.slack import messages
 from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
 from bot.slack.connect import ConnectFlow
 from bot.slack.payload import guarded, input_value, parse_mention, team_id, user_id, valid_token
@@ -40,7 +40,8 @@ Subcommand = Callable[[str, str, str, list[str]], Awaitable[str]]
 
 
 def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] | None = None) -> None:
-    """`subcommands`: the features' own (away mode's `away` and `back`), answered for anyone."""
+    """`subcommands`: the features' own (away mode's `away` and `back`, outcomes' `mute-outcomes`
+    and `unmute-outcomes`), answered for anyone."""
     tenancy = rt.tenancy
     features = dict(subcommands or {})
 
@@ -148,9 +149,6 @@ def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] |
         elif sub in features:
             await ack()
             await reply(await features[sub](team, user, sub, args))
-        elif sub in outcomes.COMMANDS:  # anyone: a requester need not be an approver
-            await ack()
-            await reply(await outcomes.set_muted(rt, team, user, sub == "mute-outcomes"))
         elif sub == "help":
             await ack(messages.help_text(is_admin))
         else:

@@ -107,12 +107,6 @@ ENGINE_TO_PLATFORM = {
 # Feature code still where it was before `bot/features` (module: the feature it goes to). Each
 # entry must still exist: move a module, then delete its entry. May only shrink.
 NOT_YET_MOVED = {
-    # outcomes: requesters told of outcomes, the finance channel, the Mute button
-    "bot.outcomes": "outcomes",
-    "bot.outcome_rules": "outcomes",
-    "bot.finance": "outcomes",
-    "bot.slack.outcomes": "outcomes",
-    "bot.slack.messages.outcomes": "outcomes",
     # reminders: reminders, snooze, the morning digest
     "bot.reminders": "reminders",
     "bot.slack.reminders": "reminders",

@@ -21,6 +21,7 @@ from bot import amounts
 from bot.config import Config, parse_config
 from bot.emulator.blockkit_rules import problems
 from bot.features.away import messages as away_messages
+from bot.features.outcomes import messages as outcome_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person, _decimal
 from bot.slack import messages as m
@@ -229,10 +230,11 @@ def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str,
        by=deciders, hours_waited=st.floats(0, 10**5), waiting_for=st.lists(texts, max_size=6))
 def test_outcome_dms_and_finance_lines(doc: Document, outcome: str, link: str, reason: str, by: m.Actor,
                                        hours_waited: float, waiting_for: list[str]) -> None:
-    assert_message(m.requester_outcome_message(doc, outcome, link=link, reason=reason, by=by))
+    assert_message(outcome_messages.requester_outcome_message(doc, outcome, link=link, reason=reason, by=by))
     # the finance channel gets each line as a message's text (no blocks)
-    assert_message({"text": m.finance_decision_line(doc, outcome, link=link, reason=reason, by=by)})
-    assert_message({"text": m.finance_waiting_line(doc, link=link, hours=hours_waited, waiting_for=waiting_for)})
+    assert_message({"text": outcome_messages.finance_decision_line(doc, outcome, link=link, reason=reason, by=by)})
+    assert_message({"text": outcome_messages.finance_waiting_line(doc, link=link, hours=hours_waited,
+                                                                  waiting_for=waiting_for)})
 
 
 # --- the App Home, for approvers and admins ---------------------------------------------------------
