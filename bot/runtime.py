@@ -23,13 +23,13 @@ from bot.decisions import DecisionService, attempt_lease
 from bot.features.away.service import AwayService
 from bot.features.outcomes.finance import FinanceService
 from bot.features.outcomes.service import OutcomeService
+from bot.features.reminders.service import ReminderService
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
 from bot.slack.home_service import HomeService
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
-from bot.slack.reminder_service import ReminderService
 from bot.store import Store
 from bot.store.outcomes import OutcomeRepo
 from bot.sync.adapt import Adaptations
@@ -131,9 +131,8 @@ class Runtime:
         home = HomeService(config, store, notifier, clock, web_urls, tenancy)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
-        reminders = ReminderService(config, store, notifier, clock, web_urls)
-        away = AwayService(store, notifier, clock, home, config.reminders, open_queue=reminders.open_queue,
-                           claim_due=reminders.claim_due, to_item=reminders.home_item)
+        reminders = ReminderService(config, store, notifier, clock, web_urls, authorize=decisions.authorize)
+        away = AwayService(store, notifier, clock, home, reminders)
         reminders.on_away = away.run  # the reminder run hands each away approver to away mode
         home.extras.parts.append(away.home_blocks)  # the Home's "Away" part, before "Decided by me"
         outcome_repo = OutcomeRepo(store.engine)

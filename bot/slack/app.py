@@ -19,7 +19,8 @@ from slack_bolt.response import BoltResponse
 
 from bot.features.away import listeners as away
 from bot.features.outcomes import listeners as outcomes
-from bot.slack import actions, commands, connect, home, home_history, leaving, messages, reminders
+from bot.features.reminders import listeners as reminders
+from bot.slack import actions, commands, connect, home, home_history, leaving, messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
     home.register(app, rt)
-    reminders.register(app, rt)
+    reminders.register(app, rt.reminders)
     if rt.away is not None:  # built by Runtime.build
         away.register(app, rt.away)
     home_history.register(app, rt)

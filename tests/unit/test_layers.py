@@ -107,11 +107,6 @@ ENGINE_TO_PLATFORM = {
 # Feature code still where it was before `bot/features` (module: the feature it goes to). Each
 # entry must still exist: move a module, then delete its entry. May only shrink.
 NOT_YET_MOVED = {
-    # reminders: reminders, snooze, the morning digest
-    "bot.reminders": "reminders",
-    "bot.slack.reminders": "reminders",
-    "bot.slack.reminder_service": "reminders",
-    "bot.slack.messages.reminders": "reminders",
     # approvals: decisions, amount rules, bulk approval (the engine's scheduler uses DecisionService)
     "bot.decisions": "approvals",
     "bot.amounts": "approvals",

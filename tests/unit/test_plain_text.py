@@ -25,10 +25,12 @@ from hypothesis import strategies as st
 
 from bot.features.away import messages as away_messages
 from bot.features.outcomes import messages as outcome_messages
+from bot.features.reminders import messages as reminder_messages
+from bot.features.reminders.messages import ReminderItem
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person
 from bot.slack import messages
-from bot.slack.messages import HistoryEntry, HistoryFilter, HomeItem, MessageState, ReminderItem
+from bot.slack.messages import HistoryEntry, HistoryFilter, HomeItem, MessageState
 
 NOW = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)
 LINK = "https://app.precoro.test/purchaseorders/1"
@@ -119,9 +121,9 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
         "finance decision": outcome_messages.finance_decision_line(doc, "rejected", link=LINK, reason=v["reason"],
                                                            by=precoro_by),
         "finance waiting": outcome_messages.finance_waiting_line(doc, link=LINK, hours=8, waiting_for=[v["approver"]]),
-        "reminder": messages.reminder_message([ReminderItem(doc, "1", LINK, 9.0)], snooze_hours=[2, 24]),
-        "digest": messages.digest_message([home], now=NOW, tz="UTC"),
-        "snoozed": messages.snoozed_text(doc, NOW, "UTC"),
+        "reminder": reminder_messages.reminder_message([ReminderItem(doc, "1", LINK, 9.0)], snooze_hours=[2, 24]),
+        "digest": reminder_messages.digest_message([home], now=NOW, tz="UTC"),
+        "snoozed": reminder_messages.snoozed_text(doc, NOW, "UTC"),
         "cover digest": away_messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
         "return digest": away_messages.return_digest_message([home], 1, since=NOW, now=NOW),
         "home": messages.home_view([home], now=NOW, tz="UTC"),

@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, ReminderConfig, parse_config
-from bot.reminders import ReminderState, digest_day, is_working, next_working, reminder_due, working_seconds
+from bot.features.reminders.rules import ReminderState, digest_day, reminder_due
 from bot.slack import messages
+from bot.workdays import is_working, next_working, working_seconds
 from tests.support.config import minimal, with_
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
@@ -111,7 +112,7 @@ def test_bad_reminder_config_names_the_key(value: dict[str, Any], key: str) -> N
 
 
 def test_an_approvers_own_choices_override_the_defaults() -> None:
-    from bot.reminders import personal
+    from bot.features.reminders.rules import personal
     from bot.slack import messages
 
     base = ReminderConfig(enabled=False, after_working_hours=4, digest=False)

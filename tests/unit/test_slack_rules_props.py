@@ -22,6 +22,7 @@ from bot.config import Config, parse_config
 from bot.emulator.blockkit_rules import problems
 from bot.features.away import messages as away_messages
 from bot.features.outcomes import messages as outcome_messages
+from bot.features.reminders import messages as reminder_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person, _decimal
 from bot.slack import messages as m
@@ -205,12 +206,13 @@ def test_connect_requests_and_invitations(config: Config, user: str, email: str,
 @given(config=configs(), docs=st.lists(documents, min_size=1, max_size=14), link=links,
        waited=st.floats(0, 10**6))
 def test_reminders_with_every_snooze_config(config: Config, docs: list[Document], link: str, waited: float) -> None:
-    items = [m.ReminderItem(doc, ref=str(i + 1), link=link, waited_working_hours=waited) for i, doc in enumerate(docs)]
-    msg = m.reminder_message(items, snooze_hours=config.reminders.snooze_hours)
+    items = [reminder_messages.ReminderItem(doc, ref=str(i + 1), link=link, waited_working_hours=waited)
+             for i, doc in enumerate(docs)]
+    msg = reminder_messages.reminder_message(items, snooze_hours=config.reminders.snooze_hours)
     assert_message(msg)
     snoozes = [e for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"]
                if e.get("value", "").endswith(tuple(f":{h:g}" for h in config.reminders.snooze_hours))]
-    assert len(snoozes) == len(config.reminders.snooze_hours) * min(len(docs), m.REMINDER_SHOWN)
+    assert len(snoozes) == len(config.reminders.snooze_hours) * min(len(docs), reminder_messages.REMINDER_SHOWN)
 
 
 @PROPS
@@ -219,7 +221,7 @@ def test_reminders_with_every_snooze_config(config: Config, docs: list[Document]
 def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str, until: date, owner: str,
                                    waiting: int) -> None:
     items = home_items(data.draw, config, 30)
-    assert_message(m.digest_message(items, now=NOW, tz=tz))
+    assert_message(reminder_messages.digest_message(items, now=NOW, tz=tz))
     assert_message(away_messages.cover_digest_message(owner, items, until=until, now=NOW))
     assert_message(away_messages.return_digest_message(items, waiting, since=NOW - timedelta(days=9), now=NOW))
 

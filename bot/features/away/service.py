@@ -10,44 +10,37 @@ one FYI digest a working day (at the digest time, in the colleague's zone) listi
 with links and no buttons. Once the period is over (the last day passed in the approver's zone,
 or `/precoro back`), at the first working moment one return digest lists what arrived meanwhile
 and the reminders due then count as sent by it; the period is deleted, so it is sent once.
-When is `rules.py` and `bot/reminders.py`; the texts are `messages.py`.
+When is `rules.py` and the reminders' (`ReminderService`); the texts are `messages.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from bot import reminders
-from bot.config import ReminderConfig
+from bot import workdays
 from bot.features.away import messages
 from bot.features.away import rules as away_mode
+from bot.features.reminders.service import ReminderService
 from bot.quota.gate import Clock
 from bot.slack.home_service import HomeService
-from bot.slack.messages import HomeItem
 from bot.slack.notifier import Notifier
 from bot.store import Store
 from bot.store.away import Away
-from bot.store.messages import PostedMessage
-
-OpenQueue = Callable[[str, str, list[int]], tuple[list[PostedMessage], Any]]
-ClaimDue = Callable[..., Any]
-ToItem = Callable[[PostedMessage], HomeItem | None]
 
 
 class AwayService:
-    def __init__(self, store: Store, notifier: Notifier, clock: Clock, home: HomeService, policy: ReminderConfig,
-                 open_queue: OpenQueue, claim_due: ClaimDue, to_item: ToItem) -> None:
+    def __init__(self, store: Store, notifier: Notifier, clock: Clock, home: HomeService,
+                 reminders: ReminderService) -> None:
         self.store = store
         self.notifier = notifier
         self.clock = clock
         self.home = home
-        self.policy = policy
-        self.open_queue = open_queue  # blocking (database), like claim_due
-        self.claim_due = claim_due
-        self.to_item = to_item
+        self.reminders = reminders  # the queue, the claims and the policy the reminder run uses
+        self.policy = reminders.policy
+        self.open_queue = reminders.open_queue  # blocking (database), like claim_due
+        self.claim_due = reminders.claim_due
+        self.to_item = reminders.home_item
 
     # --- setting and ending a period -----------------------------------------------------------
 
@@ -131,7 +124,7 @@ class AwayService:
         tz = await self.notifier.tz(team, user)
         if away_mode.is_away(away, now, tz):
             return await self._cover(team, user, approver_ids, away, now)
-        if not reminders.is_working(now, tz, self.policy):
+        if not workdays.is_working(now, tz, self.policy):
             return 0  # back, but at night: the return digest waits for the morning
         return await self._welcome(team, user, approver_ids, away, now, tz)
 
@@ -142,7 +135,7 @@ class AwayService:
         if not rows:
             return 0
         cover_tz = await self.notifier.tz(team, away.cover_user)
-        day = reminders.digest_day(now, cover_tz, replace(self.policy, digest=True), None)
+        day = self.reminders.digest_day(now, cover_tz, always=True)
         if not day or not await self.store.run(self.store.away.claim_cover_day, team, user, day):
             return 0
         items = [i for i in map(self.to_item, rows) if i is not None]
@@ -153,7 +146,7 @@ class AwayService:
     async def _welcome(self, team: str, user: str, approver_ids: list[int], away: Away, now: float, tz: str) -> int:
         rows, mine = await self.store.run(self.open_queue, team, user, approver_ids)
         if rows:  # the return digest stands for the reminders and the morning digest due now
-            policy = reminders.personal(self.policy, mine.reminder_hours, mine.digest)
+            policy = self.reminders.policy_for(mine)
             await self.store.run(self.claim_due, team, user, rows, now, tz, policy)
         if not await self.store.run(self.store.away.finish, team, user, away.started_at):
             return 0  # another run (replica) sends it

@@ -19,14 +19,14 @@ One module per surface or audience; this package re-exports their public names, 
 - `admin`: the admin's replies: registration, tokens, resume, discovery, findings, the audit log;
 - `connect`: approvers connecting their own key, the admins' approval request, invitations;
 - `share`: the bot's share of Precoro's quota and other integrations' use of it;
-- `home`: the App Home (queue, paging, bulk approval, the admin section, reminder choices);
-- `reminders`: reminders, snooze replies and the morning digest.
+- `home`: the App Home (queue, paging, bulk approval, the admin section, reminder choices).
+
+A feature's own texts are its `messages.py` (`bot/features/<name>/`), not re-exported here.
 
 The layers go one way: `ids` and `text` import nothing of the package; `document` builds on
-them; the other modules on those three (`home` also takes `token_revoked_text` from `approver`,
-`reminders` takes `HomeItem` from `home`). A new text goes in the module of its audience; a helper
-two modules share is public in the module that owns it (`text` or `document`), never imported from
-here by a sibling.
+them; the other modules on those three (`home` also takes `token_revoked_text` from
+`approver`). A new text goes in the module of its audience; a helper two modules share is public
+in the module that owns it (`text` or `document`), never imported from here by a sibling.
 """
 
 from __future__ import annotations
@@ -192,17 +192,6 @@ from bot.slack.messages.ids import (
     TOKEN_BLOCK,
     snooze_action_id,
 )
-from bot.slack.messages.reminders import (
-    DIGEST_SHOWN,
-    REMINDER_SHOWN,
-    ReminderItem,
-    digest_message,
-    parse_snooze_value,
-    reminder_message,
-    snooze_refused_text,
-    snooze_value,
-    snoozed_text,
-)
 from bot.slack.messages.share import share_status_text
 from bot.slack.messages.text import (
     AMOUNT_MAX_DIGITS,
@@ -287,7 +276,6 @@ __all__ = [
     "DASH",
     "DECISION_BLOCK",
     "DEFAULT_CHOICE",
-    "DIGEST_SHOWN",
     "EMAIL_ACTION",
     "EMAIL_BLOCK",
     "EMAIL_MAX",
@@ -320,7 +308,6 @@ __all__ = [
     "REGISTER_CALLBACK",
     "REJECT_CALLBACK",
     "REMINDER_CHOICES",
-    "REMINDER_SHOWN",
     "SECTION_TEXT_MAX",
     "SNOOZE_ACTIONS",
     "TOKEN_ACTION",
@@ -336,7 +323,6 @@ __all__ = [
     "HomeItem",
     "MessageState",
     "QuotaRow",
-    "ReminderItem",
     "ReminderPrefs",
     "admin_discovery_lost_text",
     "admin_discovery_revoked_text",
@@ -378,7 +364,6 @@ __all__ = [
     "connect_request_message",
     "connected_text",
     "decision_in_progress_text",
-    "digest_message",
     "disconnected_text",
     "discovery_not_approver_text",
     "discovery_off_text",
@@ -417,7 +402,6 @@ __all__ = [
     "nothing_selected_text",
     "notice_view",
     "parse_reminder_choice",
-    "parse_snooze_value",
     "precoro_refused_text",
     "precoro_unavailable_text",
     "quota_status_text",
@@ -428,7 +412,6 @@ __all__ = [
     "registration_list",
     "reject_modal",
     "reminder_choice_value",
-    "reminder_message",
     "remove_usage_text",
     "removed_text",
     "request_failed_text",
@@ -437,9 +420,6 @@ __all__ = [
     "share_status_text",
     "slack_time",
     "snooze_action_id",
-    "snooze_refused_text",
-    "snooze_value",
-    "snoozed_text",
     "token_check_failed_text",
     "token_rejected_text",
     "token_restored_text",

@@ -188,6 +188,15 @@ def doc_requester(doc: Document) -> str:
     return clean(doc.creator.name) or clean(doc.creator.email)
 
 
+def queue_line(doc: Document, link: str, detail: str) -> str:
+    """One document in a list (reminders, digests, away mode's): its linked title, amount, requester."""
+    title = mrkdwn_link(link, safe(doc_title(doc), NAME_MAX))
+    amount = format_amount(doc.total, doc.currency)
+    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
+    who = safe(doc_requester(doc), NAME_MAX) or "Unknown requester"
+    return f"{head}\n{who} · {detail}"
+
+
 def approve_confirm(doc: Document) -> dict[str, Any]:
     """The confirmation dialog of an Approve button: the document and its amount."""
     amount = format_amount(doc.total, doc.currency)
