@@ -21,6 +21,8 @@ from slack_sdk.http_retry.state import RetryState
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
 from bot.features.away.service import AwayService
+from bot.features.connect import messages as connect_messages
+from bot.features.connect.service import ConnectService
 from bot.features.outcomes.finance import FinanceService
 from bot.features.outcomes.service import OutcomeService
 from bot.features.reminders.service import ReminderService
@@ -83,6 +85,7 @@ class Runtime:
     outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/features/outcomes)
     finance: FinanceService | None = None  # the finance channel (bot/features/outcomes/finance.py)
     away: AwayService | None = None  # away mode (bot/features/away)
+    connect: ConnectService | None = None  # approvers' own keys, invitations (bot/features/connect)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -135,6 +138,9 @@ class Runtime:
         away = AwayService(store, notifier, clock, home, reminders)
         reminders.on_away = away.run  # the reminder run hands each away approver to away mode
         home.extras.parts.append(away.home_blocks)  # the Home's "Away" part, before "Decided by me"
+        connect = ConnectService(config, store, tokens, notifier, clock, home, tenancy)
+        home.connect_blocks = connect_messages.connect_home_blocks  # the Home's Connect part
+        home.invite_blocks = connect_messages.invite_home_blocks  # the admins' Invite button
         outcome_repo = OutcomeRepo(store.engine)
         finance = FinanceService(config, store, outcome_repo, notifier, clock, web_urls)
         outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance,
@@ -142,7 +148,8 @@ class Runtime:
         decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
         poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance, away)
+                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance, away,
+                   connect)
 
     async def aclose(self) -> None:
         await self.http.aclose()

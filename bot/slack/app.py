@@ -18,9 +18,10 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
 from bot.features.away import listeners as away
+from bot.features.connect import listeners as connect
 from bot.features.outcomes import listeners as outcomes
 from bot.features.reminders import listeners as reminders
-from bot.slack import actions, commands, connect, home, home_history, leaving, messages
+from bot.slack import actions, commands, home, home_history, leaving, messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     )
     subcommands = {**(away.subcommands(rt.away) if rt.away is not None else {}),
                    **(outcomes.subcommands(rt.outcomes) if rt.outcomes is not None else {})}
-    commands.register(app, rt, subcommands=subcommands)
-    connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
+    commands.register(app, rt, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
+    if rt.connect is not None:
+        connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
     home.register(app, rt)
     reminders.register(app, rt.reminders)

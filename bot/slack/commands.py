@@ -14,8 +14,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.slack import messages
-from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
-from bot.slack.connect import ConnectFlow
 from bot.slack.payload import guarded, input_value, parse_mention, team_id, user_id, valid_token
 from bot.slack.status import resume, status_text
 
@@ -39,11 +37,20 @@ def valid_email(text: str) -> bool:
 Subcommand = Callable[[str, str, str, list[str]], Awaitable[str]]
 
 
-def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] | None = None) -> None:
+# A feature's `/precoro` subcommand that answers with Bolt's own ack and respond: called with the
+# subcommand, its arguments and ack, respond, client, body, team, user, mine (the companies this
+# user administers here) as keywords.
+Flow = Callable[..., Awaitable[None]]
+
+
+def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] | None = None,
+             flows: Mapping[str, Flow] | None = None) -> None:
     """`subcommands`: the features' own (away mode's `away` and `back`, outcomes' `mute-outcomes`
-    and `unmute-outcomes`), answered for anyone."""
+    and `unmute-outcomes`), answered for anyone; `flows`: connect's `connect`, `disconnect` and
+    `invite`, before any admin check."""
     tenancy = rt.tenancy
     features = dict(subcommands or {})
+    own = dict(flows or {})
 
     def pick_company(company_ids: list[str], args: list[str]) -> tuple[str | None, list[str]]:
         """The company named first among the caller's own (another customer's name is just a word)."""
@@ -77,9 +84,9 @@ def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] |
             """Answer after the acknowledgement: whatever reads the database never holds Slack's 3 s."""
             await respond(text=text, response_type="ephemeral", replace_original=False)
 
-        if sub in CONNECT_COMMANDS:  # approvers' own keys, and invitations (bot/slack/connect.py)
-            await ConnectFlow(rt).command(sub, args, ack=ack, respond=respond, client=client, body=command,
-                                          team=team, user=user, mine=mine)
+        if sub in own:  # approvers' own keys, and invitations (bot/features/connect/listeners.py)
+            await own[sub](sub, args, ack=ack, respond=respond, client=client, body=command,
+                           team=team, user=user, mine=mine)
             return
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())

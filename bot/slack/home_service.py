@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,6 +59,10 @@ class HomeService:
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
         self._pages: dict[tuple[str, str], int] = {}  # the Home page each user turned to (0 if none)
         self.extras = HomeExtras(store, web_urls)  # away mode and "Decided by me"
+        # Connect's parts (bot/features/connect, wired by bot/runtime.py): the blocks that let
+        # someone not registered connect themselves to these companies, and the admins' Invite button.
+        self.connect_blocks: Callable[[list[str]], Sequence[dict[str, Any]]] = lambda companies: ()
+        self.invite_blocks: Callable[[], Sequence[dict[str, Any]]] = lambda: ()
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -121,8 +125,8 @@ class HomeService:
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=tz,
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
                                   prefs=prefs, page=self._pages.get((team, user), 0), extra=extra,
-                                  connect=messages.connect_home_blocks(selfish) if selfish else (),
-                                  admin_actions=messages.invite_home_blocks() if invite else ())
+                                  connect=self.connect_blocks(selfish) if selfish else (),
+                                  admin_actions=self.invite_blocks() if invite else ())
 
     def turn_page(self, team: str, user: str, page: int) -> None:
         """Show `page` of the user's queue from now on (the view clamps it to the last page)."""

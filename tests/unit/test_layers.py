@@ -114,13 +114,10 @@ NOT_YET_MOVED = {
     "bot.slack.amount_hold": "approvals",
     "bot.slack.amount_rules": "approvals",
     "bot.slack.messages.amounts": "approvals",
-    # connect: tokens, approvers' own keys, invitations (the engine's sync uses TokenService)
+    # connect: tokens and stored keys (the engine's sync uses TokenService; keys is the CLI's rotation)
     "bot.tokens": "connect",
     "bot.check_turns": "connect",
     "bot.keys": "connect",
-    "bot.invitations": "connect",
-    "bot.slack.connect": "connect",
-    "bot.slack.messages.connect": "connect",
     # home: the App Home with "Decided by me"
     "bot.slack.home": "home",
     "bot.slack.home_service": "home",

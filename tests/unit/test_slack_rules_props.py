@@ -21,6 +21,7 @@ from bot import amounts
 from bot.config import Config, parse_config
 from bot.emulator.blockkit_rules import problems
 from bot.features.away import messages as away_messages
+from bot.features.connect import messages as connect_messages
 from bot.features.outcomes import messages as outcome_messages
 from bot.features.reminders import messages as reminder_messages
 from bot.precoro import api
@@ -189,7 +190,7 @@ def test_register_connect_and_notice_modals(config: Config, target: str, email: 
     """The user id is one the bot resolved and the company one from its config; the email is typed."""
     company = config.companies[0].id
     assert_view(m.register_modal(target_user=target, email=email, company=company))
-    assert_view(m.connect_modal(company=company, email=email))
+    assert_view(connect_messages.connect_modal(company=company, email=email))
     assert_view(m.notice_view(title, text))
 
 
@@ -197,8 +198,9 @@ def test_register_connect_and_notice_modals(config: Config, target: str, email: 
 @given(config=configs(), user=user_ids | texts, email=texts, by=user_ids | texts)
 def test_connect_requests_and_invitations(config: Config, user: str, email: str, by: str) -> None:
     company = config.companies[0]
-    assert_message(m.connect_request_message(user=user, email=email, company=company.id, value="17:" + "c" * 40))
-    assert_message(m.invitation_message(company=company.id, by=by, policy=company.connect_policy))
+    assert_message(connect_messages.connect_request_message(user=user, email=email, company=company.id,
+                                                            value="17:" + "c" * 40))
+    assert_message(connect_messages.invitation_message(company=company.id, by=by, policy=company.connect_policy))
 
 
 # --- reminders, digests, away -----------------------------------------------------------------------
@@ -277,5 +279,5 @@ def test_home_views(data: st.DataObject, config: Config, tz: str, page: int, reg
     assert_view(m.home_view(items, now=NOW, tz=tz, registered=registered, revoked=revoked, admin=admin, bulk=bulk,
                             prefs=prefs(config, mine_hours, mine_digest), page=page,
                             extra=extra if registered else [],
-                            connect=m.connect_home_blocks(selfish) if selfish else (),
-                            admin_actions=m.invite_home_blocks() if invite and selfish else ()))
+                            connect=connect_messages.connect_home_blocks(selfish) if selfish else (),
+                            admin_actions=connect_messages.invite_home_blocks() if invite and selfish else ()))
