@@ -23,13 +23,13 @@ from bot.decisions import DecisionService, attempt_lease
 from bot.features.away.service import AwayService
 from bot.features.connect import messages as connect_messages
 from bot.features.connect.service import ConnectService
+from bot.features.home.service import HomeService
 from bot.features.outcomes.finance import FinanceService
 from bot.features.outcomes.service import OutcomeService
 from bot.features.reminders.service import ReminderService
 from bot.metrics import Metrics
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
-from bot.slack.home_service import HomeService
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
 from bot.store import Store
@@ -131,7 +131,7 @@ class Runtime:
         blind.on_blind, poller.on_new = adapt.blind, blind.polled
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
-        home = HomeService(config, store, notifier, clock, web_urls, tenancy)
+        home = HomeService(config, store, notifier, clock, web_urls, tenancy, decisions)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
         reminders = ReminderService(config, store, notifier, clock, web_urls, authorize=decisions.authorize)

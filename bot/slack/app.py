@@ -19,9 +19,11 @@ from slack_bolt.response import BoltResponse
 
 from bot.features.away import listeners as away
 from bot.features.connect import listeners as connect
+from bot.features.home import history_listeners as home_history
+from bot.features.home import listeners as home
 from bot.features.outcomes import listeners as outcomes
 from bot.features.reminders import listeners as reminders
-from bot.slack import actions, commands, home, home_history, leaving, messages
+from bot.slack import actions, commands, leaving, messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -49,11 +51,11 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     if rt.connect is not None:
         connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
-    home.register(app, rt)
+    home.register(app, rt.home)
     reminders.register(app, rt.reminders)
     if rt.away is not None:  # built by Runtime.build
         away.register(app, rt.away)
-    home_history.register(app, rt)
+    home_history.register(app, rt.home)
     if rt.outcomes is not None:
         outcomes.register(app, rt.outcomes)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own

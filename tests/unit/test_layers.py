@@ -118,13 +118,6 @@ NOT_YET_MOVED = {
     "bot.tokens": "connect",
     "bot.check_turns": "connect",
     "bot.keys": "connect",
-    # home: the App Home with "Decided by me"
-    "bot.slack.home": "home",
-    "bot.slack.home_service": "home",
-    "bot.slack.home_extras": "home",
-    "bot.slack.home_history": "home",
-    "bot.slack.messages.home": "home",
-    "bot.slack.messages.history": "home",
     # admin: `/precoro` and its admin commands, status and resume, an uninstalled workspace
     "bot.slack.commands": "admin",
     "bot.slack.status": "admin",
@@ -192,17 +185,17 @@ def test_a_feature_folder_has_its_roles() -> None:
     for name in sorted(features):
         package = f"{FEATURES}.{name}"
         assert ast.get_docstring(ast.parse((ROOT / "bot" / "features" / name / "__init__.py").read_text())), package
-        listeners = f"{package}.listeners"
-        if listeners in graph:
+        modules = [m for m in graph if _under(m, package) and m != package]
+        for listeners in (m for m in modules if m.endswith("listeners")):  # listeners.py, history_listeners.py
             assert sorted(b for b in graph[listeners] if _under(b, "bot.store", "bot.runtime")) == [], listeners
-            tree = ast.parse((ROOT / "bot" / "features" / name / "listeners.py").read_text())
+            tree = ast.parse((ROOT / (listeners.replace(".", "/") + ".py")).read_text())
             reaches = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "store"]
             assert reaches == [], f"{listeners} reaches the store on lines {reaches}"
             registers = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "register"]
             assert len(registers) == 1 and [a.arg for a in registers[0].args.args] == ["app", "service"], listeners
-        for pure in (f"{package}.rules", f"{package}.messages"):
-            io = sorted(b for b in graph.get(pure, ()) if b.endswith((".service", ".notifier", ".client"))
-                        or _under(b, "bot.runtime", "bot.slack.home_service", "bot.store.engine"))
+        for pure in (m for m in modules if m.endswith(("rules", "messages"))):
+            io = sorted(b for b in graph[pure] if b.endswith((".service", ".notifier", ".client"))
+                        or _under(b, "bot.runtime", "bot.store.engine"))
             assert io == [], pure
 
 

@@ -24,13 +24,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.features.away import messages as away_messages
+from bot.features.home import history_messages
+from bot.features.home import messages as home_messages
+from bot.features.home.history_messages import HistoryEntry, HistoryFilter
 from bot.features.outcomes import messages as outcome_messages
 from bot.features.reminders import messages as reminder_messages
 from bot.features.reminders.messages import ReminderItem
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person
 from bot.slack import messages
-from bot.slack.messages import HistoryEntry, HistoryFilter, HomeItem, MessageState
+from bot.slack.messages import HomeItem, MessageState
 
 NOW = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)
 LINK = "https://app.precoro.test/purchaseorders/1"
@@ -126,8 +129,9 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
         "snoozed": reminder_messages.snoozed_text(doc, NOW, "UTC"),
         "cover digest": away_messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
         "return digest": away_messages.return_digest_message([home], 1, since=NOW, now=NOW),
-        "home": messages.home_view([home], now=NOW, tz="UTC"),
-        "history": messages.history_blocks([HistoryEntry(doc, "reject", NOW, LINK, v["reason"])], HistoryFilter()),
+        "home": home_messages.home_view([home], now=NOW, tz="UTC"),
+        "history": history_messages.history_blocks([HistoryEntry(doc, "reject", NOW, LINK, v["reason"])],
+                                                   HistoryFilter()),
         "approve modal": messages.approve_modal("1", doc),
         "reject modal": messages.reject_modal("1", doc),
         "already decided": messages.already_decided_text(v["reason"], actor="U0BOB", at=NOW),

@@ -21,9 +21,9 @@ from typing import Any
 from bot import workdays
 from bot.features.away import messages
 from bot.features.away import rules as away_mode
+from bot.features.home.service import HomeService
 from bot.features.reminders.service import ReminderService
 from bot.quota.gate import Clock
-from bot.slack.home_service import HomeService
 from bot.slack.notifier import Notifier
 from bot.store import Store
 from bot.store.away import Away

@@ -22,9 +22,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Config
 from bot.features.connect import invitations, messages
+from bot.features.home.service import HomeService
 from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.quota.gate import Clock
-from bot.slack.home_service import HomeService
 from bot.slack.messages import unreadable_request_text
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store

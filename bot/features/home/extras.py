@@ -12,10 +12,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.features.home import history_messages as messages
+from bot.features.home.history_messages import HistoryEntry, HistoryFilter
 from bot.precoro import api
 from bot.precoro.models import parse_document
-from bot.slack import messages
-from bot.slack.messages import HistoryEntry, HistoryFilter
 from bot.store import Store
 
 DAY = 86400.0

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.precoro.models import Document
-from bot.slack.messages.document import doc_title, open_in_precoro_button, queue_line
-from bot.slack.messages.home import HomeItem
+from bot.slack.messages.document import HomeItem, doc_title, open_in_precoro_button, queue_line
 from bot.slack.messages.ids import snooze_action_id
 from bot.slack.messages.text import (
     NAME_MAX,

@@ -13,19 +13,19 @@ One module per surface or audience; this package re-exports their public names, 
 - `text`: Slack's limits, escaping and clipping (`escape`, `clip`, `safe`, `mention`), amounts and
   times, and the small Block Kit builders the other modules share (`plain`, `mrkdwn`, `button`…);
 - `document`: `MessageState` and the document message an approver decides from, its state lines,
-  and the note of what changed in a waiting document;
+  the note of what changed in a waiting document, and `HomeItem` and `queue_line` (a document of
+  a queue, as the Home and the digests list it);
 - `forms`: the modals (approve with a comment, rejection reason, registration, notice);
 - `approver`: help, and the replies and errors anyone may get from a command or a click;
 - `admin`: the admin's replies: registration, tokens, resume, discovery, findings, the audit log;
-- `share`: the bot's share of Precoro's quota and other integrations' use of it;
-- `home`: the App Home (queue, paging, bulk approval, the admin section, reminder choices).
+- `share`: the bot's share of Precoro's quota and other integrations' use of it.
 
 A feature's own texts are its `messages.py` (`bot/features/<name>/`), not re-exported here.
 
 The layers go one way: `ids` and `text` import nothing of the package; `document` builds on
-them; the other modules on those three (`home` also takes `token_revoked_text` from
-`approver`). A new text goes in the module of its audience; a helper two modules share is public
-in the module that owns it (`text` or `document`), never imported from here by a sibling.
+them; the other modules on those three. A new text goes in the module of its audience; a helper
+two modules share is public in the module that owns it (`text` or `document`), never imported from
+here by a sibling.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ from bot.slack.messages.document import (
     NOTE_SHOWN_MAX,
     PEOPLE_SHOWN,
     REASON_SHOWN_MAX,
+    HomeItem,
     MessageState,
     change_note,
     document_message,
@@ -109,25 +110,6 @@ from bot.slack.messages.forms import (
     notice_view,
     register_modal,
     reject_modal,
-)
-from bot.slack.messages.home import (
-    HOME_DOC_TEXT_MAX,
-    HOME_PAGE_SIZE,
-    HOME_SHOWN_MAX,
-    REMINDER_CHOICES,
-    VIEW_BLOCKS_MAX,
-    AdminSummary,
-    ApproverRow,
-    BulkResult,
-    HomeItem,
-    QuotaRow,
-    ReminderPrefs,
-    bulk_outcome_text,
-    home_view,
-    nothing_selected_text,
-    parse_reminder_choice,
-    reminder_choice_value,
-    workday_text,
 )
 from bot.slack.messages.ids import (
     ACTION_APPROVE,
@@ -258,16 +240,12 @@ __all__ = [
     "FIELD_TEXT_MAX",
     "FINDING_TEXTS",
     "HEADER_TEXT_MAX",
-    "HISTORY_DAYS",
     "HISTORY_FILTER_BLOCK",
     "HISTORY_NUMBER_BLOCK",
     "HISTORY_PAGER_BLOCK",
     "HOME_ACTIONS_BLOCK",
     "HOME_DOC_BLOCK",
-    "HOME_DOC_TEXT_MAX",
     "HOME_PAGER_BLOCK",
-    "HOME_PAGE_SIZE",
-    "HOME_SHOWN_MAX",
     "ITEMS_SHOWN",
     "ITEM_MAX",
     "MODAL_TITLE_MAX",
@@ -281,23 +259,14 @@ __all__ = [
     "REASON_SHOWN_MAX",
     "REGISTER_CALLBACK",
     "REJECT_CALLBACK",
-    "REMINDER_CHOICES",
     "SECTION_TEXT_MAX",
     "SNOOZE_ACTIONS",
     "TOKEN_ACTION",
     "TOKEN_BLOCK",
     "TOKEN_MAX",
     "URL_MAX",
-    "VIEW_BLOCKS_MAX",
-    "AdminSummary",
-    "ApproverRow",
-    "BulkResult",
-    "HistoryEntry",
-    "HistoryFilter",
     "HomeItem",
     "MessageState",
-    "QuotaRow",
-    "ReminderPrefs",
     "admin_discovery_lost_text",
     "admin_discovery_revoked_text",
     "admin_finding_text",
@@ -310,7 +279,6 @@ __all__ = [
     "audit_log_text",
     "audit_usage_text",
     "bulk_left_out_text",
-    "bulk_outcome_text",
     "bulk_rule_note",
     "bulk_total_text",
     "change_note",
@@ -339,8 +307,6 @@ __all__ = [
     "format_span",
     "format_time",
     "help_text",
-    "history_blocks",
-    "home_view",
     "install_not_connected_html",
     "invalid_email_text",
     "invalid_token_text",
@@ -352,9 +318,7 @@ __all__ = [
     "not_registered_text",
     "not_waiting_reason",
     "not_workspace_user_text",
-    "nothing_selected_text",
     "notice_view",
-    "parse_reminder_choice",
     "precoro_refused_text",
     "precoro_unavailable_text",
     "quota_status_text",
@@ -364,7 +328,6 @@ __all__ = [
     "registered_text",
     "registration_list",
     "reject_modal",
-    "reminder_choice_value",
     "remove_usage_text",
     "removed_text",
     "request_failed_text",
@@ -382,7 +345,6 @@ __all__ = [
     "unknown_document_text",
     "unreadable_request_text",
     "unregistered_line",
-    "workday_text",
     "wrong_confirmation_text",
     "wrong_user_text",
 ]
@@ -398,12 +360,6 @@ from bot.slack.messages.amounts import (
     wrong_confirmation_text,
 )
 from bot.slack.messages.document import amount_rule_text
-from bot.slack.messages.history import (
-    HISTORY_DAYS,
-    HistoryEntry,
-    HistoryFilter,
-    history_blocks,
-)
 from bot.slack.messages.ids import (
     ACTION_HISTORY_CLEAR,
     ACTION_HISTORY_NUMBER,
@@ -431,19 +387,15 @@ __all__ += [
     "AMOUNT_CONFIRM_ACTION",
     "AMOUNT_CONFIRM_BLOCK",
     "AMOUNT_CONFIRM_CALLBACK",
-    "HISTORY_DAYS",
     "HISTORY_FILTER_BLOCK",
     "HISTORY_NUMBER_BLOCK",
     "HISTORY_PAGER_BLOCK",
-    "HistoryEntry",
-    "HistoryFilter",
     "amount_confirm_modal",
     "amount_rule_text",
     "bulk_left_out_text",
     "bulk_rule_note",
     "bulk_total_text",
     "confirmation_needed_text",
-    "history_blocks",
     "limit_text",
     "wrong_confirmation_text",
 ]

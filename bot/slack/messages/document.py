@@ -10,6 +10,7 @@ Home, the forms and the reminders, so a document reads the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -186,6 +187,19 @@ def doc_title(doc: Document) -> str:
 def doc_requester(doc: Document) -> str:
     """Who asked for the document: its creator's name, else their email (not escaped)."""
     return clean(doc.creator.name) or clean(doc.creator.email)
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """One document of the approver's queue, as stored by the poller (no Precoro request): the
+    Home lists them, the digests and away mode's FYI and return digests too."""
+
+    doc: Document
+    ref: str
+    link: str
+    state: MessageState
+    since: datetime  # when it entered the approver's queue
+    confirm_above: str = ""  # `10,000 EUR`: above its amount rule (Approve asks to type the amount)
 
 
 def queue_line(doc: Document, link: str, detail: str) -> str:
