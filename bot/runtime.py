@@ -20,15 +20,18 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
-from bot.finance import FinanceService
+from bot.features.away.service import AwayService
+from bot.features.connect import messages as connect_messages
+from bot.features.connect.service import ConnectService
+from bot.features.home.service import HomeService
+from bot.features.outcomes.finance import FinanceService
+from bot.features.outcomes.service import OutcomeService
+from bot.features.reminders.service import ReminderService
 from bot.metrics import Metrics
-from bot.outcomes import OutcomeService
 from bot.precoro.client import PrecoroClient
 from bot.quota.gate import Clock, QuotaGate, SystemClock
-from bot.slack.home_service import HomeService
 from bot.slack.installations import EncryptedInstallationStore, SlackClients
 from bot.slack.notifier import Notifier
-from bot.slack.reminder_service import ReminderService
 from bot.store import Store
 from bot.store.outcomes import OutcomeRepo
 from bot.sync.adapt import Adaptations
@@ -79,8 +82,10 @@ class Runtime:
     reminders: ReminderService
     tenancy: Tenancy  # which workspace may use which company, and its admins
     adapt: Adaptations | None = None  # what the bot learned of each company's Precoro (bot/sync/adapt.py)
-    outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/outcomes.py)
-    finance: FinanceService | None = None  # the finance channel (bot/finance.py)
+    outcomes: OutcomeService | None = None  # requesters told of outcomes (bot/features/outcomes)
+    finance: FinanceService | None = None  # the finance channel (bot/features/outcomes/finance.py)
+    away: AwayService | None = None  # away mode (bot/features/away)
+    connect: ConnectService | None = None  # approvers' own keys, invitations (bot/features/connect)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -126,17 +131,25 @@ class Runtime:
         blind.on_blind, poller.on_new = adapt.blind, blind.polled
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
-        home = HomeService(config, store, notifier, clock, web_urls, tenancy)
+        home = HomeService(config, store, notifier, clock, web_urls, tenancy, decisions)
         poller.on_queue_change = decisions.on_queue_change = home.refresh
         poller.on_posted, decisions.on_finished = metrics.document_posted, metrics.decision_finished
-        reminders = ReminderService(config, store, notifier, clock, web_urls)
+        reminders = ReminderService(config, store, notifier, clock, web_urls, authorize=decisions.authorize)
+        away = AwayService(store, notifier, clock, home, reminders)
+        reminders.on_away = away.run  # the reminder run hands each away approver to away mode
+        home.extras.parts.append(away.home_blocks)  # the Home's "Away" part, before "Decided by me"
+        connect = ConnectService(config, store, tokens, notifier, clock, home, tenancy)
+        home.connect_blocks = connect_messages.connect_home_blocks  # the Home's Connect part
+        home.invite_blocks = connect_messages.invite_home_blocks  # the admins' Invite button
         outcome_repo = OutcomeRepo(store.engine)
         finance = FinanceService(config, store, outcome_repo, notifier, clock, web_urls)
-        outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance)
+        outcomes = OutcomeService(config, store, outcome_repo, tokens, clients, notifier, clock, web_urls, finance,
+                                  tenancy)
         decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
         poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
-                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance)
+                   scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance, away,
+                   connect)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -1,4 +1,6 @@
-"""The Bolt AsyncApp: verifies Slack's signatures and dispatches to the listener modules."""
+"""The Bolt AsyncApp: verifies Slack's signatures and dispatches to the listener modules: the
+platform's own (`bot/slack`) and each feature's (`bot/features/<name>/listeners.py`, given its own
+service). This is the one module of `bot/slack` that imports the features."""
 
 from __future__ import annotations
 
@@ -15,7 +17,13 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
-from bot.slack import actions, away, commands, connect, home, home_history, leaving, messages, outcomes, reminders
+from bot.features.away import listeners as away
+from bot.features.connect import listeners as connect
+from bot.features.home import history_listeners as home_history
+from bot.features.home import listeners as home
+from bot.features.outcomes import listeners as outcomes
+from bot.features.reminders import listeners as reminders
+from bot.slack import actions, commands, leaving, messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -37,14 +45,19 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
         **_oauth(rt),
     )
-    commands.register(app, rt)
-    connect.register(app, rt)  # approvers' own keys, connection approvals, invitations
+    subcommands = {**(away.subcommands(rt.away) if rt.away is not None else {}),
+                   **(outcomes.subcommands(rt.outcomes) if rt.outcomes is not None else {})}
+    commands.register(app, rt, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
+    if rt.connect is not None:
+        connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
-    home.register(app, rt)
-    reminders.register(app, rt)
-    away.register(app, rt)
-    home_history.register(app, rt)
-    outcomes.register(app, rt)  # the requester's Mute button
+    home.register(app, rt.home)
+    reminders.register(app, rt.reminders)
+    if rt.away is not None:  # built by Runtime.build
+        away.register(app, rt.away)
+    home_history.register(app, rt.home)
+    if rt.outcomes is not None:
+        outcomes.register(app, rt.outcomes)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
     # revocation listeners would delete the Slack tokens only).
     leaving.register(app, rt)

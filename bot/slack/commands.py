@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,9 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.precoro.errors import PrecoroError, TokenRejected
-from bot.slack import away, messages, outcomes
-from bot.slack.connect import COMMANDS as CONNECT_COMMANDS
-from bot.slack.connect import ConnectFlow
+from bot.slack import messages
 from bot.slack.payload import guarded, input_value, parse_mention, team_id, user_id, valid_token
 from bot.slack.status import resume, status_text
 
@@ -34,8 +33,24 @@ def valid_email(text: str) -> bool:
             and len(text) <= messages.EMAIL_MAX)
 
 
-def register(app: AsyncApp, rt: Runtime) -> None:
+# A feature's `/precoro` subcommand (team, user, subcommand, its arguments): the reply text.
+Subcommand = Callable[[str, str, str, list[str]], Awaitable[str]]
+
+
+# A feature's `/precoro` subcommand that answers with Bolt's own ack and respond: called with the
+# subcommand, its arguments and ack, respond, client, body, team, user, mine (the companies this
+# user administers here) as keywords.
+Flow = Callable[..., Awaitable[None]]
+
+
+def register(app: AsyncApp, rt: Runtime, subcommands: Mapping[str, Subcommand] | None = None,
+             flows: Mapping[str, Flow] | None = None) -> None:
+    """`subcommands`: the features' own (away mode's `away` and `back`, outcomes' `mute-outcomes`
+    and `unmute-outcomes`), answered for anyone; `flows`: connect's `connect`, `disconnect` and
+    `invite`, before any admin check."""
     tenancy = rt.tenancy
+    features = dict(subcommands or {})
+    own = dict(flows or {})
 
     def pick_company(company_ids: list[str], args: list[str]) -> tuple[str | None, list[str]]:
         """The company named first among the caller's own (another customer's name is just a word)."""
@@ -69,14 +84,14 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             """Answer after the acknowledgement: whatever reads the database never holds Slack's 3 s."""
             await respond(text=text, response_type="ephemeral", replace_original=False)
 
-        if sub in CONNECT_COMMANDS:  # approvers' own keys, and invitations (bot/slack/connect.py)
-            await ConnectFlow(rt).command(sub, args, ack=ack, respond=respond, client=client, body=command,
-                                          team=team, user=user, mine=mine)
+        if sub in own:  # approvers' own keys, and invitations (bot/features/connect/listeners.py)
+            await own[sub](sub, args, ack=ack, respond=respond, client=client, body=command,
+                           team=team, user=user, mine=mine)
             return
         if sub in ("list", "register", "remove", "audit", "discovery", "resume") and not is_admin:
             await ack(messages.not_admin_text())
             return
-        if sub == "audit":  # (away and back: bot/slack/away.py)
+        if sub == "audit":  # (away and back: bot/features/away/listeners.py)
             limit = _audit_limit(args)
             if limit is None:
                 await ack(messages.audit_usage_text())
@@ -138,12 +153,9 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             await ack(messages.register_usage_text())
         elif sub == "remove":
             await ack(messages.remove_usage_text())
-        elif sub in ("away", "back"):
+        elif sub in features:
             await ack()
-            await reply(await away.command(rt, team, user, sub, args))
-        elif sub in outcomes.COMMANDS:  # anyone: a requester need not be an approver
-            await ack()
-            await reply(await outcomes.set_muted(rt, team, user, sub == "mute-outcomes"))
+            await reply(await features[sub](team, user, sub, args))
         elif sub == "help":
             await ack(messages.help_text(is_admin))
         else:

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.store.schema import approvers, finance_threads, outcome_mutes, posted_messages, requester_outcomes
 
-REVISION = "revision"  # the outcome "sent back" (bot/outcome_rules.py): not final, a decision may follow
+REVISION = "revision"  # the outcome "sent back" (bot/features/outcomes/rules.py): not final, a decision may follow
 
 CLAIMED = "claimed"
 SENT = "sent"

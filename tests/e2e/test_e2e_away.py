@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.slack import messages
+from bot.features.away import messages as away_messages
 from precoro_devkit.emulator.stack import SLACK_USERS, LocalStack
 from tests.support.slack import dm, dms, home, home_text, text_of
 from tests.support.stack import BERLIN, DAY, add_po, monday, quiet, start
@@ -124,20 +124,20 @@ async def test_away_from_the_home_date_picker_and_back(stack: LocalStack) -> Non
     view = await home(stack, ALICE, "Away?")
     today = datetime.now(UTC).astimezone(BERLIN).date()
     until = (today + timedelta(days=5)).isoformat()
-    await stack.driver.click_in_view(ALICE, view, messages.ACTION_AWAY_DATE, date=until)
+    await stack.driver.click_in_view(ALICE, view, away_messages.ACTION_AWAY_DATE, date=until)
     view = await home(stack, ALICE, "reminders and digests are paused")
     assert stack.runtime.store.away.get("T0TEAM", ALICE).until_day == until
-    picker = next(b["accessory"] for b in view["blocks"] if b.get("block_id") == messages.AWAY_BLOCK)
+    picker = next(b["accessory"] for b in view["blocks"] if b.get("block_id") == away_messages.AWAY_BLOCK)
     assert picker["initial_date"] == until
-    await stack.driver.click_in_view(ALICE, view, messages.ACTION_AWAY_COVER, user=CAROL)
+    await stack.driver.click_in_view(ALICE, view, away_messages.ACTION_AWAY_COVER, user=CAROL)
     view = await home(stack, ALICE, f"<@{CAROL}> gets an FYI digest")
     assert stack.runtime.store.away.get("T0TEAM", ALICE).cover_user == CAROL
 
-    await stack.driver.click_in_view(ALICE, view, messages.ACTION_AWAY_DATE, date="2020-01-01")
+    await stack.driver.click_in_view(ALICE, view, away_messages.ACTION_AWAY_DATE, date="2020-01-01")
     await stack.slack.wait_for(lambda: dms(stack, ALICE, "has passed"), timeout=5)
     assert stack.runtime.store.away.get("T0TEAM", ALICE).until_day == until, "a past day changes nothing"
 
-    await stack.driver.click_in_view(ALICE, view, messages.ACTION_AWAY_BACK)
+    await stack.driver.click_in_view(ALICE, view, away_messages.ACTION_AWAY_BACK)
     await home(stack, ALICE, "Away?")
     assert stack.runtime.store.away.get("T0TEAM", ALICE).ended_at is not None
     assert "Away?" in home_text(stack.slack.home_of(ALICE))

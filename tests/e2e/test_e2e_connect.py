@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.features.connect import messages as connect_messages
 from bot.slack import messages
 from bot.store.approvers import ACTIVE, PENDING
 from precoro_devkit.emulator.slack import SlackDriver, dm_channel
@@ -303,7 +304,7 @@ async def test_an_admin_of_another_workspace_cannot_approve_a_connection(two_wor
     await other.click(OTHER_ADMIN, request, messages.ACTION_CONNECT_APPROVE)
     refusal = await stack.slack.wait_for(lambda: next(
         (r for r in stack.slack.responses if r.body.get("text") and "connection" in r.body["text"]), None), timeout=10)
-    assert refusal.body["text"] == messages.connect_request_gone_text()  # nothing of acme or Alice in it
+    assert refusal.body["text"] == connect_messages.connect_request_gone_text()  # nothing of acme or Alice in it
     assert stack.runtime.store.approvers.find("acme", TEAM, ALICE).status == PENDING  # type: ignore[union-attr]
     await asyncio.sleep(1.0)
     assert not any("approved your connection" in t for t in dm_texts(stack, ALICE))

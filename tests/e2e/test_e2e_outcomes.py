@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.features.outcomes import messages as outcome_messages
 from bot.slack import messages
 from bot.store.schema import requester_outcomes
 from precoro_devkit.emulator.slack import dm_channel
@@ -83,7 +84,7 @@ async def test_requester_hears_the_final_approval_once_and_can_mute(told: LocalS
     assert len(gets_of(stack, "/purchaseorders/PO-1001")) == 1
 
     # The requester mutes them from the message itself; the next outcome is recorded, not sent.
-    await stack.driver.click(ADMIN, note, messages.ACTION_MUTE_OUTCOMES)
+    await stack.driver.click(ADMIN, note, outcome_messages.ACTION_MUTE_OUTCOMES)
     await stack.slack.wait_for(lambda: stack.runtime.outcomes is not None
                                and stack.runtime.outcomes.repo.muted("T0TEAM", ADMIN), timeout=10)
     await reject(stack, CAROL, "INV-1001", "Duplicate of INV-0999")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bot.features.home import messages as home_messages
 from bot.slack import messages
 from bot.slack.notifier import SlackUnavailable
 from precoro_devkit.emulator.stack import SLACK_USERS, TEAM, LocalStack
@@ -25,7 +26,7 @@ ALICE = SLACK_USERS["alice"]
 pytestmark = pytest.mark.asyncio
 ADDED = 45
 QUEUE = ADDED + 1  # the stack's own PO-1001 waits for Alice too
-PAGE = messages.HOME_PAGE_SIZE
+PAGE = home_messages.HOME_PAGE_SIZE
 
 
 def idn_of(view: dict[str, Any], ref: str) -> str:
@@ -53,7 +54,7 @@ async def test_a_long_home_pages_and_its_clicks_decide_documents(stack: LocalSta
 
     await stack.driver.open_home(ALICE)
     first = await home(stack, ALICE, f"Waiting for your approval ({QUEUE})")
-    assert len(first["blocks"]) <= messages.VIEW_BLOCKS_MAX
+    assert len(first["blocks"]) <= home_messages.VIEW_BLOCKS_MAX
     assert f"Showing 1–{PAGE} of {QUEUE}" in home_text(first)  # noqa: RUF001
     assert len(refs_on(first, messages.ACTION_APPROVE)) == PAGE
 

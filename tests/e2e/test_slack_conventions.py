@@ -113,8 +113,10 @@ _EVENT = re.compile(r"""@app\.event\(\s*"(\w+)"\s*\)""")
 
 
 def _bot_sources() -> str:
-    """The served bot's Slack code (the stand-ins and the simulator are not the bot)."""
-    return "\n".join(p.read_text() for p in sorted((ROOT / "bot" / "slack").rglob("*.py")))
+    """The served bot's Slack code: the platform and the features (the stand-ins and the simulator
+    are not the bot)."""
+    return "\n".join(p.read_text() for folder in ("slack", "features")
+                     for p in sorted((ROOT / "bot" / folder).rglob("*.py")))
 
 
 def _used_scopes() -> set[str]:

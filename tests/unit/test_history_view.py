@@ -8,9 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from bot.features.away import messages as away_messages
+from bot.features.home import history_messages
+from bot.features.home import messages as home_messages
+from bot.features.home.history_messages import HistoryEntry, HistoryFilter
+from bot.features.home.messages import AdminSummary, ApproverRow, QuotaRow
 from bot.precoro.models import Document, Person
 from bot.slack import messages
-from bot.slack.messages import AdminSummary, ApproverRow, HistoryEntry, HistoryFilter, QuotaRow
 from precoro_devkit.emulator.blockkit_rules import VIEW_BLOCKS_MAX
 from precoro_devkit.emulator.slack import _check_view
 from tests.support.views import NOW, item, text
@@ -28,7 +32,7 @@ def entry(n: int) -> HistoryEntry:
 
 def test_a_long_history_with_long_suppliers_stays_within_slack_limits() -> None:
     entries = [entry(n) for n in range(1, 600)]
-    blocks = messages.history_blocks(entries, HistoryFilter(page=3))
+    blocks = history_messages.history_blocks(entries, HistoryFilter(page=3))
     assert len(blocks) <= 10
     [filters] = [b for b in blocks if b.get("block_id") == messages.HISTORY_FILTER_BLOCK]
     for select in filters["elements"]:
@@ -37,8 +41,8 @@ def test_a_long_history_with_long_suppliers_stays_within_slack_limits() -> None:
     assert "Showing 31–40 of 599" in shown and "<!here>" not in shown  # noqa: RUF001
     admin = AdminSummary(tuple(ApproverRow(f"U{i:04d}", "acme", f"u{i}@example.com", "active", None, i)
                                for i in range(300)), (QuotaRow("acme", ((3600.0, 120, 1500, 100),)),))
-    extra = messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", date(2026, 12, 1)) + blocks
-    view = messages.home_view([item(i) for i in range(120)], now=NOW, tz="UTC", admin=admin, extra=extra)
+    extra = away_messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", date(2026, 12, 1)) + blocks
+    view = home_messages.home_view([item(i) for i in range(120)], now=NOW, tz="UTC", admin=admin, extra=extra)
     assert len(view["blocks"]) <= VIEW_BLOCKS_MAX
     _check_view(view)
     assert len(urlencode({"payload": json.dumps({"view": view})})) < 256 * 1024
@@ -46,20 +50,21 @@ def test_a_long_history_with_long_suppliers_stays_within_slack_limits() -> None:
 
 def test_filters_by_type_supplier_and_number() -> None:
     entries = [entry(n) for n in range(1, 30)]
-    supplier = messages.history_blocks(entries, HistoryFilter())[2]["elements"][1]["options"][1]["value"]
+    supplier = history_messages.history_blocks(entries, HistoryFilter())[2]["elements"][1]["options"][1]["value"]
     for wanted, expected in ((HistoryFilter(doc_type="invoices"), {n for n in range(1, 30) if n % 3 == 0}),
                              (HistoryFilter(supplier=supplier), {n for n in range(1, 30)
                                                                  if f"{LONG}{n}".startswith(supplier)}),
                              (HistoryFilter(number="po-0001"), set(range(10, 20)))):  # PO-00010 to PO-00019
-        shown = text({"blocks": messages.history_blocks(entries, wanted)})
+        shown = text({"blocks": history_messages.history_blocks(entries, wanted)})
         found = {n for n in range(1, 30) if f"PO-{n:05d}" in shown}
         assert found == {n for n in sorted(expected)[:10]}, wanted
 
 
 def test_away_part_offers_the_picker_then_the_colleague_and_back() -> None:
     today = datetime(2026, 12, 1, tzinfo=UTC).date()
-    [_, section] = messages.away_home_blocks(None, None, today)
+    [_, section] = away_messages.away_home_blocks(None, None, today)
     assert section["accessory"]["type"] == "datepicker" and "initial_date" not in section["accessory"]
-    _, section, actions = messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", today)
+    _, section, actions = away_messages.away_home_blocks(date(2026, 12, 24), "U0CAROL", today)
     assert section["accessory"]["initial_date"] == "2026-12-24" and "Thu 24 Dec 2026" in section["text"]["text"]
-    assert [e["action_id"] for e in actions["elements"]] == [messages.ACTION_AWAY_COVER, messages.ACTION_AWAY_BACK]
+    assert [e["action_id"] for e in actions["elements"]] == [away_messages.ACTION_AWAY_COVER,
+                                                             away_messages.ACTION_AWAY_BACK]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from bot.features.home import messages as home_messages
+from bot.features.home.messages import AdminSummary, ApproverRow, QuotaRow
 from bot.slack import messages
-from bot.slack.messages import AdminSummary, ApproverRow, MessageState, QuotaRow
+from bot.slack.messages import MessageState
 from precoro_devkit.emulator.blockkit_rules import VIEW_BLOCKS_MAX
 from precoro_devkit.emulator.slack import _check_view
 from tests.support.views import NOW, item, text
 
 
 def test_grouped_by_type_oldest_first_with_amount_requester_and_age() -> None:
-    view = messages.home_view([item(1, age_hours=2), item(2, "invoices", age_hours=50), item(3, age_hours=30)],
+    view = home_messages.home_view([item(1, age_hours=2), item(2, "invoices", age_hours=50), item(3, age_hours=30)],
                               now=NOW, tz="Europe/Berlin")
     shown = text(view)
     assert shown.index("Invoices (1)") < shown.index("Purchase orders (2)")  # the oldest document's type first
@@ -23,7 +25,7 @@ def test_grouped_by_type_oldest_first_with_amount_requester_and_age() -> None:
 
 
 def test_in_flight_documents_have_no_buttons() -> None:
-    view = messages.home_view([item(1, state=MessageState.WORKING)], now=NOW, tz="UTC")
+    view = home_messages.home_view([item(1, state=MessageState.WORKING)], now=NOW, tz="UTC")
     assert "Sending your decision" in text(view)
     ids = [e.get("action_id") for b in view["blocks"] for e in b.get("elements", []) if isinstance(e, dict)]
     assert messages.ACTION_APPROVE not in ids and messages.ACTION_BULK_APPROVE not in ids
@@ -33,7 +35,7 @@ def test_a_long_queue_stays_within_slack_limits_and_counts_the_rest() -> None:
     admin = AdminSummary(tuple(ApproverRow(f"U{i:04d}", "acme", f"u{i}@example.com", "active", None, i)
                                for i in range(300)),
                          (QuotaRow("acme", ((3600.0, 120, 1500, 100), (86400.0, 900, 3000, 200))),))
-    view = messages.home_view([item(i, "invoices" if i % 2 else "purchaseorders") for i in range(120)],
+    view = home_messages.home_view([item(i, "invoices" if i % 2 else "purchaseorders") for i in range(120)],
                               now=NOW, tz="UTC", admin=admin)
     assert len(view["blocks"]) <= VIEW_BLOCKS_MAX
     shown = text(view)
@@ -50,7 +52,7 @@ def test_every_page_of_a_long_queue_is_a_view_slack_accepts() -> None:
                                              ("21–40", {messages.ACTION_HOME_PAGE_BACK: "0",  # noqa: RUF001
                                                         messages.ACTION_HOME_PAGE: "2"}),
                                              ("41–45", {messages.ACTION_HOME_PAGE_BACK: "1"})]):  # noqa: RUF001
-        view = messages.home_view(queue, now=NOW, tz="UTC", page=page)
+        view = home_messages.home_view(queue, now=NOW, tz="UTC", page=page)
         _check_view(view)
         assert f"Showing {showing} of 45" in text(view)
         [pager] = [b for b in view["blocks"] if b.get("block_id") == messages.HOME_PAGER_BLOCK]
@@ -58,10 +60,10 @@ def test_every_page_of_a_long_queue_is_a_view_slack_accepts() -> None:
 
 
 def test_nothing_waiting() -> None:
-    assert "Nothing is waiting" in text(messages.home_view([], now=NOW, tz="UTC"))
+    assert "Nothing is waiting" in text(home_messages.home_view([], now=NOW, tz="UTC"))
 
 
 def test_not_registered_or_token_refused() -> None:
-    assert "not registered" in text(messages.home_view([], now=NOW, tz="UTC", registered=False))
-    shown = text(messages.home_view([item(1)], now=NOW, tz="UTC", revoked=True))
+    assert "not registered" in text(home_messages.home_view([], now=NOW, tz="UTC", registered=False))
+    shown = text(home_messages.home_view([item(1)], now=NOW, tz="UTC", revoked=True))
     assert "refused your API token" in shown and "X-1" in shown

@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot import outcome_rules
 from bot.config import ConfigError, ReminderConfig, parse_config
+from bot.features.outcomes import messages as outcome_messages
+from bot.features.outcomes import rules as outcome_rules
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Comment, Document, Person
 from bot.slack import messages
@@ -85,12 +86,13 @@ def test_wrong_values_name_their_key(key: str, value: object, says: str) -> None
 
 
 def test_the_requester_message_escapes_precoro_text_and_offers_mute() -> None:
-    body = messages.requester_outcome_message(doc(api.STATUS_DENIED, supplier="<!channel>"), "rejected",
+    body = outcome_messages.requester_outcome_message(doc(api.STATUS_DENIED, supplier="<!channel>"), "rejected",
                                               link="https://app.precoro.test/po/PO-1", reason="No <b>udget",
                                               by=messages.Actor(slack_id="U0BOB"))
     shown = str(body["blocks"])
     assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown and "No &lt;b&gt;udget" in shown
     assert "<@U0BOB>" in shown and body["text"].startswith("Your request Purchase order PO-1 was rejected")
-    assert messages.ACTION_MUTE_OUTCOMES in shown
-    approved = messages.requester_outcome_message(doc(api.STATUS_APPROVED), "approved", link="", reason="ignored")
+    assert outcome_messages.ACTION_MUTE_OUTCOMES in shown
+    approved = outcome_messages.requester_outcome_message(doc(api.STATUS_APPROVED), "approved", link="",
+                                                          reason="ignored")
     assert "ignored" not in str(approved["blocks"])

@@ -23,10 +23,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.features.away import messages as away_messages
+from bot.features.home import history_messages
+from bot.features.home import messages as home_messages
+from bot.features.home.history_messages import HistoryEntry, HistoryFilter
+from bot.features.outcomes import messages as outcome_messages
+from bot.features.reminders import messages as reminder_messages
+from bot.features.reminders.messages import ReminderItem
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person
 from bot.slack import messages
-from bot.slack.messages import HistoryEntry, HistoryFilter, HomeItem, MessageState, ReminderItem
+from bot.slack.messages import HomeItem, MessageState
 
 NOW = datetime(2025, 1, 6, 19, 2, tzinfo=UTC)
 LINK = "https://app.precoro.test/purchaseorders/1"
@@ -110,24 +117,25 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
     }
     renders |= {
         "change note": messages.change_note(document({**v, "comment": "x", "note": "y", "file": "z"}), doc),
-        "outcome DM by Precoro name": messages.requester_outcome_message(doc, "rejected", link=LINK,
+        "outcome DM by Precoro name": outcome_messages.requester_outcome_message(doc, "rejected", link=LINK,
                                                                           reason=v["reason"], by=precoro_by),
-        "outcome DM by a click": messages.requester_outcome_message(doc, "revision", link=LINK,
+        "outcome DM by a click": outcome_messages.requester_outcome_message(doc, "revision", link=LINK,
                                                                      reason=v["reason"], by=clicked_by),
-        "finance decision": messages.finance_decision_line(doc, "rejected", link=LINK, reason=v["reason"],
+        "finance decision": outcome_messages.finance_decision_line(doc, "rejected", link=LINK, reason=v["reason"],
                                                            by=precoro_by),
-        "finance waiting": messages.finance_waiting_line(doc, link=LINK, hours=8, waiting_for=[v["approver"]]),
-        "reminder": messages.reminder_message([ReminderItem(doc, "1", LINK, 9.0)], snooze_hours=[2, 24]),
-        "digest": messages.digest_message([home], now=NOW, tz="UTC"),
-        "snoozed": messages.snoozed_text(doc, NOW, "UTC"),
-        "cover digest": messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
-        "return digest": messages.return_digest_message([home], 1, since=NOW, now=NOW),
-        "home": messages.home_view([home], now=NOW, tz="UTC"),
-        "history": messages.history_blocks([HistoryEntry(doc, "reject", NOW, LINK, v["reason"])], HistoryFilter()),
+        "finance waiting": outcome_messages.finance_waiting_line(doc, link=LINK, hours=8, waiting_for=[v["approver"]]),
+        "reminder": reminder_messages.reminder_message([ReminderItem(doc, "1", LINK, 9.0)], snooze_hours=[2, 24]),
+        "digest": reminder_messages.digest_message([home], now=NOW, tz="UTC"),
+        "snoozed": reminder_messages.snoozed_text(doc, NOW, "UTC"),
+        "cover digest": away_messages.cover_digest_message("U0ALICE", [home], until=date(2025, 1, 9), now=NOW),
+        "return digest": away_messages.return_digest_message([home], 1, since=NOW, now=NOW),
+        "home": home_messages.home_view([home], now=NOW, tz="UTC"),
+        "history": history_messages.history_blocks([HistoryEntry(doc, "reject", NOW, LINK, v["reason"])],
+                                                   HistoryFilter()),
         "approve modal": messages.approve_modal("1", doc),
         "reject modal": messages.reject_modal("1", doc),
         "already decided": messages.already_decided_text(v["reason"], actor="U0BOB", at=NOW),
-        "requesters status": messages.requesters_status_line(v["company"], 1, [v["email"]], 2, 0),
+        "requesters status": outcome_messages.requesters_status_line(v["company"], 1, [v["email"]], 2, 0),
         # A decision's subject is the bot's `type/IDN` (the IDN is Precoro's); only a subject the
         # bot wrote as a whole `<@U…>` (token changes) is shown as a mention.
         "audit": messages.audit_log_text([(NOW, v["company"], "U0ALICE", "decision.reject",
@@ -193,31 +201,31 @@ def _outcome_by(name: str) -> Any:
 
 
 def test_a_precoro_name_like_a_member_id_is_not_a_mention_in_the_outcome_dm() -> None:
-    body = messages.requester_outcome_message(_rejected(), "rejected", link=LINK, reason="no",
+    body = outcome_messages.requester_outcome_message(_rejected(), "rejected", link=LINK, reason="no",
                                               by=_outcome_by("W0ADMIN99"))
     shown = str(body)
     assert "<@W0ADMIN99>" not in shown and "by W0ADMIN99" in shown
 
 
 def test_a_precoro_name_like_a_member_id_is_not_a_mention_in_the_finance_line() -> None:
-    line = messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=_outcome_by("W0ADMIN99"))
+    line = outcome_messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=_outcome_by("W0ADMIN99"))
     assert "<@W0ADMIN99>" not in line and "by W0ADMIN99" in line
 
 
 def test_a_mention_typed_as_a_precoro_name_shows_as_text() -> None:
-    line = messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=_outcome_by("<@U0ALICE>"))
+    line = outcome_messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=_outcome_by("<@U0ALICE>"))
     assert "<@U0ALICE>" not in line and "&lt;" in line and "U0ALICE&gt;" in line
 
 
 def test_a_clicker_resolved_by_slack_is_a_mention() -> None:
     actor = getattr(messages, "Actor", None)
     by = actor(slack_id="U0BOB") if actor is not None else "U0BOB"
-    line = messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=by)
+    line = outcome_messages.finance_decision_line(_rejected(), "rejected", link=LINK, by=by)
     assert "by <@U0BOB>" in line
 
 
 def test_a_reason_does_not_ping_or_link_in_the_outcome_fallback_text() -> None:
-    body = messages.requester_outcome_message(_rejected(), "rejected", link=LINK, reason="<!channel> <https://x|y>")
+    body = outcome_messages.requester_outcome_message(_rejected(), "rejected", link=LINK, reason="<!channel> <https://x|y>")
     assert "<" not in body["text"] and "&lt;!channel&gt;" in body["text"]
 
 
@@ -226,7 +234,7 @@ def test_a_bold_supplier_is_not_bold() -> None:
     fields = messages.document_message(doc, ref="1", link=LINK)["blocks"][1]["fields"]
     supplier = next(f["text"] for f in fields if f["text"].startswith("*Supplier*"))
     assert "*bold*" not in supplier and "bold" in supplier
-    assert "*bold*" not in messages.finance_decision_line(doc, "approved", link=LINK)
+    assert "*bold*" not in outcome_messages.finance_decision_line(doc, "approved", link=LINK)
 
 
 def test_formatting_and_bare_urls_in_a_note_stay_text() -> None:

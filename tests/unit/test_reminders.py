@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from bot.config import ConfigError, ReminderConfig, parse_config
-from bot.reminders import ReminderState, digest_day, is_working, next_working, reminder_due, working_seconds
+from bot.features.home import messages as home_messages
+from bot.features.reminders.rules import ReminderState, digest_day, reminder_due
 from bot.slack import messages
+from bot.workdays import is_working, next_working, working_seconds
 from tests.support.config import minimal, with_
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
@@ -111,18 +113,17 @@ def test_bad_reminder_config_names_the_key(value: dict[str, Any], key: str) -> N
 
 
 def test_an_approvers_own_choices_override_the_defaults() -> None:
-    from bot.reminders import personal
-    from bot.slack import messages
+    from bot.features.reminders.rules import personal
 
     base = ReminderConfig(enabled=False, after_working_hours=4, digest=False)
     assert personal(base, None, None) == base
     mine = personal(base, 2.0, True)
     assert mine.enabled and mine.after_working_hours == 2 and mine.digest
     assert not personal(ReminderConfig(), 0.0, None).enabled
-    assert messages.parse_reminder_choice("default") == (True, None)
-    assert messages.parse_reminder_choice("off") == (True, 0.0)
-    assert messages.parse_reminder_choice("8") == (True, 8.0)
-    assert messages.parse_reminder_choice("3") is None and messages.parse_reminder_choice("x") is None
+    assert home_messages.parse_reminder_choice("default") == (True, None)
+    assert home_messages.parse_reminder_choice("off") == (True, 0.0)
+    assert home_messages.parse_reminder_choice("8") == (True, 8.0)
+    assert home_messages.parse_reminder_choice("3") is None and home_messages.parse_reminder_choice("x") is None
 
 
 def test_each_snooze_button_has_its_own_action_id_and_the_listener_matches_all() -> None:

@@ -19,6 +19,12 @@ from hypothesis import strategies as st
 
 from bot import amounts
 from bot.config import Config, parse_config
+from bot.features.away import messages as away_messages
+from bot.features.connect import messages as connect_messages
+from bot.features.home import history_messages
+from bot.features.home import messages as home_messages
+from bot.features.outcomes import messages as outcome_messages
+from bot.features.reminders import messages as reminder_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Attachment, Comment, CustomField, Document, LineItem, Person, _decimal
 from bot.slack import messages as m
@@ -127,12 +133,12 @@ def confirm_above(config: Config, doc: Document) -> str:
     return m.limit_text(limit, doc.currency) if limit is not None else ""
 
 
-def prefs(config: Config, mine_hours: float | None, mine_digest: bool | None) -> m.ReminderPrefs:
+def prefs(config: Config, mine_hours: float | None, mine_digest: bool | None) -> home_messages.ReminderPrefs:
     policy = config.reminders
-    return m.ReminderPrefs(
+    return home_messages.ReminderPrefs(
         default_hours=policy.after_working_hours, default_on=policy.enabled, hours=mine_hours,
         default_digest=policy.digest, digest=mine_digest, digest_at=f"{policy.digest_at:%H:%M}",
-        workday=m.workday_text(f"{policy.workday_start:%H:%M}", f"{policy.workday_end:%H:%M}",
+        workday=home_messages.workday_text(f"{policy.workday_start:%H:%M}", f"{policy.workday_end:%H:%M}",
                                policy.working_days))
 
 
@@ -186,7 +192,7 @@ def test_register_connect_and_notice_modals(config: Config, target: str, email: 
     """The user id is one the bot resolved and the company one from its config; the email is typed."""
     company = config.companies[0].id
     assert_view(m.register_modal(target_user=target, email=email, company=company))
-    assert_view(m.connect_modal(company=company, email=email))
+    assert_view(connect_messages.connect_modal(company=company, email=email))
     assert_view(m.notice_view(title, text))
 
 
@@ -194,8 +200,9 @@ def test_register_connect_and_notice_modals(config: Config, target: str, email: 
 @given(config=configs(), user=user_ids | texts, email=texts, by=user_ids | texts)
 def test_connect_requests_and_invitations(config: Config, user: str, email: str, by: str) -> None:
     company = config.companies[0]
-    assert_message(m.connect_request_message(user=user, email=email, company=company.id, value="17:" + "c" * 40))
-    assert_message(m.invitation_message(company=company.id, by=by, policy=company.connect_policy))
+    assert_message(connect_messages.connect_request_message(user=user, email=email, company=company.id,
+                                                            value="17:" + "c" * 40))
+    assert_message(connect_messages.invitation_message(company=company.id, by=by, policy=company.connect_policy))
 
 
 # --- reminders, digests, away -----------------------------------------------------------------------
@@ -203,12 +210,13 @@ def test_connect_requests_and_invitations(config: Config, user: str, email: str,
 @given(config=configs(), docs=st.lists(documents, min_size=1, max_size=14), link=links,
        waited=st.floats(0, 10**6))
 def test_reminders_with_every_snooze_config(config: Config, docs: list[Document], link: str, waited: float) -> None:
-    items = [m.ReminderItem(doc, ref=str(i + 1), link=link, waited_working_hours=waited) for i, doc in enumerate(docs)]
-    msg = m.reminder_message(items, snooze_hours=config.reminders.snooze_hours)
+    items = [reminder_messages.ReminderItem(doc, ref=str(i + 1), link=link, waited_working_hours=waited)
+             for i, doc in enumerate(docs)]
+    msg = reminder_messages.reminder_message(items, snooze_hours=config.reminders.snooze_hours)
     assert_message(msg)
     snoozes = [e for b in msg["blocks"] if b["type"] == "actions" for e in b["elements"]
                if e.get("value", "").endswith(tuple(f":{h:g}" for h in config.reminders.snooze_hours))]
-    assert len(snoozes) == len(config.reminders.snooze_hours) * min(len(docs), m.REMINDER_SHOWN)
+    assert len(snoozes) == len(config.reminders.snooze_hours) * min(len(docs), reminder_messages.REMINDER_SHOWN)
 
 
 @PROPS
@@ -217,9 +225,9 @@ def test_reminders_with_every_snooze_config(config: Config, docs: list[Document]
 def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str, until: date, owner: str,
                                    waiting: int) -> None:
     items = home_items(data.draw, config, 30)
-    assert_message(m.digest_message(items, now=NOW, tz=tz))
-    assert_message(m.cover_digest_message(owner, items, until=until, now=NOW))
-    assert_message(m.return_digest_message(items, waiting, since=NOW - timedelta(days=9), now=NOW))
+    assert_message(reminder_messages.digest_message(items, now=NOW, tz=tz))
+    assert_message(away_messages.cover_digest_message(owner, items, until=until, now=NOW))
+    assert_message(away_messages.return_digest_message(items, waiting, since=NOW - timedelta(days=9), now=NOW))
 
 
 # --- outcome DMs and finance channel lines ----------------------------------------------------------
@@ -228,48 +236,53 @@ def test_digests_and_away_messages(data: st.DataObject, config: Config, tz: str,
        by=deciders, hours_waited=st.floats(0, 10**5), waiting_for=st.lists(texts, max_size=6))
 def test_outcome_dms_and_finance_lines(doc: Document, outcome: str, link: str, reason: str, by: m.Actor,
                                        hours_waited: float, waiting_for: list[str]) -> None:
-    assert_message(m.requester_outcome_message(doc, outcome, link=link, reason=reason, by=by))
+    assert_message(outcome_messages.requester_outcome_message(doc, outcome, link=link, reason=reason, by=by))
     # the finance channel gets each line as a message's text (no blocks)
-    assert_message({"text": m.finance_decision_line(doc, outcome, link=link, reason=reason, by=by)})
-    assert_message({"text": m.finance_waiting_line(doc, link=link, hours=hours_waited, waiting_for=waiting_for)})
+    assert_message({"text": outcome_messages.finance_decision_line(doc, outcome, link=link, reason=reason, by=by)})
+    assert_message({"text": outcome_messages.finance_waiting_line(doc, link=link, hours=hours_waited,
+                                                                  waiting_for=waiting_for)})
 
 
 # --- the App Home, for approvers and admins ---------------------------------------------------------
 @st.composite
-def admin_summaries(draw: st.DrawFn) -> m.AdminSummary:
-    rows = draw(st.lists(st.builds(m.ApproverRow, user=user_ids | texts, company=texts, email=texts,
+def admin_summaries(draw: st.DrawFn) -> home_messages.AdminSummary:
+    rows = draw(st.lists(st.builds(home_messages.ApproverRow, user=user_ids | texts, company=texts, email=texts,
                                    status=st.sampled_from(["active", "revoked", "pending"]) | texts,
                                    last_polled=st.none() | moments, waiting=st.integers(0, 10**6)), max_size=40))
-    quotas = draw(st.lists(st.builds(m.QuotaRow, company=texts, windows=st.lists(st.tuples(
+    quotas = draw(st.lists(st.builds(home_messages.QuotaRow, company=texts, windows=st.lists(st.tuples(
         st.sampled_from([1.0, 60.0, 3600.0, 86400.0]), st.integers(0, 10**6), st.integers(1, 10**6),
         st.integers(0, 10**4)), max_size=4).map(tuple), paused_until=st.none() | moments), max_size=5))
-    return m.AdminSummary(tuple(rows), tuple(quotas))
+    return home_messages.AdminSummary(tuple(rows), tuple(quotas))
 
 
 @PROPS
 @given(data=st.data(), config=configs(), tz=zones, page=st.integers(-3, 12), registered=st.booleans(),
        revoked=st.booleans(), admin=st.none() | admin_summaries(),
-       bulk=st.lists(st.builds(m.BulkResult, title=texts, ok=st.booleans(), text=texts, amount=amount_values,
-                               currency=short_texts), max_size=30),
-       mine_hours=st.none() | st.sampled_from([0.0, *m.REMINDER_CHOICES, 3.0]), mine_digest=st.none() | st.booleans(),
+       bulk=st.lists(st.builds(home_messages.BulkResult, title=texts, ok=st.booleans(), text=texts,
+                               amount=amount_values, currency=short_texts), max_size=30),
+       mine_hours=st.none() | st.sampled_from([0.0, *home_messages.REMINDER_CHOICES, 3.0]),
+       mine_digest=st.none() | st.booleans(),
        away=st.none() | st.dates(date(2000, 1, 1), date(2100, 1, 1)), cover=st.none() | user_ids,
        history_page=st.integers(-2, 8), invite=st.booleans())
 def test_home_views(data: st.DataObject, config: Config, tz: str, page: int, registered: bool, revoked: bool,
-                    admin: m.AdminSummary | None, bulk: list[m.BulkResult], mine_hours: float | None,
-                    mine_digest: bool | None, away: date | None, cover: str | None, history_page: int,
-                    invite: bool) -> None:
+                    admin: home_messages.AdminSummary | None, bulk: list[home_messages.BulkResult],
+                    mine_hours: float | None, mine_digest: bool | None, away: date | None, cover: str | None,
+                    history_page: int, invite: bool) -> None:
     items = home_items(data.draw, config, 45)
-    entries = [m.HistoryEntry(doc, action=data.draw(st.sampled_from(["approve", "reject"])), at=NOW, link="",
-                              comment=data.draw(texts)) for doc in data.draw(st.lists(documents, max_size=25))]
+    entries = [history_messages.HistoryEntry(doc, action=data.draw(st.sampled_from(["approve", "reject"])), at=NOW,
+                                             link="", comment=data.draw(texts))
+               for doc in data.draw(st.lists(documents, max_size=25))]
     suppliers = [e.doc.supplier for e in entries] or [""]
-    wanted = m.HistoryFilter(doc_type=data.draw(st.sampled_from(["", *api.DOCUMENT_TYPES])),
-                             supplier=data.draw(st.sampled_from(suppliers) | texts), number=data.draw(texts),
-                             page=history_page)
-    extra = m.away_home_blocks(away, cover if away else None, NOW.date()) + m.history_blocks(entries, wanted)
+    wanted = history_messages.HistoryFilter(doc_type=data.draw(st.sampled_from(["", *api.DOCUMENT_TYPES])),
+                                            supplier=data.draw(st.sampled_from(suppliers) | texts),
+                                            number=data.draw(texts), page=history_page)
+    extra = (away_messages.away_home_blocks(away, cover if away else None, NOW.date())
+             + history_messages.history_blocks(entries, wanted))
     company = config.companies[0]
     selfish = [company.id] if company.connect_policy != "admin" else []
-    assert_view(m.home_view(items, now=NOW, tz=tz, registered=registered, revoked=revoked, admin=admin, bulk=bulk,
-                            prefs=prefs(config, mine_hours, mine_digest), page=page,
-                            extra=extra if registered else [],
-                            connect=m.connect_home_blocks(selfish) if selfish else (),
-                            admin_actions=m.invite_home_blocks() if invite and selfish else ()))
+    assert_view(home_messages.home_view(items, now=NOW, tz=tz, registered=registered, revoked=revoked, admin=admin,
+                                        bulk=bulk, prefs=prefs(config, mine_hours, mine_digest), page=page,
+                                        extra=extra if registered else [],
+                                        connect=connect_messages.connect_home_blocks(selfish) if selfish else (),
+                                        admin_actions=connect_messages.invite_home_blocks() if invite and selfish
+                                        else ()))

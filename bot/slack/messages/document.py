@@ -10,6 +10,7 @@ Home, the forms and the reminders, so a document reads the same everywhere.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -186,6 +187,28 @@ def doc_title(doc: Document) -> str:
 def doc_requester(doc: Document) -> str:
     """Who asked for the document: its creator's name, else their email (not escaped)."""
     return clean(doc.creator.name) or clean(doc.creator.email)
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """One document of the approver's queue, as stored by the poller (no Precoro request): the
+    Home lists them, the digests and away mode's FYI and return digests too."""
+
+    doc: Document
+    ref: str
+    link: str
+    state: MessageState
+    since: datetime  # when it entered the approver's queue
+    confirm_above: str = ""  # `10,000 EUR`: above its amount rule (Approve asks to type the amount)
+
+
+def queue_line(doc: Document, link: str, detail: str) -> str:
+    """One document in a list (reminders, digests, away mode's): its linked title, amount, requester."""
+    title = mrkdwn_link(link, safe(doc_title(doc), NAME_MAX))
+    amount = format_amount(doc.total, doc.currency)
+    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
+    who = safe(doc_requester(doc), NAME_MAX) or "Unknown requester"
+    return f"{head}\n{who} · {detail}"
 
 
 def approve_confirm(doc: Document) -> dict[str, Any]:

@@ -86,5 +86,5 @@ CONNECT_CALLBACK = "precoro_connect_form"
 ACTION_CONNECT_APPROVE = "precoro_connect_approve"  # value: "<approver id>:<request check>"
 ACTION_CONNECT_DENY = "precoro_connect_deny"
 ACTION_INVITE = "precoro_invite"  # admins' Home: invite the unconnected approvers
-# The requester's outcome DMs (bot/slack/outcomes.py)
+# The requester's outcome DMs (bot/features/outcomes/listeners.py)
 ACTION_MUTE_OUTCOMES = "precoro_mute_outcomes"

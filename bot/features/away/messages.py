@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from bot.slack.messages.home import HomeItem
+from bot.slack.messages.document import HomeItem, queue_line
 from bot.slack.messages.ids import ACTION_AWAY_BACK, ACTION_AWAY_COVER, ACTION_AWAY_DATE, AWAY_BLOCK
-from bot.slack.messages.reminders import queue_line
 from bot.slack.messages.text import button, format_age, line_sections, mention, mrkdwn, plain, slack_time
 
 AWAY_SHOWN = 20

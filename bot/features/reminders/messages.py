@@ -1,6 +1,6 @@
 """Reminders of documents that waited too long (with snooze buttons), the snooze replies and the
-morning digest. Pure: when each is due is `bot/reminders.py`'s decision, sending it is the
-`ReminderService`'s.
+morning digest. Pure: when each is due is `rules.py`'s decision, sending it is the
+`ReminderService`'s (`service.py`).
 """
 
 from __future__ import annotations
@@ -11,22 +11,17 @@ from datetime import datetime
 from typing import Any
 
 from bot.precoro.models import Document
-from bot.slack.messages.document import doc_requester, doc_title, open_in_precoro_button
-from bot.slack.messages.home import HomeItem
+from bot.slack.messages.document import HomeItem, doc_title, open_in_precoro_button, queue_line
 from bot.slack.messages.ids import snooze_action_id
 from bot.slack.messages.text import (
-    DASH,
     NAME_MAX,
     SECTION_TEXT_MAX,
     button,
     check_ref,
     clip,
-    escape,
     format_age,
-    format_amount,
     line_sections,
     mrkdwn,
-    mrkdwn_link,
     safe,
     slack_time,
 )
@@ -50,14 +45,6 @@ def parse_snooze_value(value: str) -> tuple[str, float] | None:
 
 def _hours(hours: float) -> str:
     return f"{hours:g} h" if hours < 48 or hours % 24 else f"{hours / 24:g} days"
-
-
-def queue_line(doc: Document, link: str, detail: str) -> str:
-    title = mrkdwn_link(link, safe(doc_title(doc), NAME_MAX))
-    amount = format_amount(doc.total, doc.currency)
-    head = f"*{title}*" + (f" · *{escape(amount)}*" if amount != DASH else "")
-    who = safe(doc_requester(doc), NAME_MAX) or "Unknown requester"
-    return f"{head}\n{who} · {detail}"
 
 
 @dataclass(frozen=True)

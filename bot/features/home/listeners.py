@@ -1,7 +1,7 @@
 """The App Home's Bolt listeners: the tab opened, its buttons and selects.
 
-What the Home shows and when it is published is `HomeService`'s (`bot/slack/home_service.py`);
-these listeners reach it through the runtime (`rt.home`). The Home's Approve / Reject buttons carry
+What the Home shows and when it is published is `HomeService`'s (`service.py`), which these
+listeners are given. The Home's Approve / Reject buttons carry
 the DM buttons' action ids and values, so they go through the same listeners, decision path and
 authorization (`bot.decisions`).
 """
@@ -9,20 +9,18 @@ authorization (`bot.decisions`).
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.slack import messages
+from bot.features.home import messages
+from bot.features.home.service import HomeService
 from bot.slack.notifier import SlackUnavailable
 from bot.slack.payload import guarded, selected_option, selected_values, team_id, text_field, user_id
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
-
-def register(app: AsyncApp, rt: Runtime) -> None:
-    home = rt.home
+def register(app: AsyncApp, service: HomeService) -> None:
+    home = service
 
     @app.event("app_home_opened")
     async def opened(event: dict[str, Any], body: dict[str, Any]) -> None:
@@ -35,7 +33,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await ack()  # a checkbox: its state comes with the "Approve selected" click
 
     @app.action(messages.ACTION_REMINDER_CHOICE)
-    @guarded(rt.notifier, "reminder choice")
+    @guarded(home.notifier, "reminder choice")
     async def reminder_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user, team = user_id(body), team_id(body)
@@ -43,27 +41,23 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not user or parsed is None:
             return
         _, hours = parsed
-        await rt.store.run(rt.store.home.set_preferences, team, user, reminder_hours=hours,
-                           default_reminders=hours is None)
+        await home.set_reminder_hours(team, user, hours)
         await home.publish(team, user)
 
     @app.action(messages.ACTION_DIGEST_CHOICE)
-    @guarded(rt.notifier, "digest choice")
+    @guarded(home.notifier, "digest choice")
     async def digest_choice(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user, team = user_id(body), team_id(body)
         choice = selected_option(body)
         if not user or choice not in ("on", "off", messages.DEFAULT_CHOICE):
             return
-        if choice == messages.DEFAULT_CHOICE:
-            await rt.store.run(rt.store.home.clear_digest, team, user)
-        else:
-            await rt.store.run(rt.store.home.set_preferences, team, user, digest=choice == "on")
+        await home.set_digest(team, user, None if choice == messages.DEFAULT_CHOICE else choice == "on")
         await home.publish(team, user)
 
     @app.action(messages.ACTION_HOME_PAGE_BACK)
     @app.action(messages.ACTION_HOME_PAGE)
-    @guarded(rt.notifier, "home page")
+    @guarded(home.notifier, "home page")
     async def turn_page(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user, team = user_id(body), team_id(body)
@@ -75,7 +69,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await home.publish(team, user)
 
     @app.action(messages.ACTION_BULK_APPROVE)
-    @guarded(rt.notifier, "bulk approve")
+    @guarded(home.notifier, "bulk approve")
     async def bulk(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         user, team = user_id(body), team_id(body)
@@ -84,6 +78,6 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         refs = selected_values(body.get("view"), messages.ACTION_SELECT)
         if not refs:
             with contextlib.suppress(SlackUnavailable):
-                await rt.notifier.dm(team, user, messages.nothing_selected_text())
+                await home.tell(team, user, messages.nothing_selected_text())
             return
-        await home.bulk_approve(rt.decisions, team, user, refs)
+        await home.approve_selected(team, user, refs)

@@ -18,6 +18,7 @@ from bot.precoro.models import Document
 from bot.slack.messages.amounts import bulk_rule_note, bulk_total_text
 from bot.slack.messages.approver import token_revoked_text
 from bot.slack.messages.document import (
+    HomeItem,
     MessageState,
     amount_rule_text,
     approve_confirm,
@@ -73,18 +74,6 @@ HOME_SHOWN_MAX = 40  # documents listed on the Home at most; the rest are counte
 # HOME_DOC_TEXT_MAX, stays far below that even with long titles (the Slack stand-in checks it).
 HOME_PAGE_SIZE = 20
 HOME_DOC_TEXT_MAX = 600
-
-
-@dataclass(frozen=True)
-class HomeItem:
-    """One document of the approver's queue, as stored by the poller (no Precoro request)."""
-
-    doc: Document
-    ref: str
-    link: str
-    state: MessageState
-    since: datetime  # when it entered the approver's queue
-    confirm_above: str = ""  # `10,000 EUR`: above its amount rule (Approve asks to type the amount)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ that the user keeps a Home (`home_users`); from then on the poller and the decis
 for one user are coalesced: a change during a publish leads to one more publish, not one each.
 "Approve selected" decides each document through the one decision path (`bot.decisions`).
 
-The Bolt listeners that drive it are in `bot/slack/home.py`; this module never imports the
-runtime (which builds the service), so the two do not import each other.
+The Bolt listeners that drive it are `listeners.py` and `history_listeners.py`; this module never
+imports the runtime (which builds the service and gives it the decision service), so the two do
+not import each other.
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Config
 from bot.decisions import APPROVE, DecisionService, message_id
+from bot.features.home import messages
+from bot.features.home.extras import HomeExtras
+from bot.features.home.messages import AdminSummary, ApproverRow, BulkResult, QuotaRow, ReminderPrefs
 from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
-from bot.slack import messages
 from bot.slack.amount_hold import held
-from bot.slack.home_extras import HomeExtras
-from bot.slack.messages import AdminSummary, ApproverRow, BulkResult, HomeItem, MessageState, QuotaRow, ReminderPrefs
+from bot.slack.messages import HomeItem, MessageState, bulk_left_out_text
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import DATABASE_UNAVAILABLE, Store
 from bot.store.approvers import REVOKED, SUSPECT
@@ -47,18 +49,23 @@ def _at(epoch: float | None) -> datetime | None:
 
 class HomeService:
     def __init__(self, config: Config, store: Store, notifier: Notifier, clock: Clock,
-                 web_urls: Mapping[str, str], tenancy: Tenancy) -> None:
+                 web_urls: Mapping[str, str], tenancy: Tenancy, decisions: DecisionService) -> None:
         self.config = config
         self.store = store
         self.notifier = notifier
         self.clock = clock
         self.web_urls = web_urls
         self.tenancy = tenancy
+        self.decisions = decisions  # "Approve selected" decides through it
         self._again: dict[tuple[str, str], bool] = {}  # publishes in progress -> another one asked
         self._bulk: dict[tuple[str, str], tuple[float, list[BulkResult]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()  # background refreshes (kept referenced)
         self._pages: dict[tuple[str, str], int] = {}  # the Home page each user turned to (0 if none)
         self.extras = HomeExtras(store, web_urls)  # away mode and "Decided by me"
+        # Connect's parts (bot/features/connect, wired by bot/runtime.py): the blocks that let
+        # someone not registered connect themselves to these companies, and the admins' Invite button.
+        self.connect_blocks: Callable[[list[str]], Sequence[dict[str, Any]]] = lambda companies: ()
+        self.invite_blocks: Callable[[], Sequence[dict[str, Any]]] = lambda: ()
 
     # --- rendering from the database ------------------------------------------------------------
 
@@ -121,8 +128,8 @@ class HomeService:
         return messages.home_view(items, now=datetime.fromtimestamp(now, tz=UTC), tz=tz,
                                   registered=registered, revoked=revoked, admin=admin, bulk=bulk,
                                   prefs=prefs, page=self._pages.get((team, user), 0), extra=extra,
-                                  connect=messages.connect_home_blocks(selfish) if selfish else (),
-                                  admin_actions=messages.invite_home_blocks() if invite else ())
+                                  connect=self.connect_blocks(selfish) if selfish else (),
+                                  admin_actions=self.invite_blocks() if invite else ())
 
     def turn_page(self, team: str, user: str, page: int) -> None:
         """Show `page` of the user's queue from now on (the view clamps it to the last page)."""
@@ -169,6 +176,27 @@ class HomeService:
 
     # --- bulk approval ----------------------------------------------------------------------------
 
+    # --- what the Home's controls change ----------------------------------------------------------
+
+    async def set_reminder_hours(self, team: str, user: str, hours: float | None) -> None:
+        """The user's reminder choice (None: the configured default; 0: never)."""
+        await self.store.run(self.store.home.set_preferences, team, user, reminder_hours=hours,
+                             default_reminders=hours is None)
+
+    async def set_digest(self, team: str, user: str, on: bool | None) -> None:
+        """The user's digest choice (None: the configured default)."""
+        if on is None:
+            await self.store.run(self.store.home.clear_digest, team, user)
+        else:
+            await self.store.run(self.store.home.set_preferences, team, user, digest=on)
+
+    async def tell(self, team: str, user: str, text: str) -> None:
+        await self.notifier.dm(team, user, text)
+
+    async def approve_selected(self, team: str, user: str, refs: Sequence[str]) -> None:
+        """"Approve selected": each document through the one decision path."""
+        await self.bulk_approve(self.decisions, team, user, refs)
+
     async def bulk_approve(self, decisions: DecisionService, team: str, user: str,
                            refs: Sequence[str]) -> list[BulkResult]:
         """Approve each selected document through the one decision path (its own POST, its own
@@ -182,7 +210,7 @@ class HomeService:
             hold = await self.store.run(held, self.store, self.notifier.confirm_rules, ref) \
                 if any(self.notifier.confirm_rules.values()) else None
             if hold is not None:  # above its amount rule: never approved without the typed confirmation
-                results.append(BulkResult(title, False, messages.bulk_left_out_text(hold.limit)))
+                results.append(BulkResult(title, False, bulk_left_out_text(hold.limit)))
                 continue
             answer = await decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
             after = await self.store.run(self.store.messages.get, found) if found is not None else None

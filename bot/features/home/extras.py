@@ -1,24 +1,27 @@
-"""The Home's parts beyond the queue: away mode and "Decided by me", gathered from the database
-(no Precoro request) for `HomeService.view`. Each filter choice is kept per user in this process,
+"""The Home's parts beyond the queue: the features' parts (`parts`, away mode's is wired by
+`bot/runtime.py`) and "Decided by me", gathered from the database (no Precoro request) for
+`HomeService.view`. Each filter choice is kept per user in this process,
 like the queue's page; a new process starts from no filter.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from bot import away as away_mode
+from bot.features.home import history_messages as messages
+from bot.features.home.history_messages import HistoryEntry, HistoryFilter
 from bot.precoro import api
 from bot.precoro.models import parse_document
-from bot.slack import messages
-from bot.slack.messages import HistoryEntry, HistoryFilter
 from bot.store import Store
 
 DAY = 86400.0
+
+# A feature's part of a registered approver's Home (team, user, now, tz): its blocks. Blocking (database).
+HomePart = Callable[[str, str, float, str], list[dict[str, Any]]]
 
 
 def history_entries(store: Store, web_urls: Mapping[str, str], team: str, user: str, now: float
@@ -48,6 +51,7 @@ class HomeExtras:
         self.store = store
         self.web_urls = web_urls
         self._filters: dict[tuple[str, str], HistoryFilter] = {}
+        self.parts: list[HomePart] = []  # shown before "Decided by me", in order
 
     def history_filter(self, team: str, user: str) -> HistoryFilter:
         return self._filters.get((team, user), HistoryFilter())
@@ -58,11 +62,7 @@ class HomeExtras:
         self._filters[(team, user)] = replace(current, **{"page": 0, **changes})
 
     def blocks(self, team: str, user: str, now: float, tz: str) -> list[dict[str, Any]]:
-        """Away mode and "Decided by me" for a registered approver. Blocking (database)."""
-        away = self.store.away.get(team, user)
-        until = cover = None
-        if away is not None and away_mode.is_away(away, now, tz):
-            until, cover = date.fromisoformat(away.until_day), away.cover_user
+        """The features' parts and "Decided by me" for a registered approver. Blocking (database)."""
+        blocks = [block for part in self.parts for block in part(team, user, now, tz)]
         entries = history_entries(self.store, self.web_urls, team, user, now)
-        return (messages.away_home_blocks(until, cover, away_mode.local_day(now, tz))
-                + messages.history_blocks(entries, self.history_filter(team, user)))
+        return blocks + messages.history_blocks(entries, self.history_filter(team, user))

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import outcome_rules
 from bot.config import CompanyConfig, Config
+from bot.features.outcomes import messages
+from bot.features.outcomes import rules as outcome_rules
 from bot.precoro import api
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
-from bot.slack import messages
+from bot.slack.messages import NOBODY, Actor
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store.outcomes import OutcomeRepo
@@ -53,7 +54,7 @@ class FinanceService:
         return api.web_link(self.web_urls[company], doc.doc_type, doc.idn) if company in self.web_urls else ""
 
     async def decided(self, company: str, team: str, doc: Document, outcome: str, *, reason: str = "",
-                      by: messages.Actor = messages.NOBODY) -> bool:
+                      by: Actor = NOBODY) -> bool:
         """A final decision's line (once per document), if the company has a finance channel and
         the amount reaches its minimum."""
         cfg = self._company(company)

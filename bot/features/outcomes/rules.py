@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from bot import reminders
+from bot import workdays
 from bot.config import CompanyConfig, ReminderConfig
 from bot.precoro import api
 from bot.precoro.models import Document
@@ -76,4 +76,4 @@ def waiting_due(first_seen: float, now: float, company: CompanyConfig, policy: R
     hours = company.finance_waiting_hours
     if hours <= 0:
         return False
-    return reminders.working_seconds(first_seen, now, company.finance_timezone, policy) >= hours * reminders.HOUR
+    return workdays.working_seconds(first_seen, now, company.finance_timezone, policy) >= hours * workdays.HOUR

@@ -19,7 +19,7 @@ requester is the document's creator, found in Slack by email (`users.lookupByEma
 Slack is skipped and counted in `/precoro status`; one who muted it (`/precoro mute-outcomes` or
 the DM's Mute button) is not told. The outcome is recorded before the DM is sent (unique per
 company, document and outcome), so two paths or replicas tell it once. Per company opt-in:
-`notify_requesters: true`. The finance channel (`bot/finance.py`) gets the same outcomes.
+`notify_requesters: true`. The finance channel (`finance.py`) gets the same outcomes.
 """
 
 from __future__ import annotations
@@ -29,16 +29,17 @@ import logging
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from bot import outcome_rules
 from bot.config import CompanyConfig, Config
-from bot.finance import FinanceService
+from bot.features.outcomes import messages
+from bot.features.outcomes import rules as outcome_rules
+from bot.features.outcomes.finance import FinanceService
 from bot.precoro import api
 from bot.precoro.client import PrecoroClient
 from bot.precoro.errors import PrecoroError
 from bot.precoro.models import Document, parse_document
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
-from bot.slack import messages
+from bot.slack.messages import NOBODY, Actor
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 from bot.store import outcomes as results
@@ -46,6 +47,7 @@ from bot.store.approvers import Approver
 from bot.store.decisions import Decision
 from bot.store.messages import PostedMessage
 from bot.store.outcomes import OutcomeRepo
+from bot.tenancy import Tenancy
 from bot.tokens import TokenService
 from bot.vault import VaultError
 
@@ -59,8 +61,9 @@ LOOK_RETRY_MAX_SECONDS = 60.0
 class OutcomeService:
     def __init__(self, config: Config, store: Store, repo: OutcomeRepo, tokens: TokenService,
                  clients: Mapping[str, PrecoroClient], notifier: Notifier, clock: Clock, web_urls: Mapping[str, str],
-                 finance: FinanceService) -> None:
+                 finance: FinanceService, tenancy: Tenancy) -> None:
         self.config = config
+        self.tenancy = tenancy
         self.store = store
         self.repo = repo
         self.tokens = tokens
@@ -92,9 +95,9 @@ class OutcomeService:
             return
         if decision.action == "reject":
             await self._safely(self._tell(decision.company, approver.team_id, doc, outcome_rules.REJECTED,
-                                          reason=decision.comment, by=messages.Actor(slack_id=decision.clicked_by)))
+                                          reason=decision.comment, by=Actor(slack_id=decision.clicked_by)))
         elif outcome_rules.may_be_final(doc):
-            self._spawn(self._look(approver, doc, by=messages.Actor(slack_id=decision.clicked_by)))
+            self._spawn(self._look(approver, doc, by=Actor(slack_id=decision.clicked_by)))
 
     async def on_retired(self, approver: Approver, message: PostedMessage, fresh: Document | None) -> None:
         """A poll or a discovery run retired a message: the document no longer waits for them."""
@@ -128,7 +131,7 @@ class OutcomeService:
             if found is not None:
                 await self._safely(self._tell(company, found.team_id, doc, outcome,
                                               reason=outcome_rules.reason_of(doc),
-                                              by=messages.Actor(name=outcome_rules.decided_by(doc, outcome))))
+                                              by=Actor(name=outcome_rules.decided_by(doc, outcome))))
 
     def _spawn(self, look: Coroutine[Any, Any, None]) -> None:
         """Looks run off the path that asked for them: neither a click's answer nor a poll's tick
@@ -153,7 +156,7 @@ class OutcomeService:
         self._looks[company] = [*recent, now]
         return True
 
-    async def _look(self, approver: Approver, doc: Document, *, by: messages.Actor = messages.NOBODY) -> None:
+    async def _look(self, approver: Approver, doc: Document, *, by: Actor = NOBODY) -> None:
         """One GET of the document with this approver's token (poll lane: clicks go first), unless
         its outcome is known already or the hour's looks are spent."""
         done = await self.store.run(self.repo.recorded, approver.company, doc.doc_type, doc.idn)
@@ -185,12 +188,12 @@ class OutcomeService:
         if fresh is None or outcome is None:
             return  # still pending (a step moved on), or withdrawn: nothing to tell
         await self._tell(approver.company, approver.team_id, fresh, outcome, reason=outcome_rules.reason_of(fresh),
-                         by=by or messages.Actor(name=outcome_rules.decided_by(fresh, outcome)))
+                         by=by or Actor(name=outcome_rules.decided_by(fresh, outcome)))
 
     # --- telling --------------------------------------------------------------------------------------
 
     async def _tell(self, company: str, team: str, doc: Document, outcome: str, *, reason: str,
-                    by: messages.Actor) -> None:
+                    by: Actor) -> None:
         cfg = self._company(company)
         if cfg is None:
             return
@@ -200,7 +203,7 @@ class OutcomeService:
             await self._dm_requester(company, team, doc, outcome, reason=reason, by=by)
 
     async def _dm_requester(self, company: str, team: str, doc: Document, outcome: str, *, reason: str,
-                            by: messages.Actor) -> None:
+                            by: Actor) -> None:
         email = doc.creator.email.strip().lower()
         args = (company, doc.doc_type, doc.idn, outcome)
         if not await self.store.run(self.repo.claim, *args, email, self.clock.now()):
@@ -238,6 +241,24 @@ class OutcomeService:
             log.exception("telling an outcome failed")
 
     # --- status ---------------------------------------------------------------------------------------
+
+    # --- the requester's own choice -------------------------------------------------------------
+
+    def serves(self, team: str, enterprise: str | None) -> bool:
+        """Is this workspace one a company names (anyone of it may mute their outcome DMs)?"""
+        return self.tenancy.serves(team, enterprise)
+
+    async def set_muted(self, team: str, user: str, muted: bool) -> str:
+        """Mute or unmute the caller's outcome DMs (any user of a served workspace: a requester need
+        not be an approver); the reply to show them."""
+        if muted:
+            await self.store.run(self.repo.mute, team, user, self.clock.now())
+            return messages.outcomes_muted_text()
+        await self.store.run(self.repo.unmute, team, user)
+        return messages.outcomes_unmuted_text()
+
+    async def tell(self, team: str, user: str, text: str) -> None:
+        await self.notifier.dm(team, user, text)
 
     def status_line(self, company: str) -> str:
         """`/precoro status` (admins): outcomes told and requesters not in Slack. Blocking (database)."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from bot.reminders import zone
 from bot.store.away import Away
+from bot.workdays import zone
 
 AWAY_DAYS_MAX = 366  # further ahead is a typo (2062 for 2026), not a sabbatical planned in Slack
 

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.config import CompanyConfig
+from bot.features.connect import messages
 from bot.quota.gate import Clock
-from bot.slack import messages
 from bot.slack.notifier import Notifier, SlackUnavailable
 from bot.store import Store
 
