@@ -303,7 +303,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Clear a company's Precoro (429) pause; a running bot sees it within seconds."""
     from bot.runtime import Runtime
-    from bot.slack.status import resume
 
     config = _load(args.config)
     if args.company not in {c.id for c in config.companies}:
@@ -311,7 +310,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         return 2
     rt = Runtime.build(config)
     try:
-        print(resume(rt, args.company, "cli"))
+        assert rt.admin is not None  # built by Runtime.build
+        print(rt.admin.resume(args.company, "cli"))
     finally:
         rt.store.close()
     return 0

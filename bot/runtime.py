@@ -20,6 +20,7 @@ from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Config
 from bot.decisions import DecisionService, attempt_lease
+from bot.features.admin.service import AdminService
 from bot.features.away.service import AwayService
 from bot.features.connect import messages as connect_messages
 from bot.features.connect.service import ConnectService
@@ -86,6 +87,7 @@ class Runtime:
     finance: FinanceService | None = None  # the finance channel (bot/features/outcomes/finance.py)
     away: AwayService | None = None  # away mode (bot/features/away)
     connect: ConnectService | None = None  # approvers' own keys, invitations (bot/features/connect)
+    admin: AdminService | None = None  # `/precoro` admin commands, status, a workspace that leaves (bot/features/admin)
 
     @classmethod
     def build(cls, config: Config, *, clock: Clock | None = None, store: Store | None = None,
@@ -147,9 +149,11 @@ class Runtime:
                                   tenancy)
         decisions.on_decided, decisions.on_read = outcomes.on_decided, outcomes.on_read
         poller.on_retired, discoverer.on_read = outcomes.on_retired, outcomes.on_read
+        admin = AdminService(config, store, tokens, clients, notifier, clock, tenancy, scheduler, slack,
+                             outcomes=outcomes, adapt=adapt)
         return cls(config, store, vault, clock, http, slack, gate, clients, notifier, tokens, poller, decisions,
                    scheduler, metrics, replica, home, reminders, tenancy, adapt, outcomes, finance, away,
-                   connect)
+                   connect, admin)
 
     async def aclose(self) -> None:
         await self.http.aclose()

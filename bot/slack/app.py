@@ -17,13 +17,15 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 
+from bot.features.admin import leaving_listeners as leaving
+from bot.features.admin import listeners as admin
 from bot.features.away import listeners as away
 from bot.features.connect import listeners as connect
 from bot.features.home import history_listeners as home_history
 from bot.features.home import listeners as home
 from bot.features.outcomes import listeners as outcomes
 from bot.features.reminders import listeners as reminders
-from bot.slack import actions, commands, leaving, messages
+from bot.slack import actions, messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
     )
     subcommands = {**(away.subcommands(rt.away) if rt.away is not None else {}),
                    **(outcomes.subcommands(rt.outcomes) if rt.outcomes is not None else {})}
-    commands.register(app, rt, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
+    if rt.admin is not None:  # `/precoro` itself, and the admins' commands and registration form
+        admin.register(app, rt.admin, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
     if rt.connect is not None:
         connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
     actions.register(app, rt)
@@ -60,7 +63,8 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         outcomes.register(app, rt.outcomes)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
     # revocation listeners would delete the Slack tokens only).
-    leaving.register(app, rt)
+    if rt.admin is not None:
+        leaving.register(app, rt.admin)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

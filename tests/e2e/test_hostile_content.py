@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from bot.features.admin import messages as admin_messages
 from bot.precoro.errors import TokenRejected
 from bot.slack import messages
 from precoro_devkit.emulator.stack import ADMIN, SLACK_USERS, LocalStack
@@ -57,7 +58,7 @@ async def test_registration_refuses_an_email_a_header_cannot_carry(stack: LocalS
     before = len(stack.precoro.requests)
     # the one-line command
     answer = await stack.driver.ask(ADMIN, f"register <@{ALICE}> {email} {token}")
-    assert answer == messages.invalid_email_text()
+    assert answer == admin_messages.invalid_email_text()
     # the form
     await stack.driver.slash_command(ADMIN, f"register <@{ALICE}>")
     view = await opened_view(stack)
@@ -66,7 +67,7 @@ async def test_registration_refuses_an_email_a_header_cannot_carry(stack: LocalS
         messages.TOKEN_BLOCK: {messages.TOKEN_ACTION: {"type": "plain_text_input", "value": token}}})
     assert response.status_code == 200
     assert response.json() == {"response_action": "errors",
-                               "errors": {messages.EMAIL_BLOCK: messages.invalid_email_text()}}
+                               "errors": {messages.EMAIL_BLOCK: admin_messages.invalid_email_text()}}
     assert len(stack.precoro.requests) == before, "nothing was sent to Precoro"
     assert stack.runtime.store.approvers.find("acme", stack.driver.team_id, ALICE) is None
 

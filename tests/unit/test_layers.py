@@ -118,12 +118,6 @@ NOT_YET_MOVED = {
     "bot.tokens": "connect",
     "bot.check_turns": "connect",
     "bot.keys": "connect",
-    # admin: `/precoro` and its admin commands, status and resume, an uninstalled workspace
-    "bot.slack.commands": "admin",
-    "bot.slack.status": "admin",
-    "bot.slack.discovery_status": "admin",
-    "bot.slack.leaving": "admin",
-    "bot.slack.messages.admin": "admin",
 }
 
 

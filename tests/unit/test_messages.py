@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.features.admin import messages as admin_messages
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Document, LineItem, Person
 from bot.slack import messages as m
@@ -347,37 +348,37 @@ def test_command_replies() -> None:
     assert m.wrong_user_text("U1") == "This document waits for <@U1>; only they can decide it."
     assert m.token_revoked_text().startswith("Precoro refused your API token; ask an admin")
     assert "/precoro register" in m.token_revoked_text()
-    assert m.registered_text("U1", "a<b>@x.com") == (
+    assert admin_messages.registered_text("U1", "a<b>@x.com") == (
         "<@U1> is registered with Precoro account a&lt;b&gt;\uff20x\u2024com. "
         "Documents waiting for their approval will arrive as direct messages.")
-    assert m.removed_text("U1").startswith("<@U1> is removed")
+    assert admin_messages.removed_text("U1").startswith("<@U1> is removed")
     assert m.not_registered_text("U1").startswith("<@U1> is not registered")
-    assert m.token_rejected_text("401 <bad>") == \
+    assert admin_messages.token_rejected_text("401 <bad>") == \
         "Precoro did not accept that token: 401 &lt;bad&gt;. Nothing was stored."
     assert m.already_decided_text("approve", actor="U2", at=AT) == \
         f"This document was already approved by <@U2> at {AT_SHOWN}; nothing changed."
     assert m.already_decided_text() == "This document was already decided; nothing changed."
     assert m.mention("<!channel>") == "&lt;!channel&gt;"
     for text in (m.not_admin_text(), m.precoro_unavailable_text(), m.help_text(True),
-                 m.reason_required_text(), m.invalid_email_text(), m.removed_text("U1")):
+                 m.reason_required_text(), admin_messages.invalid_email_text(), admin_messages.removed_text("U1")):
         assert text.strip()
         validate_blocks([{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
 
 
 def test_registration_list() -> None:
     rows = [("U1", "a@x.com", "active", AT), ("U2", "b@x.com", "token revoked", None)]
-    text = m.registration_list(rows, "America/New_York")
+    text = admin_messages.registration_list(rows, "America/New_York")
     assert text.splitlines() == [
         "*Registered approvers (2)*",
         f"• <@U1> · a\uff20x\u2024com · active · last checked {AT_SHOWN}",  # no mailto: link from outside text
         "• <@U2> · b\uff20x\u2024com · token revoked · last checked never",
     ]
-    assert "No approvers are registered" in m.registration_list([], "UTC")
+    assert "No approvers are registered" in admin_messages.registration_list([], "UTC")
 
 
 def test_registration_list_stays_within_a_section() -> None:
     rows = [(f"U{i:08d}", f"person{i}@example.com", "active", AT) for i in range(500)]
-    text = m.registration_list(rows, "UTC")
+    text = admin_messages.registration_list(rows, "UTC")
     assert len(text) <= 3000
     assert re.search(r"\nand \d+ more$", text)
     shown = text.count("• ")
@@ -421,20 +422,20 @@ def test_audit_log_text_shows_who_what_when_and_result() -> None:
     rows = [(AT, "acme", "U0ALICE", "decision.approve", "purchaseorders/PO-1", "approved"),
             (AT, "acme", "precoro", "token.revoked", "<@U0BOB>", "poll"),
             (AT, "globex", "U0ADMIN", "token.register", "<@U0CAROL>", "refused by Precoro")]
-    assert m.audit_log_text(rows, "America/New_York").splitlines() == [
+    assert admin_messages.audit_log_text(rows, "America/New_York").splitlines() == [
         "*Audit log: the last 3 entries*",
         f"• {AT_SHOWN} · <@U0ALICE> · decision.approve purchaseorders/PO-1 → approved",
         f"• {AT_SHOWN} · precoro · token.revoked <@U0BOB> → poll",
         f"• {AT_SHOWN} · <@U0ADMIN> · token.register <@U0CAROL> → refused by Precoro",
     ]
-    assert "· globex ·" in m.audit_log_text(rows, "UTC", show_company=True)
-    assert "empty" in m.audit_log_text([], "UTC")
+    assert "· globex ·" in admin_messages.audit_log_text(rows, "UTC", show_company=True)
+    assert "empty" in admin_messages.audit_log_text([], "UTC")
 
 
 def test_audit_log_text_escapes_and_stays_within_a_section() -> None:
     sneaky = [(AT, "acme", "<!channel>", "decision.approve", "invoices/<!here>", "x" * 500)]
-    text = m.audit_log_text(sneaky, "UTC")
+    text = admin_messages.audit_log_text(sneaky, "UTC")
     assert "<!" not in text.replace(AT_SHOWN, "") and "&lt;!channel&gt;" in text  # only the bot's date token
     rows = [(AT, "acme", f"U{i:08d}", "decision.approve", f"invoices/INV-{i}", "approved") for i in range(300)]
-    text = m.audit_log_text(rows, "UTC")
+    text = admin_messages.audit_log_text(rows, "UTC")
     assert len(text) <= 3000 and re.search(r"\nand \d+ more$", text)

@@ -23,6 +23,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.features.admin import messages as admin_messages
 from bot.features.away import messages as away_messages
 from bot.features.home import history_messages
 from bot.features.home import messages as home_messages
@@ -138,7 +139,7 @@ def surfaces(v: dict[str, str]) -> dict[str, Any]:
         "requesters status": outcome_messages.requesters_status_line(v["company"], 1, [v["email"]], 2, 0),
         # A decision's subject is the bot's `type/IDN` (the IDN is Precoro's); only a subject the
         # bot wrote as a whole `<@U…>` (token changes) is shown as a mention.
-        "audit": messages.audit_log_text([(NOW, v["company"], "U0ALICE", "decision.reject",
+        "audit": admin_messages.audit_log_text([(NOW, v["company"], "U0ALICE", "decision.reject",
                                            f"purchaseorders/{v['idn']}", v["reason"])], "UTC"),
     }
     return renders

@@ -102,7 +102,7 @@ def test_interval_takes_a_share_of_the_budget() -> None:
 
 
 def test_unregistered_line() -> None:
-    from bot.slack.messages import unregistered_line
+    from bot.features.admin.messages import unregistered_line
 
     text = unregistered_line(3, [("dave@example.com", "Dave <D>"), ("erin@example.com", "")])
     assert text == ("3 documents wait for 2 unregistered approvers: Dave &lt;D&gt; (dave\uff20example\u2024com), "

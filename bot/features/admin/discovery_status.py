@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from bot.slack.messages import discovery_status_line, unregistered_line
+from bot.config import Config
+from bot.features.admin.messages import discovery_status_line, unregistered_line
+from bot.store import Store
 from bot.sync.route import unregistered_summary
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
-
-def discovery_lines(rt: Runtime, company: str) -> list[str]:
+def discovery_lines(store: Store, config: Config, company: str) -> list[str]:
     """Whether discovery is on (and with whose token), its fallbacks, and the unregistered approvers.
     Blocking (database)."""
-    settings = rt.store.discovery.get(company)
-    chosen = next((c for c in rt.config.companies if c.id == company), None)
+    settings = store.discovery.get(company)
+    chosen = next((c for c in config.companies if c.id == company), None)
     types = chosen.document_types if chosen is not None else ()
     approver = None
     if settings is not None and settings.approver_id is not None:
-        approver = rt.store.approvers.get(settings.approver_id)
+        approver = store.approvers.get(settings.approver_id)
     elif settings is None and chosen is not None and chosen.discovery_user:
-        approver = next((a for a in rt.store.approvers.list(company, active_only=True)
+        approver = next((a for a in store.approvers.list(company, active_only=True)
                          if a.slack_user_id == chosen.discovery_user), None)
     user = approver.slack_user_id if approver is not None and approver.active else None
     cursor = datetime.fromtimestamp(settings.cursor, tz=UTC) if settings and settings.cursor else None

@@ -5,46 +5,20 @@ would stay active and the bot would go on polling Precoro with their tokens for 
 left. Bolt runs the first listener that matches an event, so these listeners replace Bolt's: they
 delete the Slack tokens as Bolt would (OAuth mode), then remove every approver of that workspace
 (their sealed Precoro tokens are deleted with the row, so the scheduler has nothing left to poll
-with) and record it in the audit log of each company concerned.
+with) and record it in the audit log of each company concerned (`AdminService.leave`).
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
-
-log = logging.getLogger(__name__)
-
-ACTOR = "slack"  # the audit log's actor: Slack told us the workspace left
+from bot.features.admin.service import AdminService
 
 
-def leave(rt: Runtime, team: str, why: str) -> int:
-    """Remove every approver of workspace `team`; returns how many. Idempotent (Slack retries).
-    Blocking (database): the listeners run it through `store.run`."""
-    gone = [a for a in rt.store.approvers.list() if a.team_id == team]
-    for approver in gone:
-        rt.tokens.remove(approver, ACTOR)
-    # What else names the workspace's people: away periods, invitations, outcome mutes.
-    rt.store.away.forget_team(team)
-    rt.store.invitations.forget_team(team)
-    if rt.outcomes is not None:
-        rt.outcomes.repo.forget_team(team)
-    for company in sorted({a.company for a in gone}):
-        rt.store.audit.record(at=rt.clock.now(), company=company, actor=ACTOR, action="workspace.left",
-                              subject=team, outcome=f"{why}: {sum(a.company == company for a in gone)} approver(s) "
-                              "removed, their tokens deleted")
-    if gone:
-        log.warning("workspace %s left (%s): %d approver(s) removed", team, why, len(gone))
-    return len(gone)
-
-
-def register(app: AsyncApp, rt: Runtime) -> None:
-    installations = rt.slack.installations
+def register(app: AsyncApp, service: AdminService) -> None:
+    installations = service.installations
 
     @app.event("app_uninstalled")
     async def uninstalled(context: AsyncBoltContext, body: dict[str, Any]) -> None:
@@ -52,7 +26,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if installations is not None:
             await installations.async_delete_all(enterprise_id=context.enterprise_id, team_id=context.team_id)
         if team:
-            await rt.store.run(leave, rt, team, "app uninstalled")
+            await service.leave_async(team, "app uninstalled")
 
     @app.event("tokens_revoked")
     async def revoked(event: dict[str, Any], context: AsyncBoltContext, body: dict[str, Any]) -> None:
@@ -66,4 +40,4 @@ def register(app: AsyncApp, rt: Runtime) -> None:
             if installations is not None:
                 await installations.async_delete_bot(enterprise_id=context.enterprise_id, team_id=context.team_id)
             if team:
-                await rt.store.run(leave, rt, team, "bot token revoked")
+                await service.leave_async(team, "bot token revoked")

@@ -1,5 +1,6 @@
-"""What a bot admin reads: registration, the approver list, token changes, `/precoro resume`,
-company discovery, what the bot learned of a company's Precoro, and the audit log. Pure.
+"""What a bot admin reads: registration, the approver list, `/precoro resume`, the quota and
+company discovery lines of `/precoro status`, what the bot learned of a company's Precoro, and
+the audit log. Pure. (What the engine tells admins by DM is `bot/slack/messages/notices.py`.)
 
 Mrkdwn strings of at most 3000 characters; lists stop with "and N more" before that. Names,
 emails and reasons from Precoro or Slack are escaped (`safe`, `mention`).
@@ -12,6 +13,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.slack.messages.notices import AUDIT_DEFAULT, AUDIT_MAX
 from bot.slack.messages.text import (
     DASH,
     EMAIL_MAX,
@@ -58,10 +60,6 @@ def invalid_email_text() -> str:
             "no spaces or special characters).")
 
 
-def form_expired_text() -> str:
-    return "This form is out of date; run `/precoro register @user` again."
-
-
 def email_mismatch_text(user: str, slack_email: str) -> str:
     """Registration: the Precoro email is not the Slack user's profile email."""
     shown = safe(slack_email, EMAIL_MAX) if slack_email else "no email Slack can show"
@@ -95,11 +93,6 @@ def removed_text(user: str) -> str:
     return f"{mention(user)} is removed; their token is deleted and no more documents will be sent to them."
 
 
-def not_registered_text(user: str) -> str:
-    return (f"{mention(user)} is not registered. An admin can register them with "
-            "`/precoro register @user`.")
-
-
 def registration_list(rows: Sequence[tuple[str, str, str, datetime | None]], tz: str) -> str:
     """Rows of (Slack user id, email, status, last polled) as one mrkdwn list, ≤ 3000 characters.
     Times are Slack date tokens (each reader's zone); `tz` no longer changes them."""
@@ -123,15 +116,6 @@ def _fit(head: str, lines: Sequence[str]) -> str:
         kept.append(line)
         used += len(line) + 1
     return "\n".join([head, *kept])
-
-
-def admin_token_revoked_text(user: str) -> str:
-    return (f"Precoro refused the API token of {mention(user)}; the bot stopped using it. "
-            f"Register a new one with `/precoro register {mention(user)}`.")
-
-
-def admin_token_restored_text(user: str) -> str:
-    return f"Precoro accepts the API token of {mention(user)} again; the bot uses it as before."
 
 
 # --- the quota pause ------------------------------------------------------------------------------
@@ -199,17 +183,6 @@ def discovery_not_approver_text(user: str) -> str:
             f"with `/precoro register {mention(user)}`.")
 
 
-def admin_discovery_revoked_text(user: str, company: str) -> str:
-    return (f"Precoro refused the discovery token of {mention(user)} for *{safe(company, 40)}*: discovery is off "
-            "and each approver's own waiting list is polled again. Register a new token, then turn discovery "
-            f"back on with `/precoro discovery {mention(user)}`.")
-
-
-def admin_discovery_lost_text(company: str) -> str:
-    return (f"Discovery for *{safe(company, 40)}* is off: its approver was removed or their token stopped working. "
-            "Each approver's own waiting list is polled again. Choose another with `/precoro discovery @user`.")
-
-
 def discovery_status_line(user: str | None, cursor: datetime | None, fallback: Sequence[str], note: str) -> str:
     if user is None:
         why = f" ({safe(note, 80)})" if note else ""
@@ -235,41 +208,11 @@ def unregistered_line(documents: int, people: Sequence[tuple[str, str]], shown: 
 
 # What the bot learned about a company's Precoro by itself (bot/sync/adapt.py), told once and
 # shown in `/precoro status`.
-FINDING_TEXTS: dict[str, str] = {
-    "duplicate_keying=route": "Precoro refuses a second read of the same list within a minute even with other "
-                              "parameters (its duplicate-GET limit is keyed by route): each list is now read at "
-                              "most once a minute, so new documents may take longer to arrive.",
-    "stepless": "Precoro's answers for {detail} carry no readable approval steps: company discovery leaves them to "
-                "each approver's own waiting list (slower with many approvers).",
-    "blind": "The company discovery user's Precoro role does not see every document of type {detail} (an "
-             "approver's own list held one it could not read): discovery leaves {detail} to each approver's own "
-             "waiting list (slower with many approvers). A discovery user whose role sees the whole company "
-             "(`/precoro discovery @user`) brings it back.",
-    "waiting_filter=ignored": "Precoro's `waitingForApprove` filter listed documents that do not wait for the "
-                              "approver: each approver's list is now read as every pending document, keeping "
-                              "those whose current approval step names them.",
-}
-
-
-def finding_sentence(name: str, value: str) -> str:
-    if name.startswith("stepless:"):
-        return FINDING_TEXTS["stepless"].format(detail=safe(name.removeprefix("stepless:"), 40))
-    if name.startswith("blind:"):
-        return FINDING_TEXTS["blind"].format(detail=safe(name.removeprefix("blind:"), 40))
-    return FINDING_TEXTS.get(f"{name}={value}", f"{safe(name, 40)}: {safe(value, 80)}")
-
-
-def admin_finding_text(company: str, name: str, value: str) -> str:
-    return f"About *{safe(company, 40)}*: {finding_sentence(name, value)} `precoro-bot doctor` checks the rest."
-
-
 def findings_status_line(sentences: Sequence[str]) -> str:
     return "Learned from Precoro: " + " ".join(sentences) if sentences else ""
 
 
 # --- the audit log --------------------------------------------------------------------------------
-AUDIT_DEFAULT = 20
-AUDIT_MAX = 100
 _SUBJECT_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)>$")
 
 

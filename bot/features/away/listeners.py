@@ -34,7 +34,7 @@ async def command(service: AwayService, team: str, user: str, sub: str, args: li
 
 
 def subcommands(service: AwayService) -> dict[str, Subcommand]:
-    """The `/precoro` subcommands of away mode, for `bot/slack/commands.py`."""
+    """The `/precoro` subcommands of away mode, for `bot/features/admin/listeners.py`."""
     return dict.fromkeys(COMMANDS, partial(command, service))
 
 

@@ -7,7 +7,7 @@ invite the approvers named in waiting documents to connect themselves.
 - `invitations.py`: finding the unconnected approvers in Slack and inviting each once (used by
   the service);
 - `listeners.py`: the Connect and Invite buttons, the connect form, Approve / Deny, and
-  `/precoro connect`, `disconnect`, `invite` (handed to `bot/slack/commands.py`);
+  `/precoro connect`, `disconnect`, `invite` (handed to `bot/features/admin/listeners.py`);
 - `messages.py`: the form, its answers, the admins' request, invitations and their summary.
 
 Tokens themselves (`bot/tokens.py`, used by the engine's sync) and the CLI's key rotation

@@ -1,7 +1,7 @@
 """Approvers connecting their own Precoro key, and invitations: the Bolt listeners (the Home's and
 invitations' Connect button, the connect form, the admins' Approve / Deny, the admins' Invite
 button) and `/precoro connect [company]`, `disconnect`, `invite [again]`, which
-`bot/slack/commands.py` hands here. What they do is `ConnectService`'s (`service.py`).
+`bot/features/admin/listeners.py` hands here. What they do is `ConnectService`'s (`service.py`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ Flow = Callable[..., Awaitable[None]]
 
 
 def flows(service: ConnectService) -> dict[str, Flow]:
-    """`/precoro connect`, `disconnect` and `invite`, for `bot/slack/commands.py`."""
+    """`/precoro connect`, `disconnect` and `invite`, for `bot/features/admin/listeners.py`."""
     return dict.fromkeys(COMMANDS, partial(command, service))
 
 

@@ -20,7 +20,7 @@ Subcommand = Callable[[str, str, str, list[str]], Awaitable[str]]
 
 
 def subcommands(service: OutcomeService) -> dict[str, Subcommand]:
-    """`/precoro mute-outcomes` and `unmute-outcomes`, for `bot/slack/commands.py` (anyone: a
+    """`/precoro mute-outcomes` and `unmute-outcomes`, for `bot/features/admin/listeners.py` (anyone: a
     requester need not be an approver)."""
 
     async def command(team: str, user: str, sub: str, args: list[str]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.slack.messages.admin import AUDIT_DEFAULT, AUDIT_MAX
+from bot.slack.messages.notices import AUDIT_DEFAULT, AUDIT_MAX
 from bot.slack.messages.text import APPROVE_COMMENT_MAX, at_time, clean, mention, safe
 
 
