@@ -19,8 +19,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Config
-from bot.decisions import DecisionService, attempt_lease
 from bot.features.admin.service import AdminService
+from bot.features.approvals.service import DecisionService, attempt_lease
 from bot.features.away.service import AwayService
 from bot.features.connect import messages as connect_messages
 from bot.features.connect.service import ConnectService
@@ -131,6 +131,7 @@ class Runtime:
         poller.on_filter_refuted = adapt.filter_refuted
         blind = BlindWatch(store, tokens, clients, clock)  # is the discovery token's view complete?
         blind.on_blind, poller.on_new = adapt.blind, blind.polled
+        # the engine's tick retries due decisions through the approvals feature's service (its DueDecisions)
         scheduler = PollScheduler(config, store, poller, decisions, clock, replica, discoverer=discoverer,
                                   token_checks=token_checks)
         home = HomeService(config, store, notifier, clock, web_urls, tenancy, decisions)

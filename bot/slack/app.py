@@ -19,13 +19,14 @@ from slack_bolt.response import BoltResponse
 
 from bot.features.admin import leaving_listeners as leaving
 from bot.features.admin import listeners as admin
+from bot.features.approvals import listeners as approvals
 from bot.features.away import listeners as away
 from bot.features.connect import listeners as connect
 from bot.features.home import history_listeners as home_history
 from bot.features.home import listeners as home
 from bot.features.outcomes import listeners as outcomes
 from bot.features.reminders import listeners as reminders
-from bot.slack import actions, messages
+from bot.slack import messages
 from bot.slack.installations import DatabaseStateStore
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         admin.register(app, rt.admin, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
     if rt.connect is not None:
         connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
-    actions.register(app, rt)
+    approvals.register(app, rt.decisions)  # Approve / Reject, their forms, the amount confirmation
     home.register(app, rt.home)
     reminders.register(app, rt.reminders)
     if rt.away is not None:  # built by Runtime.build

@@ -34,6 +34,11 @@ def parse_mention(text: str) -> str | None:
     return match.group(1) if match else None
 
 
+def message_id(ref: str) -> int | None:
+    """The posted-message id a button or form refers to; None for anything but a sane number."""
+    return int(ref) if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

@@ -30,11 +30,11 @@ import contextlib
 import logging
 import math
 from dataclasses import replace
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import CompanyConfig, Config
-from bot.decisions import MAX_BACKOFF_SECONDS, DecisionService
 from bot.quota import planner
 from bot.quota.gate import Clock
 from bot.quota.ledger import QuotaPolicy, Spend
@@ -63,8 +63,22 @@ DECISION_SWEEP_SECONDS = 30.0
 PLAN_SPENDS_MAX_AGE = 60.0  # planning may use the gate's cached spends this old (booking never does)
 
 
+class DueDecisions(Protocol):
+    """What the tick needs of the decisions: retry the due ones, and how long a failed one may wait.
+
+    A protocol, not an import: deciding (authorization, the POST, the message's new state) is the
+    approvals feature's (`bot.features.approvals.service.DecisionService`), and the engine never
+    imports a feature. The outbox the tick looks into (`store.decisions.any_due`, `busy`) is the
+    engine's own; `bot/runtime.py` hands the DecisionService in as this.
+    """
+
+    max_backoff_seconds: float  # the longest retry backoff of a queued decision
+
+    async def run_due(self) -> int: ...
+
+
 class PollScheduler:
-    def __init__(self, config: Config, store: Store, poller: Poller, decisions: DecisionService,
+    def __init__(self, config: Config, store: Store, poller: Poller, decisions: DueDecisions,
                  clock: Clock, replica: str = "single", *, discoverer: Discoverer | None = None,
                  token_checks: TokenChecker | None = None) -> None:
         self.token_checks = token_checks  # confirms refused tokens, re-checks revoked ones
@@ -151,10 +165,11 @@ class PollScheduler:
 
     async def _decision_due(self, now: float) -> bool:
         recent = False
+        window = self.decisions.max_backoff_seconds + self.config.tick_seconds
         for company in self.config.companies:
             client = self.poller.clients.get(company.id)
             trouble = client.gate.last_trouble(company.id) if client is not None else now
-            recent = recent or (trouble is not None and now - trouble <= MAX_BACKOFF_SECONDS + self.config.tick_seconds)
+            recent = recent or (trouble is not None and now - trouble <= window)
         if not recent and now - self._decisions_checked_at < DECISION_SWEEP_SECONDS:
             return False
         self._decisions_checked_at = now

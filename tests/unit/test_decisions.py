@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.decisions import APPROVE, REJECT, attempt_lease, backoff, message_id, shows_decision, waits_for
+from bot.features.approvals.service import APPROVE, REJECT, attempt_lease, backoff, shows_decision, waits_for
 from bot.precoro import api
 from bot.precoro.models import ApprovalStep, Document, Person
+from bot.slack.payload import message_id
 
 ALICE = Person("Alice", "alice@example.com")
 BOB = Person("Bob", "bob@example.com")

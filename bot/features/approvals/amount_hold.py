@@ -1,7 +1,7 @@
-"""Which document is held back by its company's amount rule (see `bot/slack/amount_rules.py`).
+"""Which document is held back by its company's amount rule (see `amount_listeners.py`).
 
-Its own module: the Home's service and the click listeners both ask it, and it never imports the
-runtime (the services may not).
+Its own module: `DecisionService.held` (the click listeners) and the Home's service (through
+`bot.features.approvals.service`) both ask it; it never imports the runtime (the services may not).
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import amounts
-from bot.decisions import message_id
 from bot.precoro.models import Document, parse_document
 from bot.slack import messages
+from bot.slack.payload import message_id
 from bot.store import Store
 
 

@@ -1,8 +1,9 @@
 """Amount rules in Slack: Approve on a document above its company's limit opens a form asking to
 type the amount or the document number; only a matching answer goes on to the one decision path
-(`bot.decisions`, the clicker's own token). The rule itself is `bot/amounts.py`.
+(`DecisionService`, the clicker's own token). The rule itself is `bot/amounts.py`; which document
+it holds back is `amount_hold.py`, asked through `DecisionService.held`.
 
-`gate` is asked by every approve path (the Approve button, "Approve with comment", bulk approve);
+`held` is asked by every approve path (the Approve button, "Approve with comment", bulk approve);
 the form's submission is checked again here, so an old or forged form never skips the rule.
 """
 
@@ -10,41 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import amounts
-from bot.decisions import APPROVE
+from bot.features.approvals.service import APPROVE, DecisionService
 from bot.slack import messages
-from bot.slack.amount_hold import Held, held
 from bot.slack.payload import guarded, input_value, text_field, user_id
-from bot.store import DATABASE_UNAVAILABLE
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-async def gate(rt: Runtime, ref: str) -> Held | None:
-    """`held` from async code; a database that cannot answer holds nothing back here (the click
-    that follows answers "could not be recorded" on its own)."""
-    if not any(rt.notifier.confirm_rules.values()):
-        return None
-    try:
-        return await rt.store.run(held, rt.store, rt.notifier.confirm_rules, ref)
-    except DATABASE_UNAVAILABLE:
-        return None
+# (body, view, action, comment): the form-to-click path of `listeners.py`
+Decide = Callable[[dict[str, Any], dict[str, Any], str, str], Awaitable[None]]
 
 
-# (rt, body, view, action, comment): the form-to-click path of `bot/slack/actions.py`
-Decide = Callable[["Runtime", dict[str, Any], dict[str, Any], str, str], Awaitable[None]]
-
-
-def register(app: AsyncApp, rt: Runtime, decide: Decide) -> None:
+def register(app: AsyncApp, service: DecisionService, *, decide: Decide) -> None:
     @app.view(messages.AMOUNT_CONFIRM_CALLBACK)
-    @guarded(rt.notifier, "amount confirmation")
+    @guarded(service.notifier, "amount confirmation")
     async def confirmed(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Approve only when what was typed is the amount or the document number; a wrong answer
         stays in the form with its error and nothing is sent."""
@@ -55,11 +40,11 @@ def register(app: AsyncApp, rt: Runtime, decide: Decide) -> None:
         if len(comment) > messages.APPROVE_COMMENT_MAX:
             await ack(response_action="errors", errors={messages.COMMENT_BLOCK: messages.comment_too_long_text()})
             return
-        hold = await gate(rt, ref)
+        hold = await service.held(ref)
         if hold is not None and not amounts.confirmation_matches(typed, hold.doc):
             log.info("amount confirmation by %s on message %s did not match; nothing sent", user, ref)
             await ack(response_action="errors",
                       errors={messages.AMOUNT_CONFIRM_BLOCK: messages.wrong_confirmation_text(hold.doc)})
             return
         await ack()
-        await decide(rt, body, view, APPROVE, comment)
+        await decide(body, view, APPROVE, comment)

@@ -1,31 +1,31 @@
-"""Approve / Reject buttons and the reject-reason form."""
+"""Approve / Reject buttons, "Approve with comment", and the reject-reason and comment forms (the
+amount confirmation form is `amount_listeners.py`). What they do is `DecisionService`'s
+(`service.py`)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.decisions import APPROVE, REJECT, message_id
+from bot.features.approvals import amount_listeners
+from bot.features.approvals.service import APPROVE, REJECT, DecisionService
 from bot.precoro.api import REJECT_COMMENT_MAX
 from bot.precoro.models import parse_document
-from bot.slack import amount_rules, messages
+from bot.slack import messages
 from bot.slack.notifier import SlackUnavailable
 from bot.slack.payload import action_value, guarded, input_value, team_id, text_field, user_id
-from bot.store import DATABASE_UNAVAILABLE
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-def register(app: AsyncApp, rt: Runtime) -> None:
-    register_approve_comment(app, rt)
-    amount_rules.register(app, rt, _decide_from_form)
+def register(app: AsyncApp, service: DecisionService) -> None:
+    register_approve_comment(app, service)
+    amount_listeners.register(app, service, decide=partial(_decide_from_form, service))
 
     async def tell(respond: AsyncRespond, text: str, user: str, team: str) -> None:
         """Answer the clicker privately (response_url; a DM if that fails)."""
@@ -36,32 +36,32 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         except Exception as exc:  # no or a broken response_url
             log.info("could not answer %s through response_url (%s); sending a DM", user, type(exc).__name__)
             with contextlib.suppress(SlackUnavailable):
-                await rt.notifier.dm(team, user, text)
+                await service.dm(team, user, text)
 
     @app.action(messages.ACTION_APPROVE)
-    @guarded(rt.notifier, "approve click")
+    @guarded(service.notifier, "approve click")
     async def approve(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         user = user_id(body)
         if not user:
             log.info("approve click without a user ignored")
             return
-        hold = await amount_rules.gate(rt, action_value(body))
+        hold = await service.held(action_value(body))
         if hold is not None:  # above the company's amount rule: type the amount or number first
             await open_form(body, respond, client, APPROVE)
             return
-        answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=action_value(body),
-                                          action=APPROVE)
+        answer = await service.click(team_id=team_id(body), user_id=user, ref=action_value(body),
+                                      action=APPROVE)
         await tell(respond, answer.text, user, team_id(body))
 
     @app.action(messages.ACTION_REJECT)
-    @guarded(rt.notifier, "reject click")
+    @guarded(service.notifier, "reject click")
     async def reject(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient) -> None:
         await ack()
         await open_form(body, respond, client, REJECT)
 
     @app.action(messages.ACTION_APPROVE_COMMENT)
-    @guarded(rt.notifier, "approve with comment click")
+    @guarded(service.notifier, "approve with comment click")
     async def approve_with_comment(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond,
                                    client: AsyncWebClient) -> None:
         await ack()
@@ -73,12 +73,8 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not user:
             log.info("%s click without a user ignored", action)
             return
-        try:
-            message, refusal = await rt.store.run(rt.decisions.authorize, team_id=team_id(body), user_id=user,
-                                                  ref=ref, action=action)
-        except DATABASE_UNAVAILABLE:
-            await tell(respond, messages.click_not_recorded_text(), user, team_id(body))
-            return
+        message, refusal = await service.authorize_click(team_id=team_id(body), user_id=user, ref=ref,
+                                                          action=action)
         if message is None:
             await tell(respond, refusal, user, team_id(body))
             return
@@ -90,7 +86,7 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         if not trigger:
             await tell(respond, messages.unreadable_request_text(), user, team_id(body))
             return
-        hold = await amount_rules.gate(rt, ref) if action == APPROVE else None
+        hold = await service.held(ref) if action == APPROVE else None
         if hold is not None:
             form = messages.amount_confirm_modal(ref, doc, hold.limit)
         else:
@@ -102,19 +98,19 @@ def register(app: AsyncApp, rt: Runtime) -> None:
         await ack()  # a URL button: Slack opens the link, we only acknowledge
 
     @app.view(messages.REJECT_CALLBACK)
-    @guarded(rt.notifier, "reject reason")
+    @guarded(service.notifier, "reject reason")
     async def reject_reason(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         reason = input_value(view, messages.REASON_BLOCK, messages.REASON_ACTION)
         if not reason or len(reason) > REJECT_COMMENT_MAX:
             await ack(response_action="errors", errors={messages.REASON_BLOCK: messages.reason_required_text()})
             return
         await ack()
-        await _decide_from_form(rt, body, view, REJECT, reason)
+        await _decide_from_form(service, body, view, REJECT, reason)
 
 
-def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
+def register_approve_comment(app: AsyncApp, service: DecisionService) -> None:
     @app.view(messages.APPROVE_CALLBACK)
-    @guarded(rt.notifier, "approve comment")
+    @guarded(service.notifier, "approve comment")
     async def approve_comment(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         """Approve with an optional comment. Precoro's approve POST takes no body, so the comment
         stays with the bot: in the decision record and on the Slack message."""
@@ -122,16 +118,16 @@ def register_approve_comment(app: AsyncApp, rt: Runtime) -> None:
         if len(comment) > messages.APPROVE_COMMENT_MAX:
             await ack(response_action="errors", errors={messages.COMMENT_BLOCK: messages.comment_too_long_text()})
             return
-        hold = await amount_rules.gate(rt, text_field(view, "private_metadata"))
+        hold = await service.held(text_field(view, "private_metadata"))
         if hold is not None:  # a form opened before the rule applied: the rule still holds
             await ack(response_action="errors",
                       errors={messages.COMMENT_BLOCK: messages.confirmation_needed_text(hold.limit)})
             return
         await ack()
-        await _decide_from_form(rt, body, view, APPROVE, comment)
+        await _decide_from_form(service, body, view, APPROVE, comment)
 
 
-async def _decide_from_form(rt: Runtime, body: dict[str, Any], view: dict[str, Any], action: str,
+async def _decide_from_form(service: DecisionService, body: dict[str, Any], view: dict[str, Any], action: str,
                             comment: str) -> None:
     """A reject reason or approve comment form was submitted: the same click path as a button."""
     user = user_id(body)
@@ -139,20 +135,6 @@ async def _decide_from_form(rt: Runtime, body: dict[str, Any], view: dict[str, A
         log.info("%s form without a user ignored", action)
         return
     ref = text_field(view, "private_metadata")
-    answer = await rt.decisions.click(team_id=team_id(body), user_id=user, ref=ref, action=action, comment=comment)
+    answer = await service.click(team_id=team_id(body), user_id=user, ref=ref, action=action, comment=comment)
     if answer.text:
-        await _tell_submitter(rt, team_id(body), ref, user, answer.text)
-
-
-async def _tell_submitter(rt: Runtime, team: str, ref: str, user: str, text: str) -> None:
-    """A modal has no response_url: answer next to the document message, or in a DM."""
-    channel = None
-    with contextlib.suppress(*DATABASE_UNAVAILABLE):
-        found = message_id(ref)
-        message = await rt.store.run(rt.store.messages.get, found) if found is not None else None
-        channel = message.channel if message is not None else None
-    with contextlib.suppress(SlackUnavailable):
-        if channel:
-            await rt.notifier.ephemeral(team, channel, user, text)
-        else:
-            await rt.notifier.dm(team, user, text)
+        await service.tell_submitter(team_id(body), ref, user, answer.text)

@@ -1,4 +1,5 @@
-"""Approve / reject: authorization, the durable outbox, the POST, and the message's new state.
+"""The approvals feature's I/O (`DecisionService`). Approve / reject: authorization, the durable
+outbox, the POST, and the message's new state.
 
 A click's decision is written before any POST (unique per message, so double clicks, Slack's
 retries and other replicas open it once), claimed with a lease for each attempt, and finished
@@ -39,6 +40,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.features.approvals.amount_hold import Held, held
 from bot.logs import fields
 from bot.precoro import api
 from bot.precoro.client import PrecoroClient
@@ -59,6 +61,7 @@ from bot.quota.ledger import Lane
 from bot.slack import messages
 from bot.slack.messages import MessageState
 from bot.slack.notifier import Notifier, SlackUnavailable
+from bot.slack.payload import message_id
 from bot.store import DATABASE_UNAVAILABLE, Store
 from bot.store.approvers import ACTIVE, Approver
 from bot.store.decisions import DONE, FAILED, UNSURE, Decision
@@ -89,11 +92,6 @@ class ClickAnswer:
 def _fields(decision: Decision) -> dict[str, object]:
     return fields(company=decision.company, approver_id=decision.approver_id, slack_user=decision.clicked_by,
                   doc_type=decision.doc_type, idn=decision.idn, decision_id=decision.id)
-
-
-def message_id(ref: str) -> int | None:
-    """The posted-message id a button or form refers to; None for anything but a sane number."""
-    return int(ref) if isinstance(ref, str) and ref.isascii() and ref.isdigit() and len(ref) <= 18 else None
 
 
 def backoff(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
@@ -142,6 +140,10 @@ class ClaimLost(Exception):
 
 
 class DecisionService:
+    # The engine's scheduler takes this service as its `DueDecisions` (bot/sync/scheduler.py): the
+    # longest retry backoff tells it how long after a 429 or a failure due decisions may appear.
+    max_backoff_seconds = MAX_BACKOFF_SECONDS
+
     def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
                  web_urls: Mapping[str, str], notifier: Notifier, clock: Clock, *,
                  lease_seconds: float = ATTEMPT_LEASE_SECONDS, retry_base_seconds: float = RETRY_BASE_SECONDS,
@@ -186,6 +188,42 @@ class DecisionService:
             self._audit_click(message, user_id, action, "refused: token revoked")
             return None, messages.token_revoked_text()
         return message, ""
+
+    async def authorize_click(self, *, team_id: str, user_id: str, ref: str,
+                              action: str) -> tuple[PostedMessage | None, str]:
+        """`authorize` from async code (the listeners' forms); a database that cannot answer is
+        a refusal: "click again"."""
+        try:
+            return await self.store.run(self.authorize, team_id=team_id, user_id=user_id, ref=ref, action=action)
+        except DATABASE_UNAVAILABLE:
+            return None, messages.click_not_recorded_text()
+
+    async def held(self, ref: str) -> Held | None:
+        """The document `ref` names if approving it needs the typed confirmation (its company's
+        amount rule, `amount_hold.py`); a database that cannot answer holds nothing back here (the
+        click that follows answers "could not be recorded" on its own)."""
+        if not any(self.notifier.confirm_rules.values()):
+            return None
+        try:
+            return await self.store.run(held, self.store, self.notifier.confirm_rules, ref)
+        except DATABASE_UNAVAILABLE:
+            return None
+
+    async def tell_submitter(self, team: str, ref: str, user: str, text: str) -> None:
+        """A modal has no response_url: answer next to the document message, or in a DM."""
+        channel = None
+        with contextlib.suppress(*DATABASE_UNAVAILABLE):
+            found = message_id(ref)
+            message = await self.store.run(self.store.messages.get, found) if found is not None else None
+            channel = message.channel if message is not None else None
+        with contextlib.suppress(SlackUnavailable):
+            if channel:
+                await self.notifier.ephemeral(team, channel, user, text)
+            else:
+                await self.notifier.dm(team, user, text)
+
+    async def dm(self, team: str, user: str, text: str) -> None:
+        await self.notifier.dm(team, user, text)
 
     # --- the click --------------------------------------------------------------------------------
 

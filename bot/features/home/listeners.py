@@ -3,7 +3,7 @@
 What the Home shows and when it is published is `HomeService`'s (`service.py`), which these
 listeners are given. The Home's Approve / Reject buttons carry
 the DM buttons' action ids and values, so they go through the same listeners, decision path and
-authorization (`bot.decisions`).
+authorization (`bot.features.approvals.service`).
 """
 
 from __future__ import annotations

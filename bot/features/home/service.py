@@ -5,7 +5,7 @@ and publishes it with `views.publish`. Slack's `app_home_opened` event publishes
 that the user keeps a Home (`home_users`); from then on the poller and the decision service call
 `refresh` whenever that approver's queue changes (users who never opened it cost no Slack call). Publishes
 for one user are coalesced: a change during a publish leads to one more publish, not one each.
-"Approve selected" decides each document through the one decision path (`bot.decisions`).
+"Approve selected" decides each document through the one decision path (`bot.features.approvals.service`).
 
 The Bolt listeners that drive it are `listeners.py` and `history_listeners.py`; this module never
 imports the runtime (which builds the service and gives it the decision service), so the two do
@@ -23,16 +23,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.config import Config
-from bot.decisions import APPROVE, DecisionService, message_id
+from bot.features.approvals.service import APPROVE, DecisionService, held
 from bot.features.home import messages
 from bot.features.home.extras import HomeExtras
 from bot.features.home.messages import AdminSummary, ApproverRow, BulkResult, QuotaRow, ReminderPrefs
 from bot.precoro import api
 from bot.precoro.models import parse_document
 from bot.quota.gate import Clock
-from bot.slack.amount_hold import held
 from bot.slack.messages import HomeItem, MessageState, bulk_left_out_text
 from bot.slack.notifier import Notifier, SlackUnavailable
+from bot.slack.payload import message_id
 from bot.store import DATABASE_UNAVAILABLE, Store
 from bot.store.approvers import REVOKED, SUSPECT
 from bot.tenancy import Tenancy

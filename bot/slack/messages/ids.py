@@ -1,7 +1,7 @@
 """The ids the listeners match on: action ids, block ids, callback ids and option values.
 
 They are wire values: a message posted yesterday still carries them, so a change here must keep
-the old value working (see `bot/slack/actions.py`, `home.py`, `reminders.py`).
+the old value working (see `bot/features/approvals/listeners.py` and the features' listeners).
 """
 
 from __future__ import annotations
