@@ -39,7 +39,7 @@ from bot.quota.ledger import Lane
 from bot.store import Store
 from bot.store.approvers import Approver
 from bot.sync.discovery import OVERLAP_SECONDS
-from bot.tokens import TokenService
+from bot.sync.tokens import ApproverTokens
 from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def suspects(docs: list[Document], *, registered_at: float, cursor: float | None
 
 
 class BlindWatch:
-    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+    def __init__(self, store: Store, tokens: ApproverTokens, clients: Mapping[str, PrecoroClient],
                  clock: Clock) -> None:
         self.store = store
         self.tokens = tokens

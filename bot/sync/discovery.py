@@ -49,7 +49,7 @@ from bot.store.approvers import REVOKED, Approver
 from bot.sync import discovery_urls, route
 from bot.sync.poller import Poller
 from bot.sync.reconcile import Known
-from bot.tokens import TokenService
+from bot.sync.tokens import ApproverTokens
 from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class DiscoveryResult:
 
 
 class Discoverer:
-    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+    def __init__(self, store: Store, tokens: ApproverTokens, clients: Mapping[str, PrecoroClient],
                  document_types: Mapping[str, tuple[str, ...]], poller: Poller, notifier: Notifier,
                  admins: Mapping[str, tuple[str, ...]], clock: Clock) -> None:
         self.store = store

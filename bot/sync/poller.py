@@ -21,7 +21,7 @@ from bot.store.approvers import Approver
 from bot.store.messages import OPEN_STATES, PostedMessage
 from bot.sync import route
 from bot.sync.reconcile import Known, SyncPlan, reconcile
-from bot.tokens import TokenService
+from bot.sync.tokens import ApproverTokens
 from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class PollResult:
 
 
 class Poller:
-    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+    def __init__(self, store: Store, tokens: ApproverTokens, clients: Mapping[str, PrecoroClient],
                  document_types: Mapping[str, tuple[str, ...]], web_urls: Mapping[str, str],
                  notifier: Notifier, clock: Clock) -> None:
         self.store = store

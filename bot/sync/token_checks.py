@@ -28,7 +28,7 @@ from bot.precoro.errors import PrecoroError, TokenRejected
 from bot.quota.gate import Clock
 from bot.quota.ledger import Lane
 from bot.store import Store
-from bot.tokens import TokenService
+from bot.sync.tokens import ApproverTokens
 from bot.vault import VaultError
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ RETRY_SECONDS = 30.0  # a check that could not be made (no room, 429, outage) is
 
 
 class TokenChecker:
-    def __init__(self, store: Store, tokens: TokenService, clients: Mapping[str, PrecoroClient],
+    def __init__(self, store: Store, tokens: ApproverTokens, clients: Mapping[str, PrecoroClient],
                  document_types: Mapping[str, tuple[str, ...]], clock: Clock) -> None:
         self.store = store
         self.tokens = tokens
