@@ -110,7 +110,8 @@ NOT_YET_MOVED = {
     # approvals: the pure amount rule and the amount texts (the platform's notifier and the Home use them)
     "bot.amounts": "approvals",
     "bot.slack.messages.amounts": "approvals",
-    # connect: tokens and stored keys (the engine's sync uses TokenService; keys is the CLI's rotation)
+    # connect: tokens and stored keys (the engine's sync takes TokenService as bot.sync.tokens.ApproverTokens;
+    # keys is the CLI's rotation)
     "bot.tokens": "connect",
     "bot.check_turns": "connect",
     "bot.keys": "connect",
