@@ -18,7 +18,7 @@ from bot.quota.gate import _binding, _Book
 from bot.quota.ledger import Lane, QuotaPolicy, Spend, Window, earliest_slot
 from bot.sim import clock as sim_clock
 from bot.sim.clock import SimulationStalled, VirtualClock
-from bot.sim.report import bound_seconds, row, table
+from bot.sim.report import bound_seconds, oracle_seconds, row, spent_floor, table
 from bot.sim.run import simulate
 from bot.sim.scenario import DAY, START, Scenario, draw
 from bot.store.approvers import Approver
@@ -205,6 +205,9 @@ def test_a_short_simulated_run_posts_every_document_once_without_a_429() -> None
     assert result.requests_day > 0 and result.max_hour <= 1500
     assert "short" in table([row(result)])
     assert bound_seconds(result) > 0
+    # equal rates, a flat day: the floor for what it spent is N·c/(2P) with P its poll requests
+    assert spent_floor(result) == pytest.approx(10 * 2 / (2 * result.poll_day) * DAY)
+    assert oracle_seconds(result) == pytest.approx(bound_seconds(result))
 
 
 def test_a_restart_forgets_nothing_and_overspends_nothing() -> None:
