@@ -55,6 +55,7 @@ HINT_SHARE = 0.5  # at most this share of the day's poll budget goes to hint rea
 # before it falls back to a discovery run.
 HINT_PATIENCE_SECONDS = 30.0
 LONG_WAIT_SECONDS = 10.0  # a hint held back longer than this also makes a discovery run due at once
+HINTS_KEPT = 20_000  # webhook arrival times kept per company (more than the room kept for them can use)
 
 Key = tuple[str, str]  # (document type, IDN)
 
@@ -66,6 +67,7 @@ class HintReader:
         self.discoverer = discoverer
         self.clock = clock
         self._reads: dict[str, deque[float]] = {}  # company -> start of each hint read of the last day
+        self._hinted: dict[str, deque[float]] = {}  # company -> when each webhook hint of the last day came
         self._read_at: dict[tuple[str, str, str], float] = {}  # (company, type, idn) -> its last hint read
         # company -> hints held back (a duplicate window, a click, a full gate): (not before, first hinted)
         self._later: dict[str, dict[Key, tuple[float, float]]] = {}
@@ -107,6 +109,16 @@ class HintReader:
     def due(self, company: str, now: float) -> bool:
         """Hints held back whose time has come: a tick takes them even if no webhook came since."""
         return any(at <= now for at, _ in self._later.get(company, {}).values())
+
+    def hint_times(self, company: str) -> list[float]:
+        """When the company's webhook hints of the last day came (sorted): the planner keeps room for
+        the reads they predict (`bot.quota.hint_room`)."""
+        hinted = self._hinted.get(company)
+        if not hinted:
+            return []
+        while hinted and hinted[0] <= self.clock.now() - DAY:
+            hinted.popleft()
+        return list(hinted)
 
     def reads_today(self, company: str) -> int:
         return len(self._day(company, self.clock.now()))
@@ -151,6 +163,7 @@ class HintReader:
             return
         if stored:
             state.hint_seen_at = now
+            self._hinted.setdefault(company.id, deque(maxlen=HINTS_KEPT)).extend([now] * len(stored))
         state.next_poll_at = -math.inf
         try:
             left = await self._read_all(company, state, hints, budget_per_day, click_busy)
