@@ -83,8 +83,15 @@ def skewed_runs(sizes: list[int], seeds: list[int], warmup: float | None) -> lis
             for n in sizes for seed in seeds for policy in ("adaptive", "round_robin")]
 
 
+def recorded(r: Result, name: str) -> str:
+    """A count the run recorded, or "-" for a result saved before the count existed."""
+    return str(vars(r)[name]) if name in vars(r) else "-"
+
+
 def runs_floor(r: Result) -> str:
     """Discovery runs a day (list reads over the types), their square-root floor / even spacing."""
+    if "discovery_reads_day" not in vars(r):
+        return "-"
     runs = discovery_runs(r)
     if runs <= 0:
         return "-"
@@ -100,7 +107,7 @@ def print_detection(results: list[Result]) -> None:
         floor = spent_floor(r)
         print(f"| {r.scenario.name} | {r.scenario.seed} | {r.too_many} | {r.requests_day} "
               f"({r.poll_day} + {r.interactive_day}) | {len(r.delays)} | {duration(mean(r))} | "
-              f"{duration(p95(r))} | {duration(p99(r))} | {runs_floor(r)} | {getattr(r, 'hint_reads_day', 0)} | "
+              f"{duration(p95(r))} | {duration(p99(r))} | {runs_floor(r)} | {recorded(r, 'hint_reads_day')} | "
               f"{duration(floor)} | {mean(r) / floor:.2f} | {r.unposted} | {r.duplicate_posts} |")
     print("\n| scenario | seeds | 429s | mean: median [min-max] | p95: median [min-max] | p99: median [min-max] | "
           "mean / floor: median [min-max] |")

@@ -11,6 +11,9 @@ Budget. Hint reads are poll-lane spends, so the pacing bucket replays them and s
 discovery shrink while hints arrive (and grow back when they stop), but a read does not wait for
 the bucket: it may draw ahead of it within `HINT_SHARE` of the day's poll budget over a sliding
 day (counted in memory: a restart forgets it, the gate's day window still bounds everything).
+So that the windows still have room for them on a busy day, the planner keeps room for the reads
+the recent webhooks predict (`hint_times`, `bot.quota.hint_room`): polls and timed discovery runs
+take only what is left, a hint's read and its fallback run are not held to it.
 
 Never a 429: Precoro refuses an identical GET within its duplicate window, so a hint about a
 document read less than a window ago (by this reader, or by a click's look: the gate says so)
