@@ -23,7 +23,12 @@ A poll of `n` requests may start now if, for every horizon h,
     held(now + h) + n + expected(h) <= limit - reserve          (the poll lane's limit)
 
 so `allowance` is the least of limit - reserve - held(now + h) - expected(h) over the horizons
-(`HORIZONS`, up to W). Without webhooks expected(h) = 0 and this is the lane's room as before.
+(`HORIZONS`, up to W). That alone is not enough: it counts the slots that free before the hints
+come as theirs, but polls asking a moment later take each slot as it frees (measured: N=500 with
+webhooks, seed 5, unchanged). So a standing room is kept as well: polls may fill a window only up
+to limit - reserve - expected(`STANDING_SECONDS`), the next hour's hints at the recent rate, at
+every moment; a slot that frees goes to polls only beyond it, and hints draw on it first.
+Without webhooks expected(h) = 0 and this is the lane's room as before.
 Hint reads themselves and a hint's fallback discovery run are not held to it: they are what the
 room is kept for. A restart forgets the hints seen (in memory); the room comes back with the next.
 """
@@ -42,6 +47,7 @@ READS_PER_HINT = 1.0  # one single-document GET a hint
 SHARE_CAP = 0.5  # at most this share of a window's poll lane is kept for hints
 HORIZONS = (300.0, 900.0, 1800.0, 3600.0, 7200.0, 4 * 3600.0, 8 * 3600.0, 12 * 3600.0, DAY)  # seconds
 MIN_WINDOW_SECONDS = 3600.0  # windows shorter than this free up too soon to need room kept
+STANDING_SECONDS = 3600.0  # the room kept free at every moment: this long of hints at the recent rate
 
 
 def expected_hint_reads(hint_times: Sequence[float], now: float, horizon: float, *,
@@ -75,6 +81,11 @@ def allowance(sorted_times: Sequence[float], policy: QuotaPolicy, now: float, hi
         lane = w.limit - w.reserve
         cap = SHARE_CAP * lane
         upto = bisect_right(sorted_times, now)
+        # Standing: the next `STANDING_SECONDS` of hints, kept free now (a slot that frees later
+        # goes to polls only beyond it, so polls never take the room as it frees).
+        held_now = upto - bisect_right(sorted_times, now - width)
+        standing = expected_hint_reads(hint_times, now, STANDING_SECONDS, reads_per_hint=reads_per_hint, cap=cap)
+        best = min(best, lane - held_now - standing)
         for h in (*[x for x in horizons if x < width], width):
             held = upto - bisect_right(sorted_times, now + h - width)  # still inside at now + h
             expected = expected_hint_reads(hint_times, now, h, reads_per_hint=reads_per_hint, cap=cap)

@@ -44,14 +44,18 @@ def test_polls_leave_the_day_window_room_for_the_hints_expected() -> None:
     assert hint_room.allowance(spends, DAY_ONLY, NOW, hints) == 100 - 60
 
 
-def test_room_that_frees_before_the_hints_come_counts() -> None:
-    # The same 800 requests, but sent about 23.95 h ago: they leave the day window within minutes,
-    # so the hints of the next hour find that room. At 5 min: 199 of them still inside and 5
-    # hints expected (900 - 199 - 5 = 696); later everything has left. Polls are then held by the
-    # lane's room now (100, `planner.poll_allowance`), not by these hints.
+def test_room_that_frees_later_is_not_polls_to_take_now() -> None:
+    # The same 800 requests, but sent about 23.95 h ago: they leave the day window within minutes.
+    # Counting only the horizons, polls could take 900 - 199 - 5 = 696 (at 5 min: 199 still inside,
+    # 5 hints expected), but they would then take each slot as it frees before the hints come:
+    # the standing room keeps the next hour's 60 hints free now, 900 - 800 - 60 = 40.
     spends = sorted(NOW - 86220 + 0.2 * i for i in range(800))
     hints = [NOW - 3600 + 60 * i for i in range(1, 61)]
-    assert hint_room.allowance(spends, DAY_ONLY, NOW, hints) == 900 - 199 - 5
+    assert hint_room.allowance(spends, DAY_ONLY, NOW, hints) == 900 - 800 - 60
+    # ten minutes on, those requests have left; the least room is then a day ahead: the recent
+    # hour's 50 hints (one a minute) for the next hour, and the last day's 60 for the rest
+    later = NOW + 600
+    assert hint_room.allowance(spends, DAY_ONLY, later, hints) == 900 - 0 - (50 + 60)
 
 
 def test_the_room_kept_is_capped_at_half_the_lane() -> None:
