@@ -45,7 +45,8 @@ over hours), which is the oracle of `bot.sim.report`.
 
 **Webhooks** (`webhook_floor`). A webhook names the document, so the bot needs only the hint's
 reads; Precoro takes one request per second per company, so the floor is that read's second
-(reads per hint / 1 req/s). Nothing polled can go below it.
+(reads per hint / 1 req/s). Nothing polled can go below it; a read that finds its second free is
+done sooner, so this floor is approximate, not strict.
 """
 
 from __future__ import annotations
@@ -153,5 +154,6 @@ def equal_interval_bound(approvers: int, cost: int, requests_per_day: float) -> 
 
 
 def webhook_floor(reads_per_hint: float = 1.0, requests_per_second: float = 1.0) -> float:
-    """Seconds a hinted document needs at least: its reads at Precoro's one request per second."""
+    """Seconds a hinted document needs: its reads at Precoro's one request per second. Approximate,
+    not strict: a read that finds its second free is done sooner (bench/README.md §10: 0.97 s)."""
     return reads_per_hint / requests_per_second
