@@ -11,6 +11,9 @@ Budget. Hint reads are poll-lane spends, so the pacing bucket replays them and s
 discovery shrink while hints arrive (and grow back when they stop), but a read does not wait for
 the bucket: it may draw ahead of it within `HINT_SHARE` of the day's poll budget over a sliding
 day (counted in memory: a restart forgets it, the gate's day window still bounds everything).
+So that the windows still have room for them on a busy day, the planner keeps room for the reads
+the recent webhooks predict (`hint_times`, `bot.quota.hint_room`): polls and timed discovery runs
+take only what is left, a hint's read and its fallback run are not held to it.
 
 Never a 429: Precoro refuses an identical GET within its duplicate window, so a hint about a
 document read less than a window ago (by this reader, or by a click's look: the gate says so)
@@ -55,6 +58,7 @@ HINT_SHARE = 0.5  # at most this share of the day's poll budget goes to hint rea
 # before it falls back to a discovery run.
 HINT_PATIENCE_SECONDS = 30.0
 LONG_WAIT_SECONDS = 10.0  # a hint held back longer than this also makes a discovery run due at once
+HINTS_KEPT = 20_000  # webhook arrival times kept per company (more than the room kept for them can use)
 
 Key = tuple[str, str]  # (document type, IDN)
 
@@ -66,6 +70,7 @@ class HintReader:
         self.discoverer = discoverer
         self.clock = clock
         self._reads: dict[str, deque[float]] = {}  # company -> start of each hint read of the last day
+        self._hinted: dict[str, deque[float]] = {}  # company -> when each webhook hint of the last day came
         self._read_at: dict[tuple[str, str, str], float] = {}  # (company, type, idn) -> its last hint read
         # company -> hints held back (a duplicate window, a click, a full gate): (not before, first hinted)
         self._later: dict[str, dict[Key, tuple[float, float]]] = {}
@@ -107,6 +112,16 @@ class HintReader:
     def due(self, company: str, now: float) -> bool:
         """Hints held back whose time has come: a tick takes them even if no webhook came since."""
         return any(at <= now for at, _ in self._later.get(company, {}).values())
+
+    def hint_times(self, company: str) -> list[float]:
+        """When the company's webhook hints of the last day came (sorted): the planner keeps room for
+        the reads they predict (`bot.quota.hint_room`)."""
+        hinted = self._hinted.get(company)
+        if not hinted:
+            return []
+        while hinted and hinted[0] <= self.clock.now() - DAY:
+            hinted.popleft()
+        return list(hinted)
 
     def reads_today(self, company: str) -> int:
         return len(self._day(company, self.clock.now()))
@@ -151,6 +166,7 @@ class HintReader:
             return
         if stored:
             state.hint_seen_at = now
+            self._hinted.setdefault(company.id, deque(maxlen=HINTS_KEPT)).extend([now] * len(stored))
         state.next_poll_at = -math.inf
         try:
             left = await self._read_all(company, state, hints, budget_per_day, click_busy)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from bot.config import CompanyConfig
 from bot.precoro.models import parse_time
-from bot.quota import planner
+from bot.quota import hint_room, planner
 from bot.quota.ledger import Lane, QuotaPolicy, Spend
 from bot.quota.share import bot_policy
 from bot.store.approvers import Approver
@@ -156,9 +156,11 @@ def learn(state: CompanyState, company: CompanyConfig, policy: planner.PlanPolic
 
 
 def make_plan(company: CompanyConfig, state: CompanyState, spends: list[Spend], now: float, *,
-              min_interval: float, quota: QuotaPolicy | None = None) -> Plan:
+              min_interval: float, quota: QuotaPolicy | None = None, hint_times: Sequence[float] = ()) -> Plan:
     """The company's plan at `now` from its state and the ledger's `spends` (sorted by time),
-    within `quota`: the bot's windows (the gate's `policy`), by default its share of the company's."""
+    within `quota`: the bot's windows (the gate's `policy`), by default its share of the company's.
+    `hint_times`: when the last day's webhook hints came (sorted); polls and timed discovery runs
+    leave the hour and day windows room for the hint reads they predict (`bot.quota.hint_room`)."""
     quota = quota or bot_policy(company.quota)
     cost = len(company.document_types)
     rates = state.rates
@@ -182,6 +184,9 @@ def make_plan(company: CompanyConfig, state: CompanyState, spends: list[Spend], 
     hour_budget = budget * state.profile[int(now % DAY // 3600) % planner.HOURS]
     bucket = _bucket(state, spends, times, budget, now)
     allowance = planner.poll_allowance(spends, quota, budget, now, tokens=bucket, sorted_times=times)
+    kept = hint_room.allowance(times, quota, now, hint_times)
+    if kept is not None:
+        allowance = min(allowance, kept)
     return Plan(now, state.approvers, loads, budget, hour_budget, state.profile, state.interactive_per_day,
                 state.intervals, bucket, allowance, list_room(spends, company, now), spends, min_interval)
 

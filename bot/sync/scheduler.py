@@ -228,7 +228,8 @@ class PollScheduler:
 
     async def _plan(self, company: CompanyConfig, state: CompanyState, now: float) -> Plan:
         return make_plan(company, state, await self._spends(company.id), now,
-                         min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company))
+                         min_interval=self.config.min_poll_interval_seconds, quota=self._quota(company),
+                         hint_times=self.hints.hint_times(company.id))
 
     def _poll_budget(self, company: CompanyConfig, state: CompanyState) -> float:
         """Poll requests a day the bot's windows leave after the clicks and the pacing burst."""

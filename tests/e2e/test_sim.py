@@ -21,7 +21,7 @@ from bot.store.quota import StoredSpend
 from bot.sync import planning
 from precoro_devkit.sim import clock as sim_clock
 from precoro_devkit.sim.clock import SimulationStalled, VirtualClock
-from precoro_devkit.sim.report import bound_seconds, row, table
+from precoro_devkit.sim.report import bound_seconds, oracle_seconds, row, spent_floor, table
 from precoro_devkit.sim.run import simulate
 from precoro_devkit.sim.scenario import DAY, START, Scenario, draw
 from tests.support.sim import assert_clean
@@ -205,6 +205,9 @@ def test_a_short_simulated_run_posts_every_document_once_without_a_429() -> None
     assert result.requests_day > 0 and result.max_hour <= 1500
     assert "short" in table([row(result)])
     assert bound_seconds(result) > 0
+    # equal rates, a flat day: the floor for what it spent is N·c/(2P) with P its poll requests
+    assert spent_floor(result) == pytest.approx(10 * 2 / (2 * result.poll_day) * DAY)
+    assert oracle_seconds(result) == pytest.approx(bound_seconds(result))
 
 
 def test_a_restart_forgets_nothing_and_overspends_nothing() -> None:

@@ -8,7 +8,9 @@ import statistics
 import pytest
 
 from bot.sync import discovery
+from precoro_devkit.sim import floors
 from precoro_devkit.sim.discovery_report import table
+from precoro_devkit.sim.report import discovery_runs, spent_floor
 from precoro_devkit.sim.run import simulate
 from precoro_devkit.sim.scenario import DAY, Scenario
 from tests.support.sim import assert_clean
@@ -28,6 +30,12 @@ def test_discovery_finds_documents_for_everyone_within_its_interval_without_a_42
     per_approver_floor = 50 * 2 / (2 * 2800) * DAY  # 26 min
     assert statistics.fmean(result.delays) < per_approver_floor / 10
     assert "discovery short" in table([result])
+    # the floor for what it spent: its runs by the square-root law, under its measured mean
+    assert result.discovery_reads_day > 0
+    assert sum(result.discovery_reads_by_hour) / SHORT.days == pytest.approx(result.discovery_reads_day, abs=1)
+    floor = spent_floor(result)
+    assert 0 < floor < statistics.fmean(result.delays)
+    assert floor == pytest.approx(floors.uniform_discovery_mean(discovery_runs(result)))  # a flat day
 
 
 def test_a_restart_keeps_the_cursor_and_posts_nothing_twice() -> None:

@@ -13,6 +13,11 @@ sum(lambda_i * T_i / 2) under the budget gives T_i proportional to sqrt(c / (lam
 and a mean delay of c * (sum_i sqrt(lambda_i))^2 * (integral of sqrt(g))^2 / (2 * B * Lambda),
 with the scenario's true rates lambda_i (sum Lambda) and daily profile g (integral 1). No
 per-approver poller can beat it; it shows how much better than round robin is possible at all.
+
+The floor for what a run *spent* (`spent_floor`) is the same oracle with B the poll requests the
+run actually sent that day instead of its budget; for company discovery it is the square-root
+allocation of the discovery runs it actually sent over the scenario's day profile, and with
+webhooks the hint read at Precoro's one request per second. The math is `precoro_devkit.sim.floors`.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from precoro_devkit.sim import floors
 from precoro_devkit.sim.run import Result
 from precoro_devkit.sim.scenario import DAY, Scenario, draw
 
@@ -55,10 +61,20 @@ class Row:
     errors: int
     restarts: int
     wall: float
+    floor: float = math.nan  # the least mean possible with what this run spent (`spent_floor`)
+    rr_floor: float | None = None  # the same for the round-robin run's own spend
 
     @property
     def vs_bound(self) -> float:
         return self.mean / self.bound if self.bound > 0 else math.inf
+
+    @property
+    def vs_floor(self) -> float:
+        return self.mean / self.floor if self.floor > 0 else math.inf
+
+    @property
+    def rr_vs_floor(self) -> float | None:
+        return self.rr_mean / self.rr_floor if self.rr_mean is not None and self.rr_floor else None
 
     @property
     def rr_gain(self) -> float | None:
@@ -73,19 +89,38 @@ def poll_budget(result: Result) -> float:
 
 def bound_seconds(result: Result) -> float:
     s = result.scenario
-    return s.approvers * len(s.document_types) / (2 * poll_budget(result)) * DAY
+    return floors.equal_interval_bound(s.approvers, len(s.document_types), poll_budget(result))
 
 
-def oracle_seconds(result: Result) -> float:
+def day_profile(s: Scenario) -> list[float]:
+    """The share of a day's documents in each UTC hour (the scenario's true profile)."""
+    return floors.day_profile(s.work_share, s.work_hours)
+
+
+def oracle_seconds(result: Result, requests_per_day: float | None = None) -> float:
+    """(Σ√λᵢ)²/(2BΛ) times the day profile's factor, with the scenario's true rates; B from the poll
+    budget (default) or from `requests_per_day` poll requests."""
     s = result.scenario
-    shares = draw(s).shares
-    spread = sum(math.sqrt(x) for x in shares) ** 2  # (sum sqrt(lambda_i))^2 / Lambda, shares sum to 1
-    if s.work_share is None:
-        time = 1.0
-    else:
-        work = (s.work_hours[1] - s.work_hours[0]) / 24.0
-        time = (work * math.sqrt(s.work_share / work) + (1 - work) * math.sqrt((1 - s.work_share) / (1 - work))) ** 2
-    return len(s.document_types) * spread * time / (2 * poll_budget(result)) * DAY
+    spend = poll_budget(result) if requests_per_day is None else requests_per_day
+    return floors.per_approver_floor(draw(s).shares, floors.polls_per_second(spend, len(s.document_types)),
+                                     floors.profile_factor(day_profile(s)))
+
+
+def discovery_runs(result: Result) -> float:
+    """Discovery runs per measured day: its list reads over the document types (a run reads each)."""
+    return result.discovery_reads_day / len(result.scenario.document_types)
+
+
+def spent_floor(result: Result) -> float:
+    """The least mean delay possible with what this run spent: with webhooks the hint read at one
+    request per second; with discovery alone the square-root allocation of its runs over the day;
+    per approver the oracle with B the poll requests it sent."""
+    s = result.scenario
+    if s.source == "discovery":
+        if s.webhooks:
+            return floors.webhook_floor()
+        return floors.discovery_floor(day_profile(s), discovery_runs(result))
+    return oracle_seconds(result, result.poll_day)
 
 
 def row(ours: Result, rr: Result | None = None) -> Row:
@@ -109,11 +144,13 @@ def row(ours: Result, rr: Result | None = None) -> Row:
         clicks=len(ours.click_waits), overtaken=ours.overtaken_clicks, unposted=ours.unposted,
         duplicate_posts=ours.duplicate_posts, ledger_missing=ours.ledger_missing, errors=len(ours.errors),
         restarts=ours.restarts, wall=ours.wall_seconds + (rr.wall_seconds if rr is not None else 0.0),
+        floor=spent_floor(ours), rr_floor=spent_floor(rr) if rr is not None else None,
     )
 
 
 HEADER = ("| scenario | requests: max/h, day (polls + clicks) | 429s (RR) | mean delay ± SE | p95 | "
-          "round robin mean / p95 | bound N·c/2B | oracle | mean / bound | RR / ours | "
+          "round robin mean / p95 | bound N·c/2B | oracle | mean / bound | floor, spent (RR's) | "
+          "mean / floor (RR's) | RR / ours | "
           "clicks: → POST p99, → first request p99 | behind a poll already sent: clicks, p99, max | "
           "polls overtaking a click |")
 
@@ -123,6 +160,9 @@ def table(rows: list[Row]) -> str:
     for r in rows:
         rr = f"{duration(r.rr_mean)} / {duration(r.rr_p95)}" if r.rr_mean is not None else "-"
         gain = f"{r.rr_gain:.2f}x" if r.rr_gain is not None else "-"
+        floor = f"{duration(r.floor)} ({duration(r.rr_floor)})" if r.rr_floor is not None else duration(r.floor)
+        vs_floor = (f"{r.vs_floor:.2f} ({r.rr_vs_floor:.2f})" if r.rr_vs_floor is not None
+                    else f"{r.vs_floor:.2f}")
         clicks = (f"{r.clicks}: {r.click_p99:.1f} s, {r.click_first_p99:.1f} s"
                   if r.click_p99 is not None and r.click_first_p99 is not None else "-")
         behind = (f"{r.clicks_behind_polls}, {r.click_poll_p99:.2f} s, {r.click_poll_max:.2f} s"
@@ -131,7 +171,8 @@ def table(rows: list[Row]) -> str:
             f"| {r.name} | {r.max_hour}, {r.requests_day} ({r.poll_day} + {r.interactive_day}) | "
             f"{r.too_many} ({r.rr_too_many if r.rr_too_many is not None else '-'}) | "
             f"{duration(r.mean)} ± {duration(r.se)} | {duration(r.p95)} | {rr} | {duration(r.bound)} | "
-            f"{duration(r.oracle)} | {r.vs_bound:.2f} | {gain} | {clicks} | {behind} | {r.overtaken} |"
+            f"{duration(r.oracle)} | {r.vs_bound:.2f} | {floor} | {vs_floor} | {gain} | {clicks} | {behind} | "
+            f"{r.overtaken} |"
         )
     return "\n".join(lines)
 
@@ -169,4 +210,5 @@ def _company(result: Result) -> str:
     return result.config.companies[0].id
 
 
-__all__ = ["Row", "Scenario", "bound_seconds", "checks", "oracle_seconds", "row", "table"]
+__all__ = ["Row", "Scenario", "bound_seconds", "checks", "discovery_runs", "oracle_seconds", "row",
+           "spent_floor", "table"]

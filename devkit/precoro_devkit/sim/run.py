@@ -37,7 +37,7 @@ from bot.store.schema import quota_spends
 from bot.vault import generate_key, owner_binding
 from precoro_devkit.emulator.precoro import DEFAULT_WINDOWS, EmDocument, EmUser, PrecoroEmulator
 from precoro_devkit.sim.clock import VirtualClock
-from precoro_devkit.sim.scenario import DAY, START, Arrival, Scenario, draw, outside_times, reaction_time
+from precoro_devkit.sim.scenario import DAY, HOUR, START, Arrival, Scenario, draw, outside_times, reaction_time
 from precoro_devkit.sim.slack import Post, RecordingNotifier
 
 COMPANY = "acme"
@@ -116,6 +116,12 @@ class Result:
     outside_learned: int = 0  # 429s the bot counted as another integration's use
     company_delays: dict[str, list[float]] = field(default_factory=dict)  # the delays by company
     marks: dict[str, tuple[float, float, int, int]] = field(default_factory=dict)  # Simulation.marks
+    # Company discovery's list reads (GET of a type's list without the waiting-for-me filter, with
+    # the discovery user's token) and its single-document reads (hint reads; a look before that
+    # user's own click is counted too), per measured day, and the list reads by UTC hour (all measured days).
+    discovery_reads_day: int = 0
+    discovery_reads_by_hour: list[int] = field(default_factory=lambda: [0] * 24)
+    hint_reads_day: int = 0
 
 
 @dataclass
@@ -433,6 +439,7 @@ class Simulation:
             poll_waits.append(first - click.at if held else 0.0)
             if _count_between(polls, click.at, sent):
                 overtaken += 1
+        discovery_reads, by_hour, hint_reads = self._discovery_reads()
         return Result(
             scenario=s, config=self.config, delays=delays, unposted=len(measured) - len(delays),
             duplicate_posts=sum(1 for n in counts.values() if n > 1), too_many=self.emulator.too_many(),
@@ -451,7 +458,28 @@ class Simulation:
                                  and r.status == 429 and s.measured_from <= r.at < s.measured_to),
             clicks_lost=len(self.clicks) - len(waits), outside_learned=self.outside_learned,
             company_delays=company_delays, marks=dict(self.marks),
+            discovery_reads_day=round(discovery_reads / s.days), discovery_reads_by_hour=by_hour,
+            hint_reads_day=round(hint_reads / s.days),
         )
+
+    def _discovery_reads(self) -> tuple[int, list[int], int]:
+        """The discovery user's list reads and single-document GETs in the measured days (the floors'
+        "runs actually spent", `precoro_devkit.sim.floors`), and the list reads by UTC hour."""
+        s = self.scenario
+        if s.source != "discovery":
+            return 0, [0] * 24, 0
+        tokens = {t.users[0].token for t in self.tenants if t.users}
+        lists, singles, by_hour = 0, 0, [0] * 24
+        for r in self.emulator.requests:
+            if r.method != "GET" or r.token not in tokens or not s.measured_from <= r.at < s.measured_to:
+                continue
+            if r.path.strip("/").count("/") == 0:
+                if not any(alias in r.query for alias in api.WAITING_PARAM_ALIASES):
+                    lists += 1
+                    by_hour[int(((r.at - START) % DAY) // HOUR)] += 1
+            elif r.path.strip("/").count("/") == 1:
+                singles += 1
+        return lists, by_hour, singles
 
 
 def _count_between(times: list[float], lo: float, hi: float) -> int:
