@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import pickle
 import statistics
 import sys
@@ -52,7 +53,9 @@ def p99(r: Result) -> float:
 
 
 def spread(values: Sequence[float], fmt: Callable[[float], str] = duration) -> str:
-    """Median [min-max] over the seeds."""
+    """Median [min-max] over the seeds ("-" for none)."""
+    if not values:
+        return "-"
     return f"{fmt(statistics.median(values))} [{fmt(min(values))}-{fmt(max(values))}]"
 
 
@@ -109,7 +112,7 @@ def print_detection(results: list[Result]) -> None:
         print(f"| {r.scenario.name} | {r.scenario.seed} | {r.too_many} | {r.requests_day} "
               f"({r.poll_day} + {r.interactive_day}) | {len(r.delays)} | {duration(mean(r))} | "
               f"{duration(p95(r))} | {duration(p99(r))} | {runs_floor(r)} | {recorded(r, 'hint_reads_day')} | "
-              f"{duration(floor)} | {mean(r) / floor:.2f} | {r.unposted} | {r.duplicate_posts} |")
+              f"{duration(floor)} | {over_floor(r)} | {r.unposted} | {r.duplicate_posts} |")
     print("\n| scenario | seeds | 429s | mean: median [min-max] | p95: median [min-max] | p99: median [min-max] | "
           "mean / floor: median [min-max] |")
     print("|---|---|---|---|---|---|---|")
@@ -117,7 +120,14 @@ def print_detection(results: list[Result]) -> None:
         mine = [r for r in results if r.scenario.name == name]
         print(f"| {name} | {len(mine)} | {sum(r.too_many for r in mine)} | {spread([mean(r) for r in mine])} | "
               f"{spread([p95(r) for r in mine])} | {spread([p99(r) for r in mine])} | "
-              f"{spread([mean(r) / spent_floor(r) for r in mine], lambda x: f'{x:.2f}')} |")
+              f"{spread([mean(r) / f for r in mine if math.isfinite(f := spent_floor(r))], lambda x: f'{x:.2f}')} |")
+
+
+def over_floor(r: Result) -> str:
+    """The mean over the floor for what the run spent; "-" where no floor is known (a result
+    saved before runs were counted, or a run that spent nothing of the kind)."""
+    floor = spent_floor(r)
+    return f"{mean(r) / floor:.2f}" if math.isfinite(floor) and floor > 0 else "-"
 
 
 def full_day_bound(r: Result) -> float:

@@ -223,12 +223,17 @@ class QuotaGate:
 
     def _cached_slot(self, company: str, lane: Lane, keys: Sequence[str | None]) -> float | None:
         """A lower bound of the earliest slot, from the cache alone (no lock, no database): the
-        database can only hold more spends and a later block. None when there is no cache yet or
-        the lane can never send. Other processes' requests still in flight are left out, as the
-        cache may not know that they have finished."""
+        database can only hold more spends and a later block. None when there is no cache yet, the
+        lane can never send, or an outside use is believed on a pause read over
+        BLOCK_TRUST_SECONDS ago (a resume elsewhere ends both: only the database tells). Other
+        processes' requests still in flight are left out, as the cache may not know that they
+        have finished."""
         book, lock = self._books.get(company), self._lock(company)
         if book is None or not lock.acquire(blocking=False):
             return None
+        if company in self._outside and self.clock.now() - book.blocked_read_at >= BLOCK_TRUST_SECONDS:
+            lock.release()
+            return None  # the outside use ends with a pause an admin cleared: read the pause
         try:
             policy, now = self.policy(company), self.clock.now()
             spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
@@ -268,13 +273,16 @@ class QuotaGate:
 
     def _try_book(self, company: str, lane: Lane,
                   keys: Sequence[str | None]) -> tuple[Ticket | None, float | None]:
-        policy = self.policy(company)
         with self._lock(company), self.repo.locked(company) as locked:
             now = self.clock.now()  # read under the lock: waiting for it takes time
             book = self._refresh(locked.conn, company, now)
-            spends = _binding(book, self._in_flight(book, now), policy, lane, now)
+            was_blocked = book.blocked_until
             blocked = book.blocked_until = max(locked.blocked_until(), self._unsaved_blocks.get(company, 0.0))
             book.blocked_read_at = now
+            if blocked <= now < was_blocked:  # the pause ended before its time: an admin's resume elsewhere
+                self._outside.pop(company, None)
+            policy = self.policy(company)
+            spends = _binding(book, self._in_flight(book, now), policy, lane, now)
             slots = [earliest_slot(spends, policy, lane, now, get_key=k, blocked_until=blocked) for k in keys]
             best = min((i for i, s in enumerate(slots) if s is not None), key=lambda i: slots[i], default=None)
             if best is None:
@@ -383,8 +391,9 @@ class QuotaGate:
     def unblock(self, company: str) -> bool:
         """An admin clears a 429 pause; True if one was in force. The bare-429 back-off starts over,
         and the outside use learned from 429s is forgotten: it ends at the same reset as the pause,
-        and an admin who says Precoro is fine again means both (in this process; another replica
-        forgets its own when its pause read sees the cleared row or at the reset).
+        and an admin who says Precoro is fine again means both (here at once; another process,
+        a replica or the bot beside `precoro-bot resume`, when its next booking reads the pause
+        as ended before its time).
         Blocking: call it off the event loop."""
         self._bare_429s[company] = 0
         self._outside.pop(company, None)

@@ -39,6 +39,13 @@ REDIRECT_PATH = "/slack/oauth_redirect"
 
 
 def build_bolt_app(rt: Runtime) -> AsyncApp:
+    """The Bolt app with every feature's listeners. Each feature service must be built
+    (`Runtime.build` does): a missing one would silently drop its listeners, `/precoro` itself or
+    the clean-up of a workspace that leaves, so it is refused here instead."""
+    missing = [name for name in ("admin", "connect", "away", "outcomes") if getattr(rt, name) is None]
+    if missing:
+        raise ValueError(f"the runtime lacks feature services: {', '.join(missing)} (build it with Runtime.build)")
+    assert rt.admin is not None and rt.connect is not None and rt.away is not None and rt.outcomes is not None
     app = AsyncApp(
         client=rt.slack.default,
         signing_secret=rt.config.slack.signing_secret,
@@ -48,24 +55,19 @@ def build_bolt_app(rt: Runtime) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
         **_oauth(rt),
     )
-    subcommands = {**(away.subcommands(rt.away) if rt.away is not None else {}),
-                   **(outcomes.subcommands(rt.outcomes) if rt.outcomes is not None else {})}
-    if rt.admin is not None:  # `/precoro` itself, and the admins' commands and registration form
-        admin.register(app, rt.admin, subcommands=subcommands, flows=connect.flows(rt.connect) if rt.connect else {})
-    if rt.connect is not None:
-        connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
+    subcommands = {**away.subcommands(rt.away), **outcomes.subcommands(rt.outcomes)}
+    # `/precoro` itself, and the admins' commands and registration form
+    admin.register(app, rt.admin, subcommands=subcommands, flows=connect.flows(rt.connect))
+    connect.register(app, rt.connect)  # approvers' own keys, connection approvals, invitations
     approvals.register(app, rt.decisions)  # Approve / Reject, their forms, the amount confirmation
     home.register(app, rt.home)
     reminders.register(app, rt.reminders)
-    if rt.away is not None:  # built by Runtime.build
-        away.register(app, rt.away)
+    away.register(app, rt.away)
     home_history.register(app, rt.home)
-    if rt.outcomes is not None:
-        outcomes.register(app, rt.outcomes)  # the requester's Mute button
+    outcomes.register(app, rt.outcomes)  # the requester's Mute button
     # An uninstalled workspace's Slack tokens are deleted and its approvers removed (Bolt's own
     # revocation listeners would delete the Slack tokens only).
-    if rt.admin is not None:
-        leaving.register(app, rt.admin)
+    leaving.register(app, rt.admin)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:

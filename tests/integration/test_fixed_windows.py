@@ -11,7 +11,7 @@ import pytest
 from bot.precoro import api
 from bot.precoro.client import Credentials, PrecoroClient
 from bot.precoro.errors import RateLimited
-from bot.quota.gate import QuotaGate
+from bot.quota.gate import BLOCK_TRUST_SECONDS, QuotaGate
 from bot.quota.ledger import Lane, QuotaPolicy
 from bot.store import Store
 from precoro_devkit.emulator.precoro import PrecoroEmulator, seed_demo
@@ -81,6 +81,38 @@ async def test_after_another_integration_s_hour_429_polls_get_their_share_back_a
             page, _ = await client.waiting_page(cred, "invoices")
             assert page is not None and precoro.requests[-1].status == 200
             assert precoro.requests[-1].at < reset + 1.5
+    finally:
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_an_admins_resume_in_another_process_gives_polls_their_share_back(tmp_path: Path) -> None:
+    """`precoro-bot resume` runs in its own process: the bot that learned the outside use from
+    the 429 forgets it when its next booking reads the pause as ended before its time."""
+    clock = Clock(T0)
+    precoro = PrecoroEmulator(clock.now)
+    alice = seed_demo(precoro)["alice"]
+    cred = Credentials(alice.email, alice.token)
+    store = Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    bot = QuotaGate(store.quota, {"acme": PRECORO}, clock, in_flight_timeout=35.0)
+    cli = QuotaGate(store.quota, {"acme": PRECORO}, clock, in_flight_timeout=35.0)  # the resume's process
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=precoro.app)) as http:
+            client = PrecoroClient("acme", BASE, bot, http)
+            await client.waiting_page(cred, "purchaseorders")
+            clock.t += 61.0
+            precoro.inject_answer(429, hour_429(clock.now() + 1800.0), path_contains="/purchaseorders")
+            with pytest.raises(RateLimited):
+                await client.waiting_page(cred, "purchaseorders")
+            assert bot.outside_use("acme") is not None
+            assert bot.policy("acme").windows[1].lane_limit(Lane.POLL) == 1
+            assert cli.unblock("acme")  # the admin's resume, elsewhere
+            assert bot.outside_use("acme") is not None  # not seen yet: nothing read since
+            clock.t += BLOCK_TRUST_SECONDS + 1.0  # the bot trusts its cached pause that long
+            page, _ = await client.waiting_page(cred, "invoices")  # the next booking reads the pause
+            assert page is not None and precoro.requests[-1].status == 200
+            assert bot.outside_use("acme") is None
+            assert bot.policy("acme").windows[1].lane_limit(Lane.POLL) == 1100
     finally:
         store.close()
 

@@ -34,5 +34,3 @@ def held(store: Store, rules: dict[str, amounts.Rules], ref: str) -> Held | None
     limit = amounts.confirm_limit(rules[message.company], doc) if doc is not None else None
     return Held(ref, doc, messages.limit_text(limit, doc.currency)) if doc is not None and limit is not None \
         else None
-
-

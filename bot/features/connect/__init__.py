@@ -10,6 +10,7 @@ invite the approvers named in waiting documents to connect themselves.
   `/precoro connect`, `disconnect`, `invite` (handed to `bot/features/admin/listeners.py`);
 - `messages.py`: the form, its answers, the admins' request, invitations and their summary.
 
-Tokens themselves (`bot/tokens.py`, used by the engine's sync) and the CLI's key rotation
+Tokens themselves (`bot/tokens.py`, which the engine's sync reaches only through the
+`bot/sync/tokens.py` protocol that `bot/runtime.py` wires) and the CLI's key rotation
 (`bot/keys.py`) are not moved yet.
 """

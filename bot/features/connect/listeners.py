@@ -39,7 +39,8 @@ def _enterprise(body: dict[str, Any]) -> str | None:
 
 async def command(service: ConnectService, sub: str, args: list[str], *, ack: AsyncAck, respond: AsyncRespond,
                   client: AsyncWebClient, body: dict[str, Any], team: str, user: str, mine: list[str]) -> None:
-    """`/precoro connect [company]`, `disconnect`, `invite [again]` (commands.py hands them here)."""
+    """`/precoro connect [company]`, `disconnect`, `invite [again]` (the admin feature's `/precoro`
+    router hands them here)."""
     enterprise = str(body.get("enterprise_id") or "") or None
     companies = [c.id for c in service.tenancy.companies_for(team, enterprise)]
 

@@ -174,8 +174,6 @@ class HomeService:
             if await self.store.run(self.store.home.has_home, team, user):
                 await self.publish(team, user)
 
-    # --- bulk approval ----------------------------------------------------------------------------
-
     # --- what the Home's controls change ----------------------------------------------------------
 
     async def set_reminder_hours(self, team: str, user: str, hours: float | None) -> None:
@@ -195,10 +193,9 @@ class HomeService:
 
     async def approve_selected(self, team: str, user: str, refs: Sequence[str]) -> None:
         """"Approve selected": each document through the one decision path."""
-        await self.bulk_approve(self.decisions, team, user, refs)
+        await self.bulk_approve(team, user, refs)
 
-    async def bulk_approve(self, decisions: DecisionService, team: str, user: str,
-                           refs: Sequence[str]) -> list[BulkResult]:
+    async def bulk_approve(self, team: str, user: str, refs: Sequence[str]) -> list[BulkResult]:
         """Approve each selected document through the one decision path (its own POST, its own
         authorization and outbox entry), one after the other; the Home shows each result."""
         results: list[BulkResult] = []
@@ -212,7 +209,7 @@ class HomeService:
             if hold is not None:  # above its amount rule: never approved without the typed confirmation
                 results.append(BulkResult(title, False, bulk_left_out_text(hold.limit)))
                 continue
-            answer = await decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
+            answer = await self.decisions.click(team_id=team, user_id=user, ref=ref, action=APPROVE)
             after = await self.store.run(self.store.messages.get, found) if found is not None else None
             ok = after is not None and after.state == "approved" and answer.accepted
             text = "" if ok else answer.text or messages.bulk_outcome_text(after.state if after else "")

@@ -240,8 +240,6 @@ class OutcomeService:
         except Exception:
             log.exception("telling an outcome failed")
 
-    # --- status ---------------------------------------------------------------------------------------
-
     # --- the requester's own choice -------------------------------------------------------------
 
     def serves(self, team: str, enterprise: str | None) -> bool:

@@ -96,6 +96,8 @@ def sqrt_allocation(rates_by_hour: Sequence[float], runs_per_day: float,
     while True:
         left = runs_per_day - len(capped) * (max_runs_per_hour or 0.0)
         free = sum(r for h, r in enumerate(roots) if h not in capped)
+        if free <= 0:  # every hour with arrivals is at the cap: the rest of the runs buy nothing
+            return [float(max_runs_per_hour) if h in capped else 0.0 for h in range(len(roots))]
         alloc = [float(max_runs_per_hour) if h in capped else left * r / free for h, r in enumerate(roots)]
         over = {h for h, r in enumerate(alloc) if max_runs_per_hour is not None and r > max_runs_per_hour}
         if not over:
