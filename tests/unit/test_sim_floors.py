@@ -80,6 +80,12 @@ def test_a_cap_per_hour_raises_the_floor_and_is_kept() -> None:
     assert floors.sqrt_allocation(profile, 24 * 60 + 5, 60) == [60.0] * 24
 
 
+def test_runs_beyond_what_the_capped_busy_hours_can_take_buy_nothing() -> None:
+    """One busy hour at the cap, no documents in the others: the rest of the runs go nowhere."""
+    rates = [1.0] + [0.0] * 23
+    assert floors.sqrt_allocation(rates, 100, max_runs_per_hour=60) == [60.0] + [0.0] * 23
+
+
 def test_profile_factor_matches_the_oracles_closed_form() -> None:
     work, share = 8 / 24, 0.9
     closed = (work * math.sqrt(share / work) + (1 - work) * math.sqrt((1 - share) / (1 - work))) ** 2
