@@ -231,11 +231,11 @@ class QuotaGate:
         book, lock = self._books.get(company), self._lock(company)
         if book is None or not lock.acquire(blocking=False):
             return None
-        if company in self._outside and self.clock.now() - book.blocked_read_at >= BLOCK_TRUST_SECONDS:
-            lock.release()
-            return None  # the outside use ends with a pause an admin cleared: read the pause
         try:
-            policy, now = self.policy(company), self.clock.now()
+            now = self.clock.now()
+            if company in self._outside and now - book.blocked_read_at >= BLOCK_TRUST_SECONDS:
+                return None  # the outside use ends with a pause an admin cleared: read the pause
+            policy = self.policy(company)
             spends = _binding(book, self._in_flight(book, now, mine_only=True), policy, lane, now)
             # A cached block is trusted only briefly: an admin may have cleared it (CLI, another replica).
             blocked = book.blocked_until if now - book.blocked_read_at < BLOCK_TRUST_SECONDS else 0.0

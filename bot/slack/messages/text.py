@@ -101,10 +101,11 @@ def escape(text: str) -> str:
 
 def neutral(text: str) -> str:
     """`text` with no character Slack would read as formatting, a quote, an emoji or an auto-link
-    (look-alikes instead; see the module docstring). Works on raw or escaped text."""
+    (look-alikes instead; see the module docstring). Works on raw or escaped text; `text` is one
+    whole outside value, since a colon near its end is neutralised (it could pair with the bot's own)."""
     text = _QUOTE.sub("\\1\u203a", text.translate(_MARKERS))
     text = _EMOJI.sub(f"{_COLON}\\1{_COLON}", _SCHEME.sub(_COLON, text))
-    text = _HOST_DOT.sub(_DOT, text)
+    text = _EDGE_COLON.sub(_COLON, _HOST_DOT.sub(_DOT, text))
     return _AT_HASH.sub(lambda m: _LINKERS[m.group()], text)
 
 
@@ -124,7 +125,7 @@ def clean(text: Any, *, one_line: bool = True) -> str:
 def safe(text: Any, limit: int, *, one_line: bool = True) -> str:
     """Outside text made inert for mrkdwn (and for a message's fallback `text`): cleaned, escaped,
     `neutral`, at most `limit` characters; never cuts an `&amp;`-style entity in half."""
-    escaped = _EDGE_COLON.sub(_COLON, neutral(escape(clean(text, one_line=one_line))))
+    escaped = neutral(escape(clean(text, one_line=one_line)))
     if len(escaped) <= limit:
         return escaped
     cut = escaped[: max(limit - 1, 0)]
